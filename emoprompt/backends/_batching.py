@@ -1,0 +1,96 @@
+"""A micro-batcher: concurrent single requests are gathered into one batched call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+Request = TypeVar("Request")
+Result = TypeVar("Result")
+
+
+class MicroBatcher(Generic[Request, Result]):
+    """Collects requests for up to `max_wait_s` (or until `max_batch` wait) and runs them together.
+
+    `run_batch` is a blocking function (e.g. `model.generate`); it runs in a worker thread so the event
+    loop keeps accepting requests while the model works. Requests are grouped by `group_key` (for example
+    the generation settings), since one batched call takes one setting.
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[Request]], list[Result]],
+        group_key: Callable[[Request], Hashable],
+        max_batch: int = 32,
+        max_wait_s: float = 0.02,
+    ) -> None:
+        self._run_batch = run_batch
+        self._group_key = group_key
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._pending: dict[Hashable, list[tuple[Request, asyncio.Future[Result]]]] = {}
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.batch_sizes: list[int] = []
+
+    async def submit(self, request: Request) -> Result:
+        """Queue one request and wait for its result."""
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+            self._pending = {}
+            self._wakeup = asyncio.Event()
+            self._worker = loop.create_task(self._work())
+        future: asyncio.Future[Result] = loop.create_future()
+        self._pending.setdefault(self._group_key(request), []).append((request, future))
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await future
+
+    async def _work(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await self._gather_more()
+            while self._pending:
+                key = max(self._pending, key=lambda k: len(self._pending[k]))
+                queue = self._pending[key]
+                batch, self._pending[key] = queue[: self.max_batch], queue[self.max_batch:]
+                if not self._pending[key]:
+                    del self._pending[key]
+                await self._run(batch)
+
+    async def _gather_more(self) -> None:
+        deadline = asyncio.get_running_loop().time() + self.max_wait_s
+        while sum(len(q) for q in self._pending.values()) < self.max_batch:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.002))
+
+    async def _run(self, batch: list[tuple[Request, asyncio.Future[Result]]]) -> None:
+        live = [(r, f) for r, f in batch if not f.cancelled()]
+        if not live:
+            return
+        self.batch_sizes.append(len(live))
+        try:
+            results = await asyncio.to_thread(self._run_batch, [r for r, _ in live])
+        except Exception as exc:  # one failed batch fails its requests, not the worker
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(live, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def close(self) -> None:
+        """Stop the worker."""
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None

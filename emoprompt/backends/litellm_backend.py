@@ -1,0 +1,187 @@
+"""Every API provider and OpenAI-compatible server through litellm, with retries that honour Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
+from emoprompt.errors import BackendError, RequestError, UsageError, did_you_mean
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+TRANSIENT = ("rate_limit", "server_error", "unavailable", "connection", "timeout", "malformed_response")
+
+
+def _litellm() -> Any:
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+class LiteLLMBackend:
+    """`provider/model` through `litellm.acompletion`; keys come only from the environment."""
+
+    def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0, max_retries: int = 5,
+                 concurrency: int = 16, backoff_s: float = 1.0) -> None:
+        self.name = model
+        self.api_base = api_base
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.default_concurrency = concurrency
+        self.backoff_s = backoff_s
+        self._api_key: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "litellm", "model": self.name, "api_base": self.api_base}
+
+    def check_model(self) -> None:
+        """Refuse an unknown provider with a suggestion."""
+        litellm = _litellm()
+        try:
+            litellm.get_llm_provider(self.name, api_base=self.api_base)
+        except Exception:
+            provider = self.name.split("/", 1)[0]
+            raise UsageError(
+                f"unknown model {self.name!r}: litellm knows no provider {provider!r}."
+                f"{did_you_mean(provider, [str(p.value) for p in litellm.provider_list])} "
+                "Use provider/model (e.g. openai/gpt-4o-mini), hf/<model> or hf/smollm2.") from None
+
+    async def start(self) -> None:
+        self.check_model()
+        if self.api_base:
+            await self._check_reachable(self.api_base)
+            self._api_key = None if self._has_key() else "sk-no-key-needed"
+            return
+        missing = _litellm().validate_environment(model=self.name).get("missing_keys") or []
+        if missing:
+            raise UsageError(f"{self.name} needs {' and '.join(missing)} in the environment; "
+                             f"export {missing[0]}=... (keys are never written to disk)")
+
+    def _has_key(self) -> bool:
+        result = _litellm().validate_environment(model=self.name)
+        return bool(result.get("keys_in_environment"))
+
+    @staticmethod
+    async def _check_reachable(api_base: str) -> None:
+        url = urlparse(api_base)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise UsageError(f"API base {api_base!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000/v1")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, port), timeout=5)
+        except (OSError, TimeoutError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise UsageError(f"cannot reach API base {api_base} ({reason}); start the server or fix --api-base"
+                             ) from None
+        writer.close()
+
+    async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = await self._call(chat, config)
+                return self._completion(response, time.perf_counter() - started)
+            except RequestError as error:
+                if error.kind not in TRANSIENT or attempt >= self.max_retries:
+                    raise
+                await asyncio.sleep(self._delay(attempt, getattr(error, "retry_after", None)))
+                attempt += 1
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, 60.0)
+        return min(self.backoff_s * 2**attempt, 30.0) * (0.5 + random.random() / 2)
+
+    async def _call(self, chat: Chat, config: GenerateConfig) -> Any:
+        litellm = _litellm()
+        arguments: dict[str, Any] = {
+            "model": self.name, "messages": chat_to_dicts(chat), "temperature": config.temperature,
+            "max_tokens": config.max_tokens, "top_p": config.top_p, "timeout": self.timeout_s,
+            "num_retries": 0, "max_retries": 0,
+        }
+        if config.seed is not None:
+            arguments["seed"] = config.seed
+        if config.stop:
+            arguments["stop"] = list(config.stop)
+        if self.api_base:
+            arguments["api_base"] = self.api_base
+        if self._api_key:
+            arguments["api_key"] = self._api_key
+        try:
+            return await litellm.acompletion(**arguments)
+        except Exception as exc:
+            raise classify(exc) from None
+
+    def _completion(self, response: Any, latency: float) -> Completion:
+        choices = getattr(response, "choices", None) or []
+        if not choices:
+            raise RequestError("empty_choices", "the API returned no choices")
+        choice = choices[0]
+        finish = choice.finish_reason or "stop"
+        text = choice.message.content
+        if finish == "content_filter":
+            raise RequestError("content_filter", "the provider's content filter stopped the answer")
+        usage = getattr(response, "usage", None)
+        cost = None
+        try:
+            cost = float(_litellm().completion_cost(completion_response=response))
+        except Exception:
+            cost = None
+        return Completion(text or "", finish, getattr(usage, "prompt_tokens", 0) or 0,
+                          getattr(usage, "completion_tokens", 0) or 0, latency, cost,
+                          extra={"model": getattr(response, "model", None)})
+
+    async def close(self) -> None:
+        return None
+
+
+def classify(exc: Exception) -> RequestError:
+    """Map a litellm/HTTP exception to a RequestError kind (transient kinds are retried)."""
+    litellm = _litellm()
+    message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    kinds = [
+        ("RateLimitError", "rate_limit"), ("Timeout", "timeout"), ("APIConnectionError", "connection"),
+        ("ServiceUnavailableError", "unavailable"), ("InternalServerError", "server_error"),
+        ("BadGatewayError", "server_error"), ("AuthenticationError", "auth"),
+        ("PermissionDeniedError", "auth"), ("NotFoundError", "not_found"),
+        ("ContextWindowExceededError", "context_window"), ("ContentPolicyViolationError", "content_filter"),
+        ("BadRequestError", "bad_request"), ("APIResponseValidationError", "malformed_response"),
+    ]
+    kind = "api_error"
+    for class_name, candidate in kinds:
+        cls = getattr(litellm, class_name, None)
+        if cls is not None and isinstance(exc, cls):
+            kind = candidate
+            break
+    else:
+        if "json" in message.lower() or isinstance(exc, ValueError):
+            kind = "malformed_response"
+        status = getattr(exc, "status_code", None)
+        if status in (500, 502, 504):
+            kind = "server_error"
+        elif status == 503:
+            kind = "unavailable"
+        elif status == 429:
+            kind = "rate_limit"
+    error = RequestError(kind, message)
+    error.retry_after = _retry_after(exc)  # type: ignore[attr-defined]
+    return error
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

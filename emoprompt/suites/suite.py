@@ -1,0 +1,91 @@
+"""Suites, tasks and samples."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from emoprompt.chat import Query
+from emoprompt.errors import UsageError, unknown_name
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One item: an input, its acceptable target(s), and its choices for multiple-choice tasks."""
+
+    id: str
+    input: str
+    targets: tuple[str, ...]
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task: samples, the instruction that introduces them, how to render and how to score."""
+
+    name: str
+    instruction: str
+    samples: tuple[Sample, ...]
+    scorer: str = "normalized_exact"
+    template: str = "instruction-induction"
+    shots: int = 0
+    demo_pool: tuple[Sample, ...] = ()
+    system: str | None = None
+
+    def query(self, sample: Sample, demos: tuple[Sample, ...] = ()) -> Query:
+        """The structured query for one sample."""
+        return Query(
+            input=sample.input,
+            instruction=self.instruction,
+            demos=tuple((d.input, d.targets[0]) for d in demos),
+            system=self.system,
+        )
+
+    def fingerprint(self) -> str:
+        """A hash of everything about the task that reaches the model or the scorer."""
+        payload = {
+            "name": self.name, "instruction": self.instruction, "scorer": self.scorer,
+            "template": self.template, "shots": self.shots, "system": self.system,
+            "samples": [[s.id, s.input, list(s.targets), list(s.choices)] for s in self.samples],
+            "demo_pool": [[s.id, s.input, list(s.targets)] for s in self.demo_pool],
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named set of tasks."""
+
+    name: str
+    tasks: tuple[Task, ...]
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def task(self, name: str) -> Task:
+        """A task by name, with a suggestion for unknown names."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise unknown_name(f"task of suite {self.name!r}", name, [t.name for t in self.tasks])
+
+    def select(self, names: list[str] | tuple[str, ...]) -> Suite:
+        """The suite restricted to `names` (all tasks when empty)."""
+        if not names:
+            return self
+        return Suite(self.name, tuple(self.task(n) for n in names), self.description, self.metadata)
+
+
+def check_samples(task_name: str, samples: tuple[Sample, ...]) -> tuple[Sample, ...]:
+    """Reject an empty task and duplicate sample ids."""
+    if not samples:
+        raise UsageError(f"task {task_name!r} has no samples; check its source")
+    seen: set[str] = set()
+    for sample in samples:
+        if sample.id in seen:
+            raise UsageError(f"task {task_name!r} has duplicate sample id {sample.id!r}; make ids unique")
+        if not sample.targets:
+            raise UsageError(f"task {task_name!r}, sample {sample.id!r} has no target; add one")
+        seen.add(sample.id)
+    return samples
