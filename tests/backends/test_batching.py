@@ -1,0 +1,42 @@
+import asyncio
+import time
+
+from emoprompt.backends._batching import MicroBatcher
+
+
+def test_concurrent_requests_are_gathered_and_grouped():
+    calls = []
+
+    def run_batch(requests):
+        calls.append(list(requests))
+        time.sleep(0.05)
+        return [f"{setting}:{value * 2}" for value, setting in requests]
+
+    async def main():
+        batcher = MicroBatcher(run_batch, group_key=lambda r: r[1], max_batch=8, max_wait_s=0.01)
+        requests = [(i, "a" if i % 3 else "b") for i in range(20)]
+        results = await asyncio.gather(*(batcher.submit(r) for r in requests))
+        await batcher.close()
+        return requests, results
+
+    requests, results = asyncio.run(main())
+    assert results == [f"{s}:{v * 2}" for v, s in requests]
+    assert all(len({s for _, s in batch}) == 1 for batch in calls)
+    assert max(len(batch) for batch in calls) == 8 and len(calls) <= 5
+
+
+def test_a_failing_batch_fails_only_its_requests():
+    def run_batch(requests):
+        if any(r == "bad" for r in requests):
+            raise RuntimeError("boom")
+        return [r.upper() for r in requests]
+
+    async def main():
+        batcher = MicroBatcher(run_batch, group_key=lambda r: r, max_batch=4)
+        bad = await asyncio.gather(batcher.submit("bad"), return_exceptions=True)
+        good = await batcher.submit("ok")
+        await batcher.close()
+        return bad, good
+
+    bad, good = asyncio.run(main())
+    assert isinstance(bad[0], RuntimeError) and good == "OK"

@@ -1,0 +1,54 @@
+"""The real embedded model (SmolLM2-135M-Instruct) on CPU."""
+
+import asyncio
+
+import pytest
+
+from emoprompt.backends.hf import HFBackend
+from emoprompt.chat import GenerateConfig, Message
+from tests.conftest import requires_model
+
+pytestmark = [pytest.mark.model, requires_model]
+
+PROMPTS = [f"Instruction: Sum the two given numbers.\n\n\nInput: {a} {b}\nAnswer: " for a, b in
+           [(1, 2), (17, 25), (40, 2), (9, 9), (123, 4), (7, 70)]] + ["What is the capital of France?"]
+
+
+def test_batched_greedy_equals_one_at_a_time(smollm2_folder):
+    config = GenerateConfig(max_tokens=12)
+    chats = [(Message("user", p),) for p in PROMPTS]
+
+    async def batched():
+        backend = HFBackend("smollm2")
+        await backend.start()
+        results = await asyncio.gather(*(backend.complete(chat, config) for chat in chats))
+        sizes = backend._batcher.batch_sizes
+        await backend.close()
+        return results, sizes
+
+    async def single():
+        backend = HFBackend("smollm2", max_batch=1)
+        await backend.start()
+        results = [await backend.complete(chat, config) for chat in chats]
+        await backend.close()
+        return results
+
+    together, sizes = asyncio.run(batched())
+    alone = asyncio.run(single())
+    assert max(sizes) > 1
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert "Paris" in together[-1].text
+    assert all(c.tokens_out <= 12 and c.tokens_in > 10 for c in together)
+
+
+def test_stop_strings_and_identity(smollm2_folder):
+    backend = HFBackend("smollm2")
+
+    async def go():
+        await backend.start()
+        return await backend.complete((Message("user", "Count: one, two, three, four"),),
+                                      GenerateConfig(max_tokens=20, stop=(",",)))
+
+    completion = asyncio.run(go())
+    assert "," not in completion.text
+    assert backend.identity()["model"] == "SmolLM2-135M-Instruct"

@@ -1,0 +1,155 @@
+"""A real OpenAI-compatible chat server on 127.0.0.1 for tests, with injected latency and faults.
+
+The reply is deterministic: the last whitespace-separated word of the last user message's input line,
+so greedy runs against it are reproducible. Faults are scripted per request number or drawn with a seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Fault = str  # "429", "429-retry-after", "500", "503", "reset", "timeout", "malformed", "empty", "filter", "401"
+
+
+def default_reply(messages: list[dict[str, str]]) -> str:
+    """The last word of the 'Input:' line of the last user message (or of the message)."""
+    content = [m for m in messages if m["role"] == "user"][-1]["content"]
+    for line in content.splitlines():
+        if line.startswith("Input:"):
+            words = line.split()
+            return words[-1] if len(words) > 1 else ""
+    words = content.split()
+    return words[-1] if words else ""
+
+
+@dataclass
+class LoopbackServer:
+    """Start with `start()`; `url` is the API base; `requests` counts what arrived."""
+
+    latency_s: float = 0.0
+    faults: dict[int, Fault] = field(default_factory=dict)
+    fault_rate: float = 0.0
+    fault_kinds: tuple[Fault, ...] = ()
+    seed: int = 0
+    reply: Callable[[list[dict[str, str]]], str] = default_reply
+    requests: int = 0
+    authorization_seen: list[str] = field(default_factory=list)
+    port: int = 0
+    _thread: threading.Thread | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LoopbackServer:
+        ready = threading.Event()
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", self._handle)
+            app.router.add_get("/v1/models", self._models)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        async def shutdown() -> None:
+            assert self._runner is not None
+            await self._runner.cleanup()
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        assert self._thread is not None
+        self._thread.join(10)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+
+    def _fault_for(self, number: int) -> Fault | None:
+        with self._lock:
+            if number in self.faults:
+                return self.faults[number]
+            if self.fault_rate and self._rng.random() < self.fault_rate:
+                return self._rng.choice(self.fault_kinds)
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.requests += 1
+            number = self.requests
+        self.authorization_seen.append(request.headers.get("Authorization", ""))
+        body = await request.json()
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        fault = self._fault_for(number)
+        if fault is not None:
+            return await self._fail(request, fault)
+        text = self.reply(body["messages"])
+        return web.json_response(_completion(body.get("model", "test-model"), text, "stop", body["messages"]))
+
+    async def _fail(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        error = {"error": {"message": f"injected {fault}", "type": "server_error"}}
+        if fault == "429":
+            return web.json_response(error, status=429)
+        if fault == "429-retry-after":
+            return web.json_response(error, status=429, headers={"Retry-After": "0.05"})
+        if fault in ("500", "503", "401"):
+            return web.json_response(error, status=int(fault))
+        if fault == "reset":
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)
+        if fault == "timeout":
+            await asyncio.sleep(2)
+            return web.json_response(error, status=504)
+        if fault == "malformed":
+            return web.Response(text="{not json", content_type="application/json")
+        if fault == "empty":
+            return web.json_response({**_completion("test-model", "", "stop", []), "choices": []})
+        if fault == "filter":
+            return web.json_response(_completion("test-model", "", "content_filter", []))
+        raise ValueError(f"unknown fault {fault}")
+
+
+def _completion(model: str, text: str, finish: str, messages: list[dict[str, str]]) -> dict[str, Any]:
+    prompt_tokens = sum(len(m["content"].split()) for m in messages)
+    return {
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                  "total_tokens": prompt_tokens + len(text.split())},
+    }
+
+
+if __name__ == "__main__":  # a server for manual runs and subprocess tests: python tests/loopback_server.py
+    import sys
+    import time
+
+    server = LoopbackServer(latency_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
+    print(json.dumps({"url": server.url}), flush=True)
+    while True:
+        time.sleep(3600)

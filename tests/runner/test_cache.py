@@ -1,0 +1,48 @@
+import sqlite3
+import threading
+
+from emoprompt.chat import Completion, GenerateConfig, Message
+from emoprompt.runner.cache import ResponseCache, cache_key
+
+CHAT = (Message("user", "Instruction: x\n\nInput: 1 2\nAnswer: "),)
+MODEL = {"backend": "hf", "model": "m"}
+
+
+def test_key_changes_with_everything_that_changes_output():
+    base = cache_key(MODEL, CHAT, GenerateConfig(), 0)
+    assert base == cache_key(dict(MODEL), tuple(CHAT), GenerateConfig(), 0)
+    assert base != cache_key({**MODEL, "model": "other"}, CHAT, GenerateConfig(), 0)
+    assert base != cache_key(MODEL, (Message("user", "other"),), GenerateConfig(), 0)
+    assert base != cache_key(MODEL, CHAT, GenerateConfig(temperature=0.7), 0)
+    assert base != cache_key(MODEL, CHAT, GenerateConfig(max_tokens=5), 0)
+    assert base != cache_key(MODEL, CHAT, GenerateConfig(stop=("\n",)), 0)
+    assert base != cache_key(MODEL, CHAT, GenerateConfig(), 1)
+
+
+def test_roundtrip_marks_cached(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    assert cache.get("k") is None
+    cache.put("k", Completion("hello", tokens_in=3, tokens_out=1, latency_s=0.5))
+    hit = cache.get("k")
+    assert hit is not None and hit.text == "hello" and hit.cached and hit.tokens_in == 3
+    cache.close()
+    reopened = ResponseCache(tmp_path / "c.sqlite")
+    assert reopened.get("k").text == "hello"
+    reopened.close()
+
+
+def test_concurrent_writers_from_threads_and_connections(tmp_path):
+    path = tmp_path / "c.sqlite"
+    caches = [ResponseCache(path) for _ in range(4)]
+
+    def write(index: int) -> None:
+        for i in range(200):
+            caches[index].put(f"{index}-{i}", Completion(str(i)))
+            assert caches[(index + 1) % 4].get(f"{index}-{i}") is not None
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM completions").fetchone()[0] == 800
