@@ -11,6 +11,7 @@ Quick start (embedded model, built-in suite, offline):
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,11 @@ def run(ctx: click.Context, **options: Any) -> None:
         click.echo("Error cells are left out of the statistics; rerun them with "
                    f"`emoprompt run --resume {run_dir} --retry-errors`.")
     click.echo(f"Records: {run_dir / 'records.jsonl'}")
+    if counters.ran or not (run_dir / "report.html").is_file():
+        from emoprompt.report.runs import report_run
+
+        paths = report_run(run_dir)
+        click.echo(f"Report:  {paths['html']}")
 
 
 def _override(base: Any, options: dict[str, Any]) -> Any:
@@ -151,6 +157,116 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
     if options["control"]:
         changes["analysis"] = AnalysisPlan(**{**base.analysis.__dict__, "control": options["control"]})
     return replace(base, **changes)
+
+
+@cli.command()
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--records", "records_file", type=click.Path(path_type=Path),
+              help="Analyse a CSV/JSONL/Parquet file from another harness instead of a run folder.")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: beside the data).")
+@click.option("--item-column", default="item", show_default=True)
+@click.option("--condition-column", default="condition", show_default=True)
+@click.option("--score-column", default="score", show_default=True)
+@click.option("--task-column", default="task", show_default=True)
+@click.option("--model-column", default="model", show_default=True)
+@click.option("--repeat-column", default="repeat", show_default=True)
+@click.option("--parsed-column", default="parsed", show_default=True)
+@click.option("--control", help="With --records: the comparator (default: a condition named placebo*, else baseline).")
+@click.option("--baseline", help="With --records: the unmodified condition (default: 'baseline', else the first).")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="With --records.")
+@click.option("--sesoi", type=float, default=0.03, show_default=True,
+              help="With --records: smallest effect of interest (proportion).")
+def report(run_dir: Path | None, records_file: Path | None, out: Path | None, **options: Any) -> None:
+    """Write analysis.json, report.md and report.html for RUN_DIR (or for --records FILE)."""
+    from emoprompt.report.runs import ColumnMap, report_records, report_run
+
+    if (run_dir is None) == (records_file is None):
+        raise UsageError("give a run folder or --records FILE (one of them)")
+    if not 0 < options["alpha"] < 1:
+        raise UsageError(f"--alpha must be between 0 and 1, not {options['alpha']}")
+    if run_dir is not None:
+        paths = report_run(run_dir, out)
+    else:
+        assert records_file is not None
+        columns = ColumnMap(**{role: options[f"{role}_column"] for role in
+                               ("item", "condition", "score", "task", "model", "repeat", "parsed")})
+        paths = report_records(records_file, columns, out or records_file.parent, options["control"],
+                               options["baseline"], options["alpha"], options["sesoi"])
+    analysis = json.loads(paths["analysis"].read_text())
+    for paragraph in analysis["headline"]:
+        click.echo(paragraph + "\n")
+    click.echo(f"Report: {paths['html']}\n        {paths['markdown']}\n        {paths['analysis']}")
+
+
+@cli.command()
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
+    """Paired comparison RUN_B − RUN_A on the cells both runs share."""
+    from emoprompt.report.text import interval, p_text, pp
+    from emoprompt.runner.store import iter_records, read_manifest
+    from emoprompt.stats.compare import compare_frames
+    from emoprompt.stats.frame import records_frame
+
+    for folder in (run_a, run_b):
+        read_manifest(folder)
+    result = compare_frames(records_frame(iter_records(run_a)), records_frame(iter_records(run_b)))
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    click.echo(f"{result['shared_cells']} shared cells ({result['only_first']} only in A, "
+               f"{result['only_second']} only in B). Δ = B − A in percentage points.")
+    for row in result["conditions"]:
+        click.echo(f"  {row['condition']:<14} A {100 * row['mean_control']:5.1f}%"
+                   f"  B {100 * row['mean_treatment']:5.1f}%"
+                   f"  Δ {pp(row['diff'])} {interval(row['ci_low'], row['ci_high'])}  p {p_text(row['p_value'])}"
+                   f"  p Holm {p_text(row['p_holm'])}")
+    overall = result["overall"]
+    if overall:
+        click.echo(f"  {'all':<14} Δ {pp(overall['diff'])} {interval(overall['ci_low'], overall['ci_high'])}"
+                   f"  p {p_text(overall['p_value'])} (paired t over items, conditions averaged)")
+
+
+@cli.command()
+@click.argument("experiment", required=False, type=click.Path(path_type=Path))
+@click.option("--items", type=int, help="Items per contrast (default: from EXPERIMENT, else 100).")
+@click.option("--family", type=int, help="Contrasts in the family (default: from EXPERIMENT, else 1).")
+@click.option("--discordance", type=float, default=0.2, show_default=True,
+              help="Expected share of items whose correctness differs between conditions (ψ).")
+@click.option("--var-d", type=float, help="Var of per-item differences from a pilot (overrides --discordance).")
+@click.option("--alpha", type=float, default=0.05, show_default=True)
+@click.option("--power", type=float, default=0.8, show_default=True)
+@click.option("--sesoi", type=float, default=0.03, show_default=True, help="Smallest effect of interest.")
+def plan(experiment: Path | None, items: int | None, family: int | None, discordance: float, var_d: float | None,
+         alpha: float, power: float, sesoi: float) -> None:
+    """Before a run: the minimum detectable effect, and the items needed for the smallest effect of interest."""
+    from emoprompt.stats.power import mde_paired, min_discordant_for_significance, n_for_effect
+
+    if experiment is not None:
+        from emoprompt.runner.experiment import load_experiment
+        from emoprompt.runner.plan import build_plan
+
+        built = build_plan(load_experiment(experiment))
+        treatments = [c for c in built.conditions if c.name not in (built.control, built.experiment.analysis.baseline)]
+        per_task = {len({c.sample.id for c in built.cells if c.task.name == t.name}) for t in built.suite.tasks}
+        items = items or min(per_task)
+        family = family or max(1, len(treatments) * len(built.suite.tasks))
+        alpha, sesoi = built.experiment.analysis.alpha, built.experiment.analysis.sesoi
+    items, family = items or 100, family or 1
+    if not 0 < discordance <= 1 or items < 2 or family < 1:
+        raise UsageError("--discordance must be in (0, 1], --items at least 2 and --family at least 1")
+    variance = var_d if var_d is not None else discordance
+    mde = mde_paired(variance, items, alpha, power, family)
+    needed = n_for_effect(variance, sesoi, alpha, power, family)
+    click.echo(f"{items} items per contrast, family of {family}, α = {alpha} (α/family = {alpha / family:.4g}), "
+               f"Var(d) = {variance:.3f}")
+    click.echo(f"minimum detectable effect at {power:.0%} power: {100 * mde:.1f} pp")
+    click.echo(f"items needed for the smallest effect of interest ({100 * sesoi:.1f} pp): {needed}")
+    click.echo(f"discordant pairs needed before any contrast can reach significance: "
+               f"{min_discordant_for_significance(alpha, family)}")
+    verdict = "confirmatory" if mde <= sesoi else "exploratory (MDE above the smallest effect of interest)"
+    click.echo(f"design: {verdict}")
 
 
 @cli.group()

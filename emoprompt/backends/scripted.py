@@ -27,7 +27,9 @@ class ScriptedBackend:
     history: list[tuple[Chat, GenerateConfig]] = field(default_factory=list)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "scripted", "name": self.name}
+        reply = f"{self.reply.__module__}.{self.reply.__qualname__}" if self.reply else None
+        replies = None if self.reply else [repr(r) for r in self.replies]
+        return {"backend": "scripted", "name": self.name, "reply": reply, "replies": replies}
 
     async def start(self) -> None:
         return None

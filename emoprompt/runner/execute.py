@@ -13,7 +13,7 @@ from typing import Any
 
 from emoprompt.backends import Backend
 from emoprompt.chat import Chat, Completion, GenerateConfig, Query, chat_to_dicts
-from emoprompt.errors import RequestError
+from emoprompt.errors import EmopromptError, RequestError
 from emoprompt.runner.cache import ResponseCache, cache_key
 from emoprompt.runner.plan import Cell, RunPlan
 from emoprompt.runner.store import RunStore, iter_records
@@ -44,8 +44,10 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
     if not todo:
         return counters
     needed = {cell.model for cell in todo}
-    for model in needed:
-        await plan.backends[model].start()
+    starts = LazyStarts()
+    if cache is None:
+        for model in needed:
+            await starts.ensure(model, plan.backends[model])
     limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
     bar = _progress_bar(len(plan.cells), counters.already_done, progress)
     queue: asyncio.Queue[Cell] = asyncio.Queue()
@@ -59,7 +61,8 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                 cell = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            record = await run_cell(cell, plan.backends[cell.model], cache, plan.experiment.generation, counters)
+            record = await run_cell(cell, plan.backends[cell.model], cache, plan.experiment.generation, counters,
+                                    starts)
             store.append(record)
             counters.ran += 1
             if record["error"]:
@@ -91,7 +94,7 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
 
 
 async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, config: GenerateConfig,
-                   counters: RunCounters) -> dict[str, Any]:
+                   counters: RunCounters, starts: LazyStarts) -> dict[str, Any]:
     """Run one cell through its condition's transform and score it; failures become error records."""
     template = get_template(cell.task.template)
     identity = backend.identity()
@@ -103,6 +106,7 @@ async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, co
         completion = cache.get(key) if cache else None
         if completion is None:
             counters.model_calls += 1
+            await starts.ensure(cell.model, backend)
             completion = await backend.complete(chat, call_config)
             if cache:
                 cache.put(key, completion)
@@ -121,6 +125,8 @@ async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, co
         score = get_scorer(cell.task.scorer)(final.text, cell.sample)
         record.update(response=final.text, finish_reason=final.finish_reason, answer=score.answer,
                       score=score.value, correct=score.correct, parsed=score.parsed, error=None)
+    except EmopromptError:
+        raise
     except RequestError as exc:
         record.update(response=None, finish_reason=None, answer=None, score=None, correct=None, parsed=None,
                       error={"kind": exc.kind, "message": redact(exc.message)})
@@ -143,6 +149,19 @@ async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, co
         time=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
     )
     return record
+
+
+class LazyStarts:
+    """Starts each backend on its first cache miss, once per run: a fully cached rerun never loads a model."""
+
+    def __init__(self) -> None:
+        self._starts: dict[str, asyncio.Task[None]] = {}
+
+    async def ensure(self, name: str, backend: Backend) -> None:
+        """Wait until `backend` has started (starting it if nobody has)."""
+        if name not in self._starts:
+            self._starts[name] = asyncio.ensure_future(backend.start())
+        await self._starts[name]
 
 
 _SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|_SECRET)$")

@@ -94,3 +94,53 @@ def paired_difference(treatment: np.ndarray, control: np.ndarray, repeats: int =
     if repeats == 1 and is_binary(treatment) and is_binary(control):
         return paired_binary(treatment, control, alpha)
     return paired_t(treatment, control, alpha)
+
+
+def sign_flip_p(differences: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p for a zero mean difference (exact when 2^n ≤ n_resamples)."""
+    d = np.asarray(differences, float)
+    d = d[d != 0]
+    n = len(d)
+    if n == 0:
+        return 1.0
+    observed = abs(d.sum())
+    if 2**n <= n_resamples:
+        signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
+        sums = np.abs(signs @ d)
+        return float(np.mean(sums >= observed - 1e-12))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_resamples, n))
+    sums = np.abs(signs @ d)
+    return float((np.sum(sums >= observed - 1e-12) + 1) / (n_resamples + 1))
+
+
+def bca_ci(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05, n_resamples: int = 5_000,
+           seed: int = 0) -> tuple[float, float]:
+    """Paired BCa bootstrap CI of the mean difference, resampling whole items."""
+    d = np.asarray(treatment, float) - np.asarray(control, float)
+    if len(d) < 3 or np.all(d == d[0]):
+        return float(d.mean()), float(d.mean())
+    result = stats.bootstrap((d,), np.mean, vectorized=True, n_resamples=n_resamples, method="BCa",
+                             confidence_level=1 - alpha, random_state=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def wilcoxon_p(treatment: np.ndarray, control: np.ndarray) -> float:
+    """Wilcoxon signed-rank p with zero differences split (zsplit), for heavy-tailed continuous scores."""
+    d = np.asarray(treatment, float) - np.asarray(control, float)
+    if len(d) < 2 or np.all(d == 0):
+        return 1.0
+    return float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
+
+
+def tost_paired(treatment: np.ndarray, control: np.ndarray, margin: float) -> float:
+    """TOST equivalence p for |mean difference| < margin (small p: equivalent within ±margin)."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    t, c = np.asarray(treatment, float), np.asarray(control, float)
+    if len(t) < 2:
+        return float("nan")
+    d = t - c
+    if np.all(d == d[0]):
+        return 0.0 if abs(d[0]) < margin else 1.0
+    return float(ttost_paired(t, c, -margin, margin)[0])

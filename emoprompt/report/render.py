@@ -1,0 +1,152 @@
+"""Write analysis.json, report.md, report.html (self-contained) and the figures of an analysis."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from emoprompt.report.plots import ForestRow, forest_svg, heatmap_svg
+from emoprompt.report.tables import (
+    Table,
+    conditions_table,
+    errors_table,
+    flips_table,
+    per_task_table,
+    pooled_table,
+)
+from emoprompt.report.text import headline, methods
+from emoprompt.runner.store import write_json_atomic
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;color:#111;
+line-height:1.45;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd}h3{font-size:1.05rem}
+.headline{background:#f5f7fb;border-left:4px solid #1e40af;padding:.8rem 1rem;font-size:1.05rem}
+.warn{background:#fff7e6;border-left:4px solid #d97706;padding:.5rem 1rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1rem;display:block;overflow-x:auto}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right;white-space:nowrap}
+th{background:#f0f0f0;position:sticky;top:0}td:first-child,th:first-child,td:nth-child(2){text-align:left}
+tr.hit td{background:#ecfdf5;font-weight:600}.note{color:#555;font-size:.85rem}
+.methods{font-size:.9rem;color:#333}figure{margin:1rem 0}
+"""
+
+
+def write_report(out_dir: Path, analysis: dict[str, Any], context: dict[str, Any]) -> dict[str, Path]:
+    """Write every report file into `out_dir`; returns their paths by name."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paragraphs = headline(analysis, context)
+    methods_text = methods(analysis, context)
+    full = {**analysis, "headline": paragraphs, "methods": methods_text}
+    paths = {"analysis": out_dir / "analysis.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
+    write_json_atomic(paths["analysis"], full)
+    figures = _figures(analysis)
+    for name, svg in figures.items():
+        path = out_dir / f"{name}.svg"
+        path.write_text(svg, encoding="utf-8")
+        paths[name] = path
+    sections = _sections(analysis)
+    title = context.get("title") or "emoprompt report"
+    paths["markdown"].write_text(_markdown(title, paragraphs, analysis, sections, figures, methods_text),
+                                 encoding="utf-8")
+    paths["html"].write_text(_html(title, paragraphs, analysis, sections, figures, methods_text), encoding="utf-8")
+    return paths
+
+
+def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
+    spec = analysis["spec"]
+    sections = []
+    for model, result in analysis["models"].items():
+        items: list[Table | str] = [conditions_table(result, spec)]
+        if result["pooled"]:
+            items += [pooled_table(result, spec), f"forest-{_slug(model)}"]
+        if result["per_task"]:
+            items += [per_task_table(result, spec), flips_table(result, spec)]
+        if result["heatmap"]:
+            items.append(f"heatmap-{_slug(model)}")
+        sections.append((model, items))
+    return sections
+
+
+def _figures(analysis: dict[str, Any]) -> dict[str, str]:
+    spec, figures = analysis["spec"], {}
+    for model, result in analysis["models"].items():
+        rows: list[ForestRow] = []
+        for row in result["pooled"]:
+            fixed, random = row["fixed"] or {}, row["random"] or {}
+            rows.append((f"{row['condition']} (suite)", fixed.get("diff"), fixed.get("ci_low"), fixed.get("ci_high"),
+                         "#1e40af"))
+            rows.append((f"{row['condition']} (new task)", random.get("diff"), random.get("ci_low"),
+                         random.get("ci_high"), "#9ca3af"))
+        if rows:
+            figures[f"forest-{_slug(model)}"] = forest_svg(rows, f"{model}: effect vs {spec['control']}", spec["sesoi"])
+        if result["heatmap"]:
+            figures[f"heatmap-{_slug(model)}"] = heatmap_svg(sorted(result["heatmap"]), spec["conditions"],
+                                                             result["heatmap"], f"{model}: accuracy by task")
+    return figures
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower()
+
+
+Sections = list[tuple[str, list[Table | str]]]
+
+
+def _markdown(title: str, paragraphs: list[str], analysis: dict[str, Any], sections: Sections,
+              figures: dict[str, str], methods_text: str) -> str:
+    lines = [f"# {title}", "", *[f"> {p}\n" for p in paragraphs]]
+    lines += [f"**Warning:** {w}\n" for w in analysis["warnings"]]
+    errors = errors_table(analysis)
+    for model, items in sections:
+        lines += [f"## {model}", ""]
+        for item in items:
+            if isinstance(item, str):
+                if item in figures:
+                    lines += [f"![{item}]({item}.svg)", ""]
+                continue
+            lines += [f"### {item.title}", "", "| " + " | ".join(item.headers) + " |",
+                      "|" + "|".join("---" for _ in item.headers) + "|"]
+            lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in item.rows]
+            lines += ["", f"_{item.note}_" if item.note else "", ""]
+    if errors:
+        lines += [f"## {errors.title}", "", "| kind | cells |", "|---|---|"]
+        lines += [*[f"| {kind} | {count} |" for kind, count in errors.rows], ""]
+    lines += ["## Methods", "", methods_text, ""]
+    return "\n".join(lines)
+
+
+def _html(title: str, paragraphs: list[str], analysis: dict[str, Any], sections: Sections,
+          figures: dict[str, str], methods_text: str) -> str:
+    body = [f"<h1>{escape(title)}</h1>", *[f'<p class="headline">{escape(p)}</p>' for p in paragraphs]]
+    body += [f'<p class="warn">{escape(w)}</p>' for w in analysis["warnings"]]
+    for model, items in sections:
+        body.append(f"<h2>{escape(model)}</h2>")
+        for item in items:
+            if isinstance(item, str):
+                if item in figures:
+                    body.append(f"<figure>{figures[item]}</figure>")
+                continue
+            body.append(_html_table(item))
+    errors = errors_table(analysis)
+    if errors:
+        body.append(_html_table(errors))
+    body += ["<h2>Methods</h2>", f'<p class="methods">{escape(methods_text)}</p>']
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
+            f"<body>{''.join(body)}</body></html>\n")
+
+
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+    rows = "".join(
+        f'<tr{" class=hit" if index in table.flagged_rows else ""}>' + "".join(f"<td>{escape(c)}</td>" for c in row)
+        + "</tr>" for index, row in enumerate(table.rows))
+    note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
+    return f"<h3>{escape(table.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
+
+
+def dumps(analysis: dict[str, Any]) -> str:
+    """The analysis as JSON text."""
+    return json.dumps(analysis, indent=2)

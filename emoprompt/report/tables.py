@@ -1,0 +1,144 @@
+"""The report's tables as plain rows of strings, shared by the Markdown and HTML renderers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emoprompt.report.text import interval, p_text, pp
+
+
+@dataclass
+class Table:
+    """A titled table with an optional note."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    flagged_rows: set[int] = field(default_factory=set)
+
+
+def conditions_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
+    """Accuracy, errors, parse failures and output length per condition."""
+    rows = []
+    for entry in result["conditions"]:
+        parse = entry["parse_fail_vs_control"]
+        rows.append([entry["condition"], entry["family"] or "—", str(entry["cells"]), str(entry["errors"]),
+                     _pct(entry["accuracy"]), _pct(entry["parse_failure_rate"]),
+                     f"{pp(parse['diff'])} {interval(parse['ci_low'], parse['ci_high'])}, p {p_text(parse['p_value'])}"
+                     if parse else "—",
+                     "—" if entry["mean_tokens_out"] is None else f"{entry['mean_tokens_out']:.1f}"])
+    return Table("Conditions", ["condition", "family", "cells", "errors", "accuracy", "parse failures",
+                                f"Δ parse failures vs {spec['control']} (pp)", "mean output tokens"], rows,
+                 "Parse failures are answers the scorer could not read at all; they count as incorrect above, and "
+                 "a stimulus that changes them changes format compliance, not necessarily reasoning.")
+
+
+def pooled_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
+    """Each condition vs the control, pooled over tasks (secondary family, Holm)."""
+    rows, flagged = [], set()
+    for index, row in enumerate(result["pooled"]):
+        fixed, random, relative = row["fixed"] or {}, row["random"] or {}, row["relative"] or {}
+        flags = _flags(row.get("underpowered"), relative.get("flag"), confirmed=row.get("confirmed"))
+        if row.get("confirmed"):
+            flagged.add(index)
+        gee = row.get("gee")
+        rows.append([
+            row["condition"], str(row["n_items"]), _pct(row["acc_ctrl"]), _pct(row["acc_treat"]),
+            f"{pp(fixed.get('diff'))} {interval(fixed.get('ci_low'), fixed.get('ci_high'))}",
+            p_text(fixed.get("p_value")), p_text(row.get("p_holm_fixed")), flags,
+            f"{pp(random.get('diff'))} {interval(random.get('ci_low'), random.get('ci_high'))}",
+            p_text(row.get("p_holm_random")),
+            "—" if random.get("tau") is None else f"{100 * random['tau']:.1f} / {100 * random['i2']:.0f}%",
+            interval(random.get("pred_low"), random.get("pred_high")),
+            _relative(relative), "—" if not gee else f"{gee['odds_ratio']:.2f}",
+            pp(row["mde_80"], False)])
+    return Table(f"Pooled over tasks: each condition vs {spec['control']} (secondary, Holm)",
+                 ["condition", "items", f"acc {spec['control']}", "acc cond.", "Δ pp suite [95% CI]", "p",
+                  "p Holm", "flags", "Δ pp new task (RE) [95% CI]", "p Holm (RE)", "τ pp / I²",
+                  "prediction interval", "relative change [95% CI]", "GEE OR", "MDE pp"], rows,
+                 "Suite: tasks fixed (these tasks). RE: tasks random (a new task like these), with a prediction "
+                 "interval for one new task's effect. " + FLAG_LEGEND, flagged)
+
+
+def per_task_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
+    """Condition × task contrasts (exploratory family)."""
+    rows, flagged = [], set()
+    for index, row in enumerate(sorted(result["per_task"], key=lambda r: (r["condition"], r["task"]))):
+        flags = _flags(row["underpowered"], (row.get("relative") or {}).get("flag"),
+                       cannot=row.get("cannot_reach_significance"), equivalent=row.get("equivalent"),
+                       confirmed=row.get("significant_holm"))
+        if row.get("significant_holm"):
+            flagged.add(index)
+        rows.append([row["condition"], row["task"], str(row["n_items"]), _pct(row["acc_ctrl"]), _pct(row["acc_treat"]),
+                     f"{pp(row['diff'])} {interval(row['ci_low'], row['ci_high'])}", p_text(row["p"]),
+                     p_text(row.get("p_holm")), flags, p_text(row.get("p_bh")), pp(row["mde_80"], False),
+                     _relative(row.get("relative") or {})])
+    return Table(f"Per task: each condition vs {spec['control']} (exploratory)",
+                 ["condition", "task", "items", f"acc {spec['control']}", "acc cond.", "Δ pp [95% CI]", "p",
+                  "p Holm", "flags", "p BH (exploratory)", "MDE pp", "relative change [95% CI]"], rows,
+                 "p Holm: family-wise over every contrast in this table. p BH: false-discovery screen, exploratory. "
+                 + FLAG_LEGEND, flagged)
+
+
+def flips_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
+    """Items that changed: wrong under the control and right under the condition, and the reverse."""
+    totals: dict[str, list[int]] = {}
+    for row in result["per_task"]:
+        counts = totals.setdefault(row["condition"], [0, 0, 0])
+        counts[0] += row.get("n10", row["improved"]) or 0
+        counts[1] += row.get("n01", row["worsened"]) or 0
+        counts[2] += row["n_items"]
+    rows = [[condition, str(up), str(down), f"{up - down:+d}", str(n)] for condition, (up, down, n) in totals.items()]
+    return Table(f"Flips against {spec['control']}",
+                 ["condition", "wrong → right", "right → wrong", "net", "items"], rows,
+                 "With one binary sample per item these are McNemar's discordant pairs; with repeats, items whose "
+                 "mean score rose or fell.")
+
+
+def errors_table(analysis: dict[str, Any]) -> Table | None:
+    """Error cells by kind."""
+    kinds = analysis["data"].get("error_kinds") or {}
+    if not kinds:
+        return None
+    return Table("Error cells (left out of the statistics)", ["kind", "cells"],
+                 [[kind, str(count)] for kind, count in kinds.items()],
+                 "Rerun them with `emoprompt run --resume RUN_DIR --retry-errors`.")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _relative(relative: dict[str, Any]) -> str:
+    if relative.get("value") is None:
+        return "—"
+    text = f"{100 * relative['value']:+.0f}% [{_signed_pct(relative['ci_low'])}, {_signed_pct(relative['ci_high'])}]"
+    return text + (" ⚠" if relative.get("flag") else "")
+
+
+def _signed_pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:+.0f}%"
+
+
+def _flags(underpowered: bool | None, relative_flag: str | None, cannot: bool | None = None,
+           equivalent: bool | None = None, confirmed: bool | None = None) -> str:
+    flags = []
+    if confirmed:
+        flags.append("★")
+    if equivalent:
+        flags.append("≈")
+    if cannot:
+        flags.append("∅")
+    if underpowered:
+        flags.append("low power")
+    if relative_flag:
+        flags.append("rel ⚠")
+    return " ".join(flags) or "—"
+
+
+FLAG_LEGEND = ("Flags: ★ significant after Holm; ≈ equivalent within ± the smallest effect of interest (TOST); "
+               "∅ too few discordant items to ever reach significance; low power: minimum detectable effect above "
+               "the smallest effect of interest; rel ⚠ relative change unreliable (control rate < 20% or < 10 "
+               "discordant pairs).")

@@ -1,0 +1,101 @@
+"""One treatment-vs-control contrast on paired items, with every figure the report shows for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from emoprompt.stats.effects import (
+    cohens_h,
+    conditional_odds_ratio,
+    relative_change_means,
+    relative_change_paired,
+    wilson_ci,
+)
+from emoprompt.stats.paired import (
+    bca_ci,
+    is_binary,
+    paired_binary,
+    paired_t,
+    sign_flip_p,
+    tost_paired,
+    wilcoxon_p,
+)
+from emoprompt.stats.power import mde_paired, min_discordant_for_significance
+
+
+def contrast(treatment: np.ndarray, control: np.ndarray, repeats: int, alpha: float, sesoi: float,
+             family: int, robust: bool = True) -> dict[str, Any]:
+    """Paired contrast of per-item (K-averaged) scores, STATS.md §2 and §10.
+
+    K = 1 binary: McNemar mid-p (and exact p) with the Agresti–Min CI; otherwise a paired t on item means with
+    a sign-flip permutation p and a BCa bootstrap CI (and Wilcoxon for non-binary scores) as robustness checks.
+    """
+    t, c = np.asarray(treatment, float), np.asarray(control, float)
+    n = len(t)
+    binary = repeats == 1 and is_binary(t) and is_binary(c)
+    result = paired_binary(t, c, alpha) if binary else paired_t(t, c, alpha)
+    d = t - c
+    var_d = float(d.var(ddof=1)) if n > 1 else float("nan")
+    row: dict[str, Any] = {
+        "n_items": n, "K": repeats, "acc_ctrl": result.mean_control, "acc_treat": result.mean_treatment,
+        "diff": result.diff, "ci_low": result.ci_low, "ci_high": result.ci_high,
+        "se": float(np.sqrt(var_d / n)) if n > 1 else float("nan"),
+        "p": result.p_value, "method": result.method, "p_exact": result.p_exact,
+        "corr_items": _correlation(t, c),
+        "improved": int(np.sum(d > 0)), "worsened": int(np.sum(d < 0)),
+        "mde_80": mde_paired(var_d if var_d > 0 else _binary_floor_var(n), n, alpha, 0.8, family),
+    }
+    row["underpowered"] = bool(row["mde_80"] > sesoi)
+    if binary:
+        n10, n01 = result.n10 or 0, result.n01 or 0
+        n11 = int(np.sum((t == 1) & (c == 1)))
+        row.update(n10=n10, n01=n01, discordance=(n10 + n01) / n if n else float("nan"))
+        row["acc_ctrl_ci"] = wilson_ci(int(c.sum()), n, alpha)
+        row["acc_treat_ci"] = wilson_ci(int(t.sum()), n, alpha)
+        row["relative"] = relative_change_paired(n11, n10, n01, n).to_dict()
+        ratio, low, high = conditional_odds_ratio(n10, n01, alpha)
+        row["odds_ratio"] = {"value": ratio, "ci_low": low, "ci_high": high}
+        row["cannot_reach_significance"] = (n10 + n01) < min_discordant_for_significance(alpha, family)
+    else:
+        row["relative"] = relative_change_means(t, c).to_dict()
+        row["cannot_reach_significance"] = bool(np.all(d == 0))
+        if robust:
+            row["p_sign_flip"] = sign_flip_p(d)
+            row["bca_ci"] = bca_ci(t, c, alpha)
+            if not (is_binary(t) and is_binary(c)) and repeats == 1:
+                row["p_wilcoxon"] = wilcoxon_p(t, c)
+    row["cohens_h"] = cohens_h(float(t.mean()), float(c.mean())) if n and _in_unit(t, c) else float("nan")
+    row.update(equivalence(t, c, repeats, binary, alpha, sesoi) if row["p"] >= alpha else
+               {"p_tost": None, "equivalent": False})
+    return row
+
+
+def equivalence(t: np.ndarray, c: np.ndarray, repeats: int, binary: bool, alpha: float, sesoi: float
+                ) -> dict[str, Any]:
+    """TOST at ±sesoi, decided by the (1 − 2α) interval of the row's own method lying inside the margins.
+
+    Deviation from STATS.md §6.2 (which calls `ttost_paired` alone): with no discordant pairs the t statistic
+    has zero variance and would declare 0/25 vs 0/25 "equivalent"; the Agresti–Min interval does not.
+    """
+    result = paired_binary(t, c, 2 * alpha) if binary else paired_t(t, c, 2 * alpha)
+    inside = bool(-sesoi < result.ci_low and result.ci_high < sesoi)
+    d = t - c
+    p_tost = tost_paired(t, c, sesoi) if len(d) > 1 and np.var(d) > 0 else None
+    return {"p_tost": p_tost, "equivalent": inside, "equivalence_ci": (result.ci_low, result.ci_high)}
+
+
+def _correlation(t: np.ndarray, c: np.ndarray) -> float:
+    if len(t) < 3 or t.std() == 0 or c.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(t, c)[0, 1])
+
+
+def _binary_floor_var(n: int) -> float:
+    """With no observed variation, plan for one discordant pair (the smallest variance data could show)."""
+    return 1.0 / max(n, 1)
+
+
+def _in_unit(t: np.ndarray, c: np.ndarray) -> bool:
+    return bool(t.min() >= 0 and c.min() >= 0 and t.max() <= 1 and c.max() <= 1)

@@ -1,0 +1,97 @@
+"""Effect sizes for paired comparisons (STATS.md §5): relative change, conditional odds ratio, Cohen's h."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+from emoprompt.stats.paired import Z95
+
+
+@dataclass(frozen=True)
+class RelativeChange:
+    """p_T / p_C − 1 with a paired log-ratio (delta-method) CI; `flag` says why it should not be trusted."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    flag: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data."""
+        return asdict(self)
+
+
+def relative_change_paired(n11: int, n10: int, n01: int, n: int, z: float = Z95) -> RelativeChange:
+    """Relative change for K = 1 binary pairs; Var(log RR) = (n10 + n01) / ((n11 + n10)(n11 + n01)).
+
+    Flagged when the control rate is below 0.2 or there are fewer than 10 discordant pairs (STATS.md §5):
+    small baselines make relative changes explode.
+    """
+    treated, control = n11 + n10, n11 + n01
+    flag = _flag(control / n if n else 0.0, n10 + n01)
+    if treated == 0 or control == 0:
+        return RelativeChange(float("nan"), float("nan"), float("nan"), flag or "undefined: a zero rate")
+    log_rr = math.log(treated / control)
+    if n10 + n01 == 0:
+        return RelativeChange(0.0, float("nan"), float("nan"), flag)
+    se = math.sqrt((n10 + n01) / (treated * control))
+    return RelativeChange(math.exp(log_rr) - 1, math.exp(log_rr - z * se) - 1, math.exp(log_rr + z * se) - 1, flag)
+
+
+def relative_change_means(treatment: np.ndarray, control: np.ndarray, z: float = Z95) -> RelativeChange:
+    """Relative change of per-item means (K > 1 or continuous): delta method for the ratio of paired means."""
+    t, c = np.asarray(treatment, float), np.asarray(control, float)
+    n = len(t)
+    mean_t, mean_c = t.mean(), c.mean()
+    discordant = int(np.sum(t != c))
+    flag = _flag(float(mean_c), discordant)
+    if mean_t <= 0 or mean_c <= 0 or n < 2:
+        return RelativeChange(float("nan"), float("nan"), float("nan"), flag or "undefined: a zero rate")
+    covariance = np.cov(t, c, ddof=1)
+    var_log = (covariance[0, 0] / mean_t**2 + covariance[1, 1] / mean_c**2
+               - 2 * covariance[0, 1] / (mean_t * mean_c)) / n
+    se = math.sqrt(max(var_log, 0.0))
+    log_rr = math.log(mean_t / mean_c)
+    return RelativeChange(math.exp(log_rr) - 1, math.exp(log_rr - z * se) - 1, math.exp(log_rr + z * se) - 1, flag)
+
+
+def _flag(control_rate: float, discordant: int) -> str | None:
+    reasons = []
+    if control_rate < 0.2:
+        reasons.append(f"control rate {control_rate:.0%} < 20%")
+    if discordant < 10:
+        reasons.append(f"{discordant} discordant pairs < 10")
+    return "; ".join(reasons) or None
+
+
+def conditional_odds_ratio(n10: int, n01: int, alpha: float = 0.05) -> tuple[float, float, float]:
+    """n10 / n01 with the exact (Clopper–Pearson) CI from π = n10 / (n10 + n01), OR = π / (1 − π)."""
+    m = n10 + n01
+    if m == 0:
+        return float("nan"), float("nan"), float("nan")
+    interval = stats.binomtest(n10, m).proportion_ci(1 - alpha, method="exact")
+
+    def odds(p: float) -> float:
+        return math.inf if p >= 1 else p / (1 - p)
+
+    ratio = math.inf if n01 == 0 else n10 / n01
+    return ratio, odds(interval.low), odds(interval.high)
+
+
+def cohens_h(p_treatment: float, p_control: float) -> float:
+    """2·asin√p_T − 2·asin√p_C: variance-stabilised, descriptive, not paired-aware."""
+    return 2 * math.asin(math.sqrt(min(max(p_treatment, 0), 1))) - 2 * math.asin(math.sqrt(min(max(p_control, 0), 1)))
+
+
+def wilson_ci(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson interval for one proportion."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n == 0:
+        return float("nan"), float("nan")
+    low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
+    return float(low), float(high)

@@ -1,0 +1,115 @@
+"""Hand-checked values (STATS.md §2, §5, §6) and seeded simulations for the paired tests."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from emoprompt.stats.effects import conditional_odds_ratio, relative_change_paired
+from emoprompt.stats.paired import (
+    agresti_min_ci,
+    mcnemar_exact,
+    mcnemar_midp,
+    paired_binary,
+    paired_t,
+    sign_flip_p,
+    tost_paired,
+)
+
+
+def pairs(n11, n10, n01, n00):
+    treatment = np.array([1] * n11 + [1] * n10 + [0] * n01 + [0] * n00)
+    control = np.array([1] * n11 + [0] * n10 + [1] * n01 + [0] * n00)
+    return treatment, control
+
+
+def test_stats_md_worked_example():
+    # STATS.md §2: table [[54,19],[23,24]] → exact p 0.644, mid-p 0.542, Agresti–Min (−13.8, +7.2) pp
+    assert mcnemar_exact(19, 23) == pytest.approx(0.644, abs=5e-4)
+    assert mcnemar_midp(19, 23) == pytest.approx(0.542, abs=5e-4)
+    low, high = agresti_min_ci(19, 23, 120)
+    assert (round(100 * low, 1), round(100 * high, 1)) == (-13.8, 7.2)
+    result = paired_binary(*pairs(54, 19, 23, 24))
+    assert result.n10 == 19 and result.n01 == 23 and result.diff == pytest.approx(-4 / 120)
+
+
+def test_midp_by_hand():
+    assert mcnemar_midp(5, 0) == pytest.approx(2 * 0.5**5 - 0.5**5)
+    assert mcnemar_exact(5, 0) == pytest.approx(2 * 0.5**5)
+    # m = 4, k = 1: 2·P(X ≤ 1) − P(X = 1) = 2·5/16 − 4/16 = 6/16
+    assert mcnemar_midp(3, 1) == pytest.approx(6 / 16)
+    assert mcnemar_midp(0, 0) == 1.0
+
+
+def test_agresti_min_by_hand():
+    n10, n01, n = 10, 4, 50
+    d = 6 / 52
+    se = math.sqrt(15 - 36 / 52) / 52
+    low, high = agresti_min_ci(n10, n01, n)
+    assert low == pytest.approx(d - 1.959964 * se, abs=1e-6) and high == pytest.approx(d + 1.959964 * se, abs=1e-6)
+
+
+def test_paired_t_matches_scipy():
+    rng = np.random.default_rng(1)
+    t, c = rng.random(40), rng.random(40)
+    result = paired_t(t, c)
+    assert result.p_value == pytest.approx(stats.ttest_rel(t, c).pvalue)
+    se = np.std(t - c, ddof=1) / np.sqrt(40)
+    assert result.ci_high - result.diff == pytest.approx(stats.t.ppf(0.975, 39) * se)
+
+
+def test_sign_flip_exact_enumeration():
+    assert sign_flip_p(np.array([1.0, 1.0, 1.0])) == pytest.approx(2 / 8)
+    assert sign_flip_p(np.array([0.0, 0.0])) == 1.0
+
+
+def test_relative_change_delta_method_by_hand():
+    change = relative_change_paired(n11=50, n10=10, n01=5, n=100)
+    se = math.sqrt(15 / (60 * 55))
+    assert change.value == pytest.approx(60 / 55 - 1)
+    assert change.ci_low == pytest.approx(60 / 55 * math.exp(-1.959964 * se) - 1, abs=1e-6)
+    assert change.flag is None
+    assert "discordant" in relative_change_paired(50, 3, 2, 100).flag
+    assert "control rate" in relative_change_paired(2, 10, 5, 100).flag
+
+
+def test_conditional_odds_ratio_exact_ci():
+    ratio, low, high = conditional_odds_ratio(24, 14)
+    interval = stats.binomtest(24, 38).proportion_ci(0.95, method="exact")
+    assert ratio == pytest.approx(24 / 14)
+    assert low == pytest.approx(interval.low / (1 - interval.low))
+    assert high == pytest.approx(interval.high / (1 - interval.high))
+
+
+def test_tost():
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    assert tost_paired(base + rng.normal(0, 0.01, 400), base, 0.03) < 0.05
+    assert tost_paired(base + 0.1, base + rng.normal(0, 0.01, 400), 0.03) > 0.5
+
+
+def test_null_type_one_error_k1_binary():
+    rng = np.random.default_rng(7)
+    rejections = 0
+    for _ in range(400):
+        cells = rng.choice(4, size=100, p=[0.45, 0.1, 0.1, 0.35])
+        t = np.isin(cells, [0, 1]).astype(int)
+        c = np.isin(cells, [0, 2]).astype(int)
+        rejections += paired_binary(t, c).p_value < 0.05
+    assert rejections / 400 <= 0.06
+
+
+def test_coverage_of_agresti_min_and_paired_t():
+    rng = np.random.default_rng(11)
+    covered_am = covered_t = 0
+    for _ in range(400):
+        cells = rng.choice(4, size=60, p=[0.5, 0.12, 0.04, 0.34])
+        t = np.isin(cells, [0, 1]).astype(float)
+        c = np.isin(cells, [0, 2]).astype(float)
+        truth = 0.12 - 0.04
+        am = paired_binary(t, c)
+        covered_am += am.ci_low <= truth <= am.ci_high
+        pt = paired_t(t, c)
+        covered_t += pt.ci_low <= truth <= pt.ci_high
+    assert covered_am / 400 >= 0.93 and covered_t / 400 >= 0.93
