@@ -12,6 +12,7 @@ Quick start (embedded model, built-in suite, offline):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,14 @@ def _limit(value: str | None) -> int | str | None:
 
 
 _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placement", "separator", "limit",
-                     "repeats", "temperature", "max_tokens", "seed", "stimuli", "control", "experiment")
+                     "repeats", "temperature", "max_tokens", "seed", "stimuli", "control", "experiment", "shots")
 
 
 @cli.command()
 @click.argument("experiment", required=False, type=click.Path(path_type=Path))
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Folder holding benchmark data (instruction_induction/, bigbench/); also EMOPROMPT_DATA_DIR.")
+@click.option("--shots", type=int, help="Few-shot demonstrations per item for every task.")
 @click.option("--model", multiple=True, help="hf/smollm2 (default), hf/<folder>, provider/model via litellm.")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...).")
 @click.option("--suite", help="A shipped suite name or a suite file (default: builtin).")
@@ -86,6 +90,10 @@ def run(ctx: click.Context, **options: Any) -> None:
     from emoprompt.runner.run import run as run_plan
     from emoprompt.summary import format_summary
 
+    if options["data_dir"] is not None:
+        if not options["data_dir"].is_dir():
+            raise UsageError(f"--data-dir {options['data_dir']} is not a folder; check the path")
+        os.environ["EMOPROMPT_DATA_DIR"] = str(options["data_dir"].resolve())
     if options["concurrency"] is not None and options["concurrency"] < 1:
         raise UsageError(f"--concurrency must be 1 or more, not {options['concurrency']}")
     if options["resume"] is not None:
@@ -140,7 +148,7 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
                         ("stimuli", "stimuli_files")):
         if options[flag]:
             changes[field] = tuple(str(v) for v in options[flag])
-    for flag in ("api_base", "suite", "placement", "separator", "repeats", "seed"):
+    for flag in ("api_base", "suite", "placement", "separator", "repeats", "seed", "shots"):
         if options[flag] is not None:
             changes[flag] = options[flag]
     limit = _limit(options["limit"])
@@ -312,6 +320,48 @@ def stimuli_show(stimulus_id: str, files: tuple[Path, ...]) -> None:
         click.echo(f"variant {name}: {text}")
     if stimulus.notes:
         click.echo(f"notes:     {stimulus.notes}")
+
+
+@cli.group()
+def data() -> None:
+    """Benchmark data: where it is, and fetching it."""
+
+
+@data.command("list")
+def data_list() -> None:
+    """The fetchable data sets and whether they are present."""
+    from emoprompt.suites.datasets import catalogue, data_root
+
+    for name, entry in catalogue().items():
+        folder = data_root() / name
+        state = "present" if folder.is_dir() and any(folder.iterdir()) else "missing"
+        click.echo(f"{name:<24} {state:<8} {len(entry['files']):>4} files  {folder}  ({entry['source']})")
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where to put it (default: the user cache).")
+@click.option("--no-verify", is_flag=True, help="Accept files whose checksum differs from the catalogue's.")
+@click.option("--base-url", help="Fetch from this mirror instead of the catalogue's URL.")
+def data_fetch(name: str, data_dir: Path | None, no_verify: bool, base_url: str | None) -> None:
+    """Download a data set (instruction_induction, bigbench) and check every file's sha256."""
+    from emoprompt.suites.datasets import fetch_dataset
+
+    if data_dir is not None:
+        os.environ["EMOPROMPT_DATA_DIR"] = str(data_dir.resolve())
+    folder = fetch_dataset(name, verify=not no_verify, base_url=base_url)
+    click.echo(f"{name}: {folder}")
+
+
+@cli.command()
+def protocols() -> None:
+    """Shipped experiment files that replicate published protocols (run one with `emoprompt run NAME`)."""
+    from emoprompt.datafile import read_mapping
+    from emoprompt.runner.experiment import protocol_names, protocol_path
+
+    for name in protocol_names():
+        summary = str(read_mapping(protocol_path(name)).get("protocol", {}).get("summary", ""))
+        click.echo(f"{name:<28} {summary}")
 
 
 @cli.group()

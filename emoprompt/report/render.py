@@ -10,6 +10,7 @@ from typing import Any
 from emoprompt.report.plots import ForestRow, forest_svg, heatmap_svg
 from emoprompt.report.tables import (
     Table,
+    aggregate_table,
     conditions_table,
     errors_table,
     flips_table,
@@ -65,6 +66,8 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
             items += [per_task_table(result, spec), flips_table(result, spec)]
         if result["heatmap"]:
             items.append(f"heatmap-{_slug(model)}")
+        if len(result.get("aggregate") or []) and len(result["heatmap"]) > 1:
+            items.append(aggregate_table(result, spec))
         sections.append((model, items))
     return sections
 

@@ -22,7 +22,8 @@ def spec_from_manifest(manifest: dict[str, Any]) -> AnalysisSpec:
     return AnalysisSpec(
         baseline=analysis.get("baseline", "baseline"), control=manifest.get("control") or "baseline",
         alpha=float(analysis.get("alpha", 0.05)), sesoi=float(analysis.get("sesoi", 0.03)),
-        families={c["name"]: c["family"] for c in conditions}, conditions=tuple(c["name"] for c in conditions))
+        families={c["name"]: c["family"] for c in conditions}, conditions=tuple(c["name"] for c in conditions),
+        task_info=(manifest.get("identity") or {}).get("task_info") or {})
 
 
 def report_run(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:

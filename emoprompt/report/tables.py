@@ -97,6 +97,25 @@ def flips_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
                  "mean score rose or fell.")
 
 
+def aggregate_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
+    """The papers' aggregation: average over tasks, relative improvement, always beside Δ with its CI."""
+    normalized = any(row.get("mean_normalized") is not None for row in result["aggregate"])
+    headers = ["condition", "tasks", "average over tasks"] + (["normalized preferred score"] if normalized else [])
+    headers += [f"Δ pp vs {spec['control']} [95% CI]", f"relative vs {spec['control']}",
+                f"relative vs {spec['baseline']}"]
+    rows = []
+    for row in result["aggregate"]:
+        cells = [row["condition"], str(row["tasks"]), _pct(row["mean_score"])]
+        if normalized:
+            cells.append("—" if row.get("mean_normalized") is None else f"{row['mean_normalized']:.1f}")
+        cells += [f"{pp(row['diff'])} {interval(row['ci_low'], row['ci_high'])}" if "diff" in row else "—",
+                  _signed_pct(row.get("relative_vs_control")), _signed_pct(row.get("relative_vs_baseline"))]
+        rows.append(cells)
+    return Table("Paper-style aggregation (average of per-task scores)", headers, rows,
+                 "EmotionPrompt/NegativePrompt report task-averaged scores and relative improvements; relative "
+                 "changes on low baselines explode, so read them with the absolute difference and its interval.")
+
+
 def errors_table(analysis: dict[str, Any]) -> Table | None:
     """Error cells by kind."""
     kinds = analysis["data"].get("error_kinds") or {}

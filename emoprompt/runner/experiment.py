@@ -45,6 +45,8 @@ class Experiment:
     limit: int | None = 25
     repeats: int = 1
     seed: int = 0
+    shots: int | None = None
+    """Few-shot demonstrations per item for every task (None: each task's own setting)."""
     generation: GenerateConfig = field(default_factory=lambda: GenerateConfig(temperature=0.0, max_tokens=24))
     api_base: str | None = None
     stimuli_files: tuple[str, ...] = ()
@@ -53,6 +55,8 @@ class Experiment:
     def __post_init__(self) -> None:
         check_placement(self.placement)
         check_separator(self.separator)
+        if self.shots is not None and self.shots < 0:
+            raise UsageError(f"shots must be 0 or more, not {self.shots}")
         if self.repeats < 1:
             raise UsageError(f"repeats must be 1 or more, not {self.repeats}")
         if self.limit is not None and self.limit < 1:
@@ -136,7 +140,7 @@ def _stimulus_condition(name: str, library: StimulusLibrary, placement: str, sep
 
 _TYPES: dict[str, Any] = {
     "name": str, "suite": str, "placement": str, "separator": str, "repeats": int, "seed": int,
-    "api_base": (str, type(None)), "limit": (int, type(None)),
+    "api_base": (str, type(None)), "limit": (int, type(None)), "shots": (int, type(None)),
 }
 _GENERATION_TYPES = {"temperature": (int, float), "max_tokens": int, "top_p": (int, float),
                      "seed": (int, type(None)), "stop": list}
@@ -163,9 +167,30 @@ def _table(where: str, key: str, value: Any, types: dict[str, Any]) -> dict[str,
     return {k: expect(f"{where} [{key}]", k, v, types[k]) for k, v in table.items()}
 
 
+PROTOCOL_KEYS = {"protocol"}
+
+
 def load_experiment(path: Path) -> Experiment:
-    """Read an experiment file (TOML or YAML)."""
-    return Experiment.from_dict(read_mapping(path), where=path.name)
+    """Read an experiment file (TOML or YAML), or a shipped protocol by name (see `emoprompt protocols`)."""
+    if not path.exists() and path.suffix == "" and path.name in protocol_names():
+        path = protocol_path(path.name)
+    data = read_mapping(path)
+    data.pop("protocol", None)  # the protocol's own notes: where it follows the paper, where it chose
+    return Experiment.from_dict(data, where=path.name)
+
+
+def protocol_names() -> list[str]:
+    """Shipped protocol files (suites/protocols/*.toml)."""
+    from emoprompt.data_files import data_dir
+
+    return sorted(p.stem for p in (data_dir("suites") / "protocols").glob("*.toml"))
+
+
+def protocol_path(name: str) -> Path:
+    """The file of a shipped protocol."""
+    from emoprompt.data_files import data_dir
+
+    return data_dir("suites") / "protocols" / f"{name}.toml"
 
 
 def stable_hash(data: Any, length: int = 16) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from emoprompt.backends import Backend, resolve_backend
+from emoprompt.errors import UsageError
 from emoprompt.runner.experiment import Condition, Experiment, stable_hash
 from emoprompt.suites.loader import load_suite, pick_demos
 from emoprompt.suites.suite import Sample, Suite, Task
@@ -45,7 +47,7 @@ class RunPlan:
 
 def build_plan(experiment: Experiment, backends: dict[str, Backend] | None = None) -> RunPlan:
     """Load the suite, resolve conditions and backends, and lay out every cell in run order."""
-    suite = load_suite(experiment.suite).select(experiment.tasks)
+    suite = with_shots(load_suite(experiment.suite).select(experiment.tasks), experiment.shots)
     conditions = experiment.resolve_conditions()
     control = experiment.control_condition(conditions)
     if backends is None:
@@ -54,6 +56,19 @@ def build_plan(experiment: Experiment, backends: dict[str, Backend] | None = Non
     identity = _identity(experiment, suite, conditions, backends)
     cells = list(_cells(experiment, suite, samples, conditions, backends))
     return RunPlan(experiment, suite, conditions, control, backends, cells, stable_hash(identity))
+
+
+def with_shots(suite: Suite, shots: int | None) -> Suite:
+    """The suite with every task's number of demonstrations set to `shots` (unchanged when None)."""
+    if shots is None:
+        return suite
+    tasks = []
+    for task in suite.tasks:
+        pool = task.demo_pool or (task.samples if shots else ())
+        if shots and len(pool) <= shots:
+            raise UsageError(f"task {task.name!r} has {len(pool)} demonstrations; {shots} shots need more")
+        tasks.append(dataclasses.replace(task, shots=shots, demo_pool=pool))
+    return dataclasses.replace(suite, tasks=tuple(tasks))
 
 
 def limited(task: Task, limit: int | None, seed: int) -> tuple[Sample, ...]:
@@ -69,6 +84,7 @@ def _identity(experiment: Experiment, suite: Suite, conditions: list[Condition],
     return {
         "models": {name: backend.identity() for name, backend in backends.items()},
         "tasks": {t.name: t.fingerprint() for t in suite.tasks},
+        "task_info": {t.name: dict(t.info) for t in suite.tasks if t.info},
         "conditions": {c.name: c.transform.identity() for c in conditions},
         "limit": experiment.limit, "repeats": experiment.repeats, "seed": experiment.seed,
         "generation": experiment.generation.identity(),

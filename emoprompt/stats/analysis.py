@@ -31,6 +31,8 @@ class AnalysisSpec:
     """condition → family (emotionprompt, negativeprompt, placebo, control, user, baseline)."""
     conditions: tuple[str, ...] = ()
     """Report order; default: the order of first appearance."""
+    task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per task: BIG-Bench preferred_score and random_baseline, for the normalized preferred score."""
 
 
 def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
@@ -91,7 +93,50 @@ def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: 
         "pooled": [row for row in pooled if row is not None],
         "per_task": per_task,
         "heatmap": {task: {c: _mean(_task_rows(model_means, task, "task"), c) for c in conditions} for task in tasks},
+        "aggregate": _aggregate(model_means, tasks, conditions, spec),
     }
+
+
+def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spec: AnalysisSpec
+               ) -> list[dict[str, Any]]:
+    """Paper-style aggregation: the average over tasks of per-task scores (BIG-Bench: normalized preferred
+    scores too), with the papers' relative improvement beside the absolute difference and its CI.
+
+    The CI of a difference of task averages uses the per-task paired variances: Var = Σ_t Var(Δ_t) / T².
+    """
+    from emoprompt.suites.bigbench import normalized_score
+
+    rows = []
+    for condition in conditions:
+        scores, normalized, diffs, variances = [], [], [], []
+        for task in tasks:
+            task_means = _task_rows(means, task, "task")
+            if condition not in task_means.columns:
+                continue
+            score = float(task_means[condition].mean())
+            scores.append(score)
+            info = spec.task_info.get(task)
+            if info and "random_baseline" in info:
+                normalized.append(normalized_score(score, float(info["random_baseline"])))
+            pairs = _pairs(task_means, condition, spec.control)
+            if condition != spec.control and len(pairs) >= 2:
+                d = (pairs[condition] - pairs[spec.control]).to_numpy()
+                diffs.append(float(d.mean()))
+                variances.append(max(float(d.var(ddof=1)) / len(d), 1.0 / (len(d) + 2) ** 2))
+        if not scores:
+            continue
+        row: dict[str, Any] = {"condition": condition, "tasks": len(scores), "mean_score": float(np.mean(scores)),
+                               "mean_normalized": float(np.mean(normalized)) if normalized else None}
+        if diffs:
+            diff, se = float(np.mean(diffs)), math.sqrt(sum(variances)) / len(variances)
+            row.update(diff=diff, ci_low=diff - 1.959964 * se, ci_high=diff + 1.959964 * se)
+        rows.append(row)
+    by_name = {row["condition"]: row for row in rows}
+    for row in rows:
+        for reference, key in ((spec.control, "relative_vs_control"), (spec.baseline, "relative_vs_baseline")):
+            base = by_name.get(reference, {}).get("mean_score")
+            row[key] = (row["mean_score"] / base - 1) if base else None
+    return rows
 
 
 def _model_slice(means: pd.DataFrame, model: str) -> pd.DataFrame:

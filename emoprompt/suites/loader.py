@@ -14,7 +14,7 @@ from emoprompt.suites.sources import load_source
 from emoprompt.suites.suite import Suite, Task, check_samples
 from emoprompt.suites.templates import get_template
 
-SUITE_KEYS = {"name", "description", "template", "scorer", "shots", "system", "task"}
+SUITE_KEYS = {"name", "description", "template", "scorer", "shots", "system", "task", "discover", "default_tasks"}
 TASK_KEYS = {"name", "instruction", "scorer", "template", "shots", "system", "source", "demo_source"}
 _SUFFIXES = (".toml", ".yaml", ".yml")
 
@@ -44,7 +44,9 @@ def load_suite(name_or_path: str) -> Suite:
     path = suite_path(name_or_path)
     data = read_mapping(path)
     check_keys(path.name, data, SUITE_KEYS)
-    tasks_data = data.get("task")
+    tasks_data = data.get("task", [])
+    if "discover" in data:
+        tasks_data = [*tasks_data, *_discovered(expect(path.name, "discover", data["discover"], str), path)]
     if not isinstance(tasks_data, list) or not tasks_data:
         raise UsageError(f"{path}: the suite has no [[task]] entries; add at least one")
     tasks = tuple(_task(entry, data, path, i) for i, entry in enumerate(tasks_data))
@@ -53,7 +55,21 @@ def load_suite(name_or_path: str) -> Suite:
     if duplicates:
         raise UsageError(f"{path}: task {duplicates[0]!r} is defined twice; rename one")
     name = expect(path.name, "name", data.get("name", path.stem), str)
-    return Suite(name, tasks, str(data.get("description", "")), {"path": str(path)})
+    defaults = [str(t) for t in expect(path.name, "default_tasks", data.get("default_tasks", []), list)]
+    present = [t for t in defaults if t in names]
+    metadata = {"path": str(path), "missing_default_tasks": [t for t in defaults if t not in names]}
+    return Suite(name, tasks, str(data.get("description", "")), metadata, tuple(present))
+
+
+def _discovered(kind: str, path: Path) -> list[dict[str, Any]]:
+    """Task entries for every task of a data set found on disk (BIG-Bench: every folder with a task.json)."""
+    if kind != "bigbench":
+        raise unknown_name("discover kind", kind, ["bigbench"])
+    from emoprompt.suites.bigbench import discover
+    from emoprompt.suites.datasets import dataset_dir
+
+    found = discover(dataset_dir("bigbench"))
+    return [{"name": name.replace("/", ":"), "source": {"bigbench": name}} for name in found]
 
 
 def _task(entry: Any, suite: dict[str, Any], path: Path, index: int) -> Task:
@@ -67,6 +83,8 @@ def _task(entry: Any, suite: dict[str, Any], path: Path, index: int) -> Task:
     def setting(key: str, default: Any, kind: type) -> Any:
         return expect(where, key, entry.get(key, suite.get(key, default)), kind)
 
+    if "bigbench" in entry.get("source", {}):
+        return _bigbench_task(name, entry, suite, where)
     scorer, template = setting("scorer", "normalized_exact", str), setting("template", "instruction-induction", str)
     get_scorer(scorer)
     get_template(template)
@@ -88,6 +106,19 @@ def _task(entry: Any, suite: dict[str, Any], path: Path, index: int) -> Task:
     system = entry.get("system", suite.get("system"))
     return Task(name, setting("instruction", "", str), samples, scorer, template, shots, demo_pool,
                 expect(where, "system", system, str) if system is not None else None)
+
+
+def _bigbench_task(name: str, entry: dict[str, Any], suite: dict[str, Any], where: str) -> Task:
+    from emoprompt.suites.bigbench import load_bigbench_task
+    from emoprompt.suites.datasets import dataset_dir
+
+    source = expect(where, "source", entry["source"], dict)
+    loaded = load_bigbench_task(dataset_dir("bigbench"), expect(where, "bigbench", source["bigbench"], str))
+    shots = expect(where, "shots", entry.get("shots", suite.get("shots", 0)), int)
+    info = (("preferred_score", loaded.preferred_score), ("random_baseline", loaded.random_baseline))
+    samples = check_samples(name, loaded.samples)
+    return Task(name, entry.get("instruction", loaded.instruction), samples, entry.get("scorer", loaded.scorer),
+                "bigbench", shots, samples if shots else (), None, info)
 
 
 def pick_demos(task: Task, sample_id: str, seed: int) -> tuple:

@@ -29,6 +29,20 @@ class Score:
     answer: str | None
 
 
+def answer_line(text: str) -> str | None:
+    """The first non-empty line without an 'Answer:' label, surrounding quotes or a final period."""
+    for line in text.strip().splitlines():
+        line = _LABEL.sub("", line.strip()).strip().strip("\"'`*").strip()
+        if line:
+            return line[:-1].rstrip() if line.endswith(".") and not _NUMBER.fullmatch(line) else line
+    return None
+
+
+def _candidates(text: str) -> list[str]:
+    """The whole answer line and the short answer extracted from it (they differ for sentences)."""
+    return [c for c in dict.fromkeys((answer_line(text), extract_answer(text))) if c]
+
+
 def extract_answer(text: str) -> str | None:
     """The answer of a completion, from its first non-empty line.
 
@@ -65,18 +79,20 @@ def _binary(correct: bool, parsed: bool, answer: str | None) -> Score:
 
 
 def score_exact(text: str, sample: Sample) -> Score:
-    """The answer line equals a target exactly (surrounding whitespace ignored)."""
-    answer = extract_answer(text)
-    return _binary(answer is not None and answer in sample.targets, answer is not None, answer)
+    """The answer (whole line or short answer) equals a target exactly (surrounding whitespace ignored)."""
+    candidates = _candidates(text)
+    hit = next((c for c in candidates if c in sample.targets), None)
+    return _binary(hit is not None, bool(candidates), hit or extract_answer(text))
 
 
 def score_normalized_exact(text: str, sample: Sample) -> Score:
-    """The answer line equals a target after `normalize`."""
-    answer = extract_answer(text)
-    if answer is None:
+    """The answer (whole line or short answer) equals a target after `normalize`."""
+    candidates = _candidates(text)
+    if not candidates:
         return _binary(False, False, None)
     targets = {normalize(target) for target in sample.targets}
-    return _binary(normalize(answer) in targets, True, answer)
+    hit = next((c for c in candidates if normalize(c) in targets), None)
+    return _binary(hit is not None, True, hit or extract_answer(text))
 
 
 def score_contains(text: str, sample: Sample) -> Score:
@@ -147,10 +163,10 @@ def token_f1(prediction: str, target: str) -> float:
 
 def score_token_f1(text: str, sample: Sample) -> Score:
     """Best token F1 of the answer line against any target; correct only at F1 = 1."""
-    answer = extract_answer(text)
-    if answer is None:
+    candidates = _candidates(text)
+    if not candidates:
         return Score(0.0, False, False, None)
-    value = max(token_f1(answer, target) for target in sample.targets)
+    value, answer = max((token_f1(c, target), c) for c in candidates for target in sample.targets)
     return Score(value, value == 1.0, True, answer)
 
 
@@ -167,7 +183,36 @@ SCORERS: dict[str, Scorer] = {
 
 
 def get_scorer(name: str) -> Scorer:
-    """A scorer by name, with a suggestion for unknown names."""
-    if name not in SCORERS:
-        raise unknown_name("scorer", name, SCORERS)
-    return SCORERS[name]
+    """A scorer by name (general ones here, Instruction Induction ones in ii_scorers), with a suggestion."""
+    from emoprompt.suites.ii_scorers import II_SCORERS
+
+    registry = {**SCORERS, **II_SCORERS}
+    if name not in registry:
+        raise unknown_name("scorer", name, registry)
+    return registry[name]
+
+
+def score_choice_text(text: str, sample: Sample) -> Score:
+    """A choice named by its text (choices shown without letters, as BIG-Bench presents them)."""
+    line = next((x.strip() for x in text.strip().splitlines() if x.strip()), "")
+    candidates = [line, line.rstrip("."), extract_answer(text) or ""]
+    for candidate in candidates:
+        exact = [c for c in sample.choices if c.strip().lower() == candidate.strip().lower()]
+        if len(exact) == 1:
+            return _binary(exact[0] in sample.targets, True, exact[0])
+    picked = _choice_by_text(text, sample.choices)
+    if picked is None:
+        return _binary(False, False, line or None)
+    return _binary(picked in sample.targets, True, picked)
+
+
+def score_bigbench_exact(text: str, sample: Sample) -> Score:
+    """BIG-Bench exact_str_match on the first line: equal to a target after stripping (a final '.' ignored)."""
+    line = next((x.strip() for x in text.strip().splitlines() if x.strip()), "")
+    if not line:
+        return _binary(False, False, None)
+    hit = any(line == t.strip() or line.rstrip(".") == t.strip().rstrip(".") for t in sample.targets)
+    return _binary(hit, True, line)
+
+
+SCORERS.update({"choice_text": score_choice_text, "bigbench_exact": score_bigbench_exact})

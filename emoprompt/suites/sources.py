@@ -12,7 +12,8 @@ from emoprompt.errors import UsageError
 from emoprompt.suites.generators import generate_samples
 from emoprompt.suites.suite import Sample
 
-SOURCE_KEYS = {"generator", "n", "seed", "file", "format", "fields", "records_key"}
+SOURCE_KEYS = {"generator", "n", "seed", "file", "format", "fields", "records_key", "instruction_induction",
+               "split", "hf", "config"}
 DEFAULT_FIELDS = {"id": "id", "input": "input", "target": "target", "choices": "choices"}
 
 
@@ -25,6 +26,17 @@ def load_source(spec: dict[str, Any], base: Path, where: str, id_prefix: str) ->
         if n <= 0:
             raise UsageError(f"{where}: `n` must be positive, not {n}")
         return generate_samples(expect(where, "generator", spec["generator"], str), n, seed, id_prefix)
+    if "instruction_induction" in spec:
+        from emoprompt.suites.datasets import dataset_dir
+        from emoprompt.suites.instruction_induction import load_ii_samples
+
+        task = expect(where, "instruction_induction", spec["instruction_induction"], str)
+        split = expect(where, "split", spec.get("split", "execute"), str)
+        return load_ii_samples(dataset_dir("instruction_induction"), task, split, id_prefix)
+    if "hf" in spec:
+        fields = {**DEFAULT_FIELDS, **expect(where, "fields", spec.get("fields", {}), dict)}
+        rows = hf_rows(expect(where, "hf", spec["hf"], str), spec.get("config"), spec.get("split", "test"))
+        return tuple(row_to_sample(row, fields, i, f"{spec['hf']}:{i}") for i, row in enumerate(rows))
     if "file" in spec:
         path = inside(base, expect(where, "file", spec["file"], str), where)
         fields = {**DEFAULT_FIELDS, **expect(where, "fields", spec.get("fields", {}), dict)}
@@ -74,3 +86,26 @@ def row_to_sample(row: dict[str, Any], fields: dict[str, str], index: int, where
         choices = [c.strip() for c in choices.split("|")]
     sample_id = str(row.get(fields["id"], index))
     return Sample(sample_id, str(row[fields["input"]]), targets, tuple(str(c) for c in choices))
+
+
+def hf_rows(dataset: str, config: str | None, split: str) -> list[dict[str, Any]]:
+    """Rows of a Hugging Face dataset: a hub id (needs network), or a folder saved with `save_to_disk`."""
+    from emoprompt.errors import require
+
+    require("datasets", "datasets")
+    import datasets
+
+    try:
+        if Path(dataset).is_dir() and (Path(dataset) / "dataset_info.json").is_file():
+            loaded: Any = datasets.load_from_disk(dataset)
+            if isinstance(loaded, datasets.DatasetDict):
+                loaded = loaded[split]
+        else:
+            loaded = datasets.load_dataset(dataset, config, split=split)
+    except KeyError:
+        raise UsageError(f"dataset {dataset!r} has no split {split!r}; set `split`") from None
+    except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot load Hugging Face dataset {dataset!r} ({message}); check the id, config and "
+                         "network, or save it locally with save_to_disk and give the folder") from None
+    return [dict(row) for row in loaded]

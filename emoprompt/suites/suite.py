@@ -33,6 +33,8 @@ class Task:
     shots: int = 0
     demo_pool: tuple[Sample, ...] = ()
     system: str | None = None
+    info: tuple[tuple[str, Any], ...] = ()
+    """Facts about the task the analysis may use (BIG-Bench: preferred_score, random_baseline)."""
 
     def query(self, sample: Sample, demos: tuple[Sample, ...] = ()) -> Query:
         """The structured query for one sample."""
@@ -49,6 +51,7 @@ class Task:
             "name": self.name, "instruction": self.instruction, "scorer": self.scorer,
             "template": self.template, "shots": self.shots, "system": self.system,
             "samples": [[s.id, s.input, list(s.targets), list(s.choices)] for s in self.samples],
+            "info": [list(pair) for pair in self.info],
             "demo_pool": [[s.id, s.input, list(s.targets)] for s in self.demo_pool],
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -62,6 +65,8 @@ class Suite:
     tasks: tuple[Task, ...]
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    default_tasks: tuple[str, ...] = ()
+    """Tasks run when none are named (all when empty)."""
 
     def task(self, name: str) -> Task:
         """A task by name, with a suggestion for unknown names."""
@@ -71,7 +76,8 @@ class Suite:
         raise unknown_name(f"task of suite {self.name!r}", name, [t.name for t in self.tasks])
 
     def select(self, names: list[str] | tuple[str, ...]) -> Suite:
-        """The suite restricted to `names` (all tasks when empty)."""
+        """The suite restricted to `names` (the default tasks, else all, when empty)."""
+        names = names or self.default_tasks
         if not names:
             return self
         return Suite(self.name, tuple(self.task(n) for n in names), self.description, self.metadata)

@@ -38,6 +38,9 @@ TEMPLATES = {
     "instruction-induction": Template("Instruction: {instruction}\n\n{demos}\nInput: {input}\nAnswer: "),
     "question": Template("{instruction}\n\n{demos}{input}", demo="{input}\n{output}\n\n", demo_separator=""),
     "raw": Template("{input}"),
+    # BIG-Bench: the task prefix, then each example with the task's own input/output prefixes (already in
+    # the sample's input); demonstrations are whole examples with their target.
+    "bigbench": Template("{instruction}{demos}{input}", demo="{input}{output}\n", demo_separator=""),
 }
 
 

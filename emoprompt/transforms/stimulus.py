@@ -62,9 +62,11 @@ class AttachStimulus:
         """The edited query."""
         sep = SEPARATORS[self.separator]
         if self.placement == "after_instruction":
-            if not query.instruction:
+            if not query.instruction.strip():
                 return query.replace(suffix=query.suffix + sep + self.text)
-            return query.replace(instruction=query.instruction + sep + self.text)
+            text = query.instruction.rstrip()
+            trailing = query.instruction[len(text):]  # keep a prefix's closing newline after the stimulus
+            return query.replace(instruction=text + sep + self.text + trailing)
         if self.placement == "end":
             return query.replace(suffix=query.suffix + sep + self.text)
         if self.placement == "start":
