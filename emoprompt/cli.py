@@ -372,11 +372,13 @@ def suites() -> None:
 @suites.command("list")
 def suites_list() -> None:
     """The shipped suites."""
-    from emoprompt.suites.loader import builtin_suite_names, load_suite
+    from emoprompt.datafile import read_mapping
+    from emoprompt.suites.loader import builtin_suite_names, suite_path
 
     for name in builtin_suite_names():
-        suite = load_suite(name)
-        click.echo(f"{name:<24} {len(suite.tasks):>3} tasks  {suite.description}")
+        data = read_mapping(suite_path(name))
+        tasks = f"{len(data.get('task', [])):>3} tasks" if "discover" not in data else "found in data"
+        click.echo(f"{name:<30} {tasks:<14} {data.get('description', '')}")
 
 
 @suites.command("show")
