@@ -47,6 +47,8 @@ class Query:
     prefix: str = ""
     suffix: str = ""
     turns: tuple[Message, ...] = ()
+    check: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    """The oracle: does an answer text score as correct? Set by the runner; never sent to the model."""
 
     def replace(self, **changes: Any) -> Query:
         """A copy with some fields changed."""

@@ -51,7 +51,8 @@ def _limit(value: str | None) -> int | str | None:
 
 
 _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placement", "separator", "limit",
-                     "repeats", "temperature", "max_tokens", "seed", "stimuli", "control", "experiment", "shots")
+                     "repeats", "temperature", "max_tokens", "seed", "stimuli", "control", "experiment", "shots",
+                     "verifier", "max_iters", "schedule")
 
 
 @cli.command()
@@ -73,9 +74,18 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.option("--temperature", type=float, help="Default: 0 (greedy).")
 @click.option("--max-tokens", type=int, help="Default: 24.")
 @click.option("--seed", type=int, help="Seed for sample subsets, demonstrations and condition order.")
+@click.option("--verifier", type=click.Choice(["oracle", "self", "none"]),
+              help="heart conditions: who decides an answer is wrong (oracle = gold answer, an upper bound).")
+@click.option("--max-iters", type=int, help="heart conditions: most attempts per item (default 4).")
+@click.option("--schedule", help="heart conditions: alternate (default), cycle, random or fixed:<emotion>.")
 @click.option("--stimuli", multiple=True, type=click.Path(path_type=Path), help="Your own stimulus file(s).")
 @click.option("--control", help="Comparator for stimuli (default: the first placebo, else baseline).")
 @click.option("--concurrency", type=int, help="Requests in flight (default: the backend's own).")
+@click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True, help="Seconds per API request.")
+@click.option("--retries", "max_retries", type=int, default=5, show_default=True,
+              help="Retries of a transient API failure (429, 5xx, timeouts) before the cell is an error.")
+@click.option("--backoff", "backoff_s", type=float, default=1.0, show_default=True,
+              help="First retry delay in seconds (doubling, with jitter); Retry-After wins when given.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/<run-id>).")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this folder.")
 @click.option("--retry-errors", is_flag=True, help="With --resume: run error cells again.")
@@ -109,7 +119,9 @@ def run(ctx: click.Context, **options: Any) -> None:
         base = load_experiment(options["experiment"]) if options["experiment"] else Experiment()
         experiment = _override(base, options)
         run_dir = options["out"]
-    plan = build_plan(experiment)
+    if options["timeout_s"] <= 0 or options["max_retries"] < 0 or options["backoff_s"] < 0:
+        raise UsageError("--timeout must be positive, --retries and --backoff 0 or more")
+    plan = build_plan(experiment, backend_options={k: options[k] for k in ("timeout_s", "max_retries", "backoff_s")})
     run_dir = run_dir or default_run_dir(plan)
     click.echo(f"emoprompt: {len(plan.cells)} cells ({len(plan.conditions)} conditions × "
                f"{len(plan.suite.tasks)} tasks × {experiment.repeats} repeats × {len(plan.backends)} models) "
@@ -164,6 +176,10 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
     changes["generation"] = generation
     if options["control"]:
         changes["analysis"] = AnalysisPlan(**{**base.analysis.__dict__, "control": options["control"]})
+    heart = {k: options[o] for k, o in (("verifier", "verifier"), ("max_iters", "max_iters"),
+                                        ("schedule", "schedule")) if options[o] is not None}
+    if heart:
+        changes["heart"] = replace(base.heart, **heart)
     return replace(base, **changes)
 
 

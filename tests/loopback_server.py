@@ -39,6 +39,8 @@ class LoopbackServer:
     fault_rate: float = 0.0
     fault_kinds: tuple[Fault, ...] = ()
     seed: int = 0
+    echo_auth_in_errors: bool = False
+    """Put the request's Authorization header in error messages, as a careless provider might."""
     reply: Callable[[list[dict[str, str]]], str] = default_reply
     requests: int = 0
     authorization_seen: list[str] = field(default_factory=list)
@@ -112,7 +114,8 @@ class LoopbackServer:
         return web.json_response(_completion(body.get("model", "test-model"), text, "stop", body["messages"]))
 
     async def _fail(self, request: web.Request, fault: Fault) -> web.StreamResponse:
-        error = {"error": {"message": f"injected {fault}", "type": "server_error"}}
+        auth = request.headers.get("Authorization", "") if self.echo_auth_in_errors else ""
+        error = {"error": {"message": f"injected {fault} {auth}".strip(), "type": "server_error"}}
         if fault == "429":
             return web.json_response(error, status=429)
         if fault == "429-retry-after":
@@ -145,7 +148,7 @@ def _completion(model: str, text: str, finish: str, messages: list[dict[str, str
     }
 
 
-if __name__ == "__main__":  # a server for manual runs and subprocess tests: python tests/loopback_server.py
+if __name__ == "__main__":  # a server for manual runs and benchmarks: python tests/loopback_server.py [latency_s]
     import sys
     import time
 

@@ -10,7 +10,7 @@ DEFAULT_MODEL = "hf/smollm2"
 
 
 def resolve_backend(model: str, api_base: str | None = None, timeout_s: float = 60.0,
-                    max_retries: int = 5, concurrency: int | None = None) -> Backend:
+                    max_retries: int = 5, concurrency: int | None = None, backoff_s: float = 1.0) -> Backend:
     """The backend for a model string: `hf/...`, `vllm/...`, `scripted/echo`, or any litellm `provider/model`."""
     if not model or model.strip() != model:
         raise UsageError(f"model {model!r} is empty or padded with spaces; give e.g. {DEFAULT_MODEL}")
@@ -33,7 +33,7 @@ def resolve_backend(model: str, api_base: str | None = None, timeout_s: float = 
                          f"hosted_vllm/{model} ... (the embedded default is {DEFAULT_MODEL})")
     from emoprompt.backends.litellm_backend import LiteLLMBackend
 
-    backend = LiteLLMBackend(model, api_base, timeout_s, max_retries, concurrency or 16)
+    backend = LiteLLMBackend(model, api_base, timeout_s, max_retries, concurrency or 16, backoff_s)
     backend.check_model()
     return backend
 

@@ -14,6 +14,7 @@ from emoprompt.report.tables import (
     conditions_table,
     errors_table,
     flips_table,
+    iteration_tables,
     per_task_table,
     pooled_table,
 )
@@ -68,6 +69,8 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
             items.append(f"heatmap-{_slug(model)}")
         if len(result.get("aggregate") or []) and len(result["heatmap"]) > 1:
             items.append(aggregate_table(result, spec))
+        if result.get("iterations"):
+            items += iteration_tables(result["iterations"])
         sections.append((model, items))
     return sections
 

@@ -13,6 +13,7 @@ from emoprompt.report.render import write_report
 from emoprompt.runner.store import iter_records, read_manifest
 from emoprompt.stats.analysis import AnalysisSpec, analyze
 from emoprompt.stats.frame import COLUMNS, records_frame
+from emoprompt.stats.iterations import iteration_analysis
 
 
 def spec_from_manifest(manifest: dict[str, Any]) -> AnalysisSpec:
@@ -34,6 +35,9 @@ def report_run(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
     spec = spec_from_manifest(manifest)
     analysis = analyze(frame, spec)
+    iterations = iteration_analysis(iter_records(run_dir), spec.baseline, spec.alpha)
+    for model, result in iterations.items():
+        analysis["models"].setdefault(model, {})["iterations"] = result
     title = f"emoprompt report: {manifest.get('experiment', {}).get('name', 'run')} ({run_dir.name})"
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest, "title": title})
 

@@ -116,6 +116,32 @@ def aggregate_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
                  "changes on low baselines explode, so read them with the absolute difference and its interval.")
 
 
+def iteration_tables(iterations: dict[str, Any]) -> list[Table]:
+    """Feedback loops: accuracy after each attempt, paired contrasts at each attempt, and what it cost."""
+    depth = iterations["max_iters"]
+    oracle = "oracle" in iterations["verifiers"]
+    curve_rows = [[c["condition"], c.get("verifier") or "—", *[_pct(a) for a in c["accuracy_at"]], _pct(c["final"]),
+                   f"{c['mean_attempts']:.2f}"] for c in iterations["curves"]]
+    note = ("ORACLE UPPER BOUND: the loop stopped when the gold answer said the attempt was right (HEART's S1 "
+            "setting); no deployed system has that verifier. " if oracle else "")
+    curves = Table("Iterative feedback: accuracy after each attempt",
+                   ["condition", "verifier", *[f"@{k}" for k in range(1, depth + 1)], "final", "mean attempts"],
+                   curve_rows, note + "@k: accuracy when at most k attempts are allowed (an item that stopped keeps "
+                   "its answer). The phrases are emoprompt's own; HEART's are unpublished.")
+    contrast_rows = [[c["condition"], c["control"], f"@{c['k']}", _pct(c["mean_control"]), _pct(c["mean_treatment"]),
+                      f"{pp(c['diff'])} {interval(c['ci_low'], c['ci_high'])}", p_text(c["p_value"]),
+                      p_text(c.get("p_holm"))] for c in iterations["contrasts"]]
+    contrasts = Table("Feedback loops against the neutral loop and the single shot, at each attempt",
+                      ["condition", "control", "attempt", "acc control", "acc loop", "Δ pp [95% CI]", "p", "p Holm"],
+                      contrast_rows, "Against heart-neutral: the emotion effect at the same number of attempts; "
+                      "against the baseline: what iterating buys over one answer.")
+    cost_rows = [[c["condition"], str(c["items"]), f"{c['mean_calls']:.2f}", f"{c['mean_tokens_in']:.0f}",
+                  f"{c['mean_tokens_out']:.1f}"] for c in iterations["costs"]]
+    costs = Table("Cost per item", ["condition", "items", "model calls", "tokens in", "tokens out"], cost_rows,
+                  "The price of the gain: every call, including self-verification and synthesis calls.")
+    return [curves, contrasts, costs]
+
+
 def errors_table(analysis: dict[str, Any]) -> Table | None:
     """Error cells by kind."""
     kinds = analysis["data"].get("error_kinds") or {}

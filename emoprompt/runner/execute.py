@@ -120,11 +120,16 @@ async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, co
         "condition": cell.condition.name, "family": cell.condition.family, "repeat": cell.repeat,
         "target": list(cell.sample.targets),
     }
+    scorer = get_scorer(cell.task.scorer)
+    query = cell.task.query(cell.sample, cell.demos).replace(check=lambda text: scorer(text, cell.sample).correct)
     try:
-        final = await cell.condition.transform(cell.task.query(cell.sample, cell.demos), config, generate)
-        score = get_scorer(cell.task.scorer)(final.text, cell.sample)
+        final = await cell.condition.transform(query, config, generate)
+        score = scorer(final.text, cell.sample)
         record.update(response=final.text, finish_reason=final.finish_reason, answer=score.answer,
                       score=score.value, correct=score.correct, parsed=score.parsed, error=None)
+        if "attempts" in final.extra:
+            record.update(attempt_scores=[scorer(text, cell.sample).value for text in final.extra["attempts"]],
+                          feedback=final.extra["feedback"], verifier=final.extra["verifier"])
     except EmopromptError:
         raise
     except RequestError as exc:

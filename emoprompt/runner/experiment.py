@@ -13,7 +13,8 @@ from emoprompt.chat import GenerateConfig
 from emoprompt.datafile import check_keys, expect, read_mapping
 from emoprompt.errors import UsageError
 from emoprompt.stimuli import FAMILIES, StimulusLibrary, load_library
-from emoprompt.transforms import AttachStimulus, Baseline, Transform
+from emoprompt.transforms import AttachStimulus, Baseline, Transform, chain
+from emoprompt.transforms.feedback import HEART_CONDITIONS, HeartSettings, heart_condition
 from emoprompt.transforms.stimulus import check_placement, check_separator
 
 DEFAULT_CONDITIONS = ("baseline", "PL01", "EP02", "EP03", "NP01", "NP03")
@@ -51,6 +52,8 @@ class Experiment:
     api_base: str | None = None
     stimuli_files: tuple[str, ...] = ()
     analysis: AnalysisPlan = field(default_factory=AnalysisPlan)
+    heart: HeartSettings = field(default_factory=HeartSettings)
+    """Settings of the heart, heart-neutral and heart-neutral-length conditions."""
 
     def __post_init__(self) -> None:
         check_placement(self.placement)
@@ -69,6 +72,8 @@ class Experiment:
             raise UsageError(f"max_tokens must be 1 or more, not {self.generation.max_tokens}")
         if not 0 <= self.generation.temperature <= 5:
             raise UsageError(f"temperature must be between 0 and 5, not {self.generation.temperature}")
+        if self.heart.max_iters < 1:
+            raise UsageError(f"heart max_iters must be 1 or more, not {self.heart.max_iters}")
         if not 0 < self.analysis.alpha < 1:
             raise UsageError(f"alpha must be between 0 and 1, not {self.analysis.alpha}")
 
@@ -94,9 +99,24 @@ class Experiment:
         library = library or load_library(Path(p) for p in self.stimuli_files)
         resolved: dict[str, Condition] = {}
         for name in self.conditions:
-            for condition in _expand(name, library, self.placement, self.separator):
+            for condition in self._expand_composite(name, library):
                 resolved.setdefault(condition.name, condition)
         return list(resolved.values())
+
+    def _expand_composite(self, name: str, library: StimulusLibrary) -> list[Condition]:
+        """`a+b` chains conditions (`a` sees the call first), e.g. EP02+heart; otherwise one name or family."""
+        parts = name.split("+")
+        if len(parts) == 1:
+            if name in HEART_CONDITIONS:
+                return [Condition(name, heart_condition(name, self.heart, self.seed),
+                                  "heart" if name == "heart" else "control")]
+            return _expand(name, library, self.placement, self.separator)
+        pieces = [self._expand_composite(part, library) for part in parts]
+        if any(len(piece) != 1 for piece in pieces):
+            raise UsageError(f"condition {name!r}: a family cannot be chained; chain single conditions")
+        families = [piece[0].family for piece in pieces]
+        family = "heart" if "heart" in families else families[0]
+        return [Condition(name, chain(*(piece[0].transform for piece in pieces)), family)]
 
     def control_condition(self, conditions: list[Condition]) -> str:
         """The primary comparator: the declared control, else the first placebo, else the baseline."""
@@ -144,6 +164,7 @@ _TYPES: dict[str, Any] = {
 }
 _GENERATION_TYPES = {"temperature": (int, float), "max_tokens": int, "top_p": (int, float),
                      "seed": (int, type(None)), "stop": list}
+_HEART_TYPES = {"verifier": str, "max_iters": int, "schedule": str, "aggregate": str}
 _ANALYSIS_TYPES = {"control": (str, type(None)), "baseline": str, "alpha": (int, float), "sesoi": (int, float)}
 
 
@@ -158,6 +179,8 @@ def _coerce(where: str, key: str, value: Any) -> Any:
         return GenerateConfig(**table)
     if key == "analysis":
         return AnalysisPlan(**_table(where, key, value, _ANALYSIS_TYPES))
+    if key == "heart":
+        return HeartSettings(**_table(where, key, value, _HEART_TYPES))
     return expect(where, key, value, _TYPES[key])
 
 

@@ -45,13 +45,19 @@ class RunPlan:
         return _identity(self.experiment, self.suite, self.conditions, self.backends)
 
 
-def build_plan(experiment: Experiment, backends: dict[str, Backend] | None = None) -> RunPlan:
-    """Load the suite, resolve conditions and backends, and lay out every cell in run order."""
+def build_plan(experiment: Experiment, backends: dict[str, Backend] | None = None,
+               backend_options: dict[str, Any] | None = None) -> RunPlan:
+    """Load the suite, resolve conditions and backends, and lay out every cell in run order.
+
+    `backend_options` (timeout_s, max_retries, backoff_s) change how requests are made, never their output,
+    so they are not part of the experiment.
+    """
     suite = with_shots(load_suite(experiment.suite).select(experiment.tasks), experiment.shots)
     conditions = experiment.resolve_conditions()
     control = experiment.control_condition(conditions)
     if backends is None:
-        backends = {m: resolve_backend(m, experiment.api_base) for m in dict.fromkeys(experiment.models)}
+        backends = {m: resolve_backend(m, experiment.api_base, **(backend_options or {}))
+                    for m in dict.fromkeys(experiment.models)}
     samples = {task.name: limited(task, experiment.limit, experiment.seed) for task in suite.tasks}
     identity = _identity(experiment, suite, conditions, backends)
     cells = list(_cells(experiment, suite, samples, conditions, backends))

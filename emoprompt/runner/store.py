@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -84,8 +85,15 @@ class RunStore:
     def append(self, record: dict[str, Any]) -> None:
         """Append one record and flush it to the OS, so a kill cannot lose it."""
         assert self._records is not None, "RunStore.open() first"
-        self._records.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._records.flush()
+        try:
+            self._records.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._records.flush()
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+                raise UsageError(f"cannot write to {self.run_dir / RECORDS} ({exc.strerror}); every finished cell "
+                                 f"is kept: free space, then continue with emoprompt run --resume {self.run_dir}"
+                                 ) from None
+            raise
 
     def drop_errors(self) -> int:
         """Rewrite records.jsonl without its error records (for --retry-errors); returns how many went."""

@@ -83,12 +83,18 @@ class Suite:
         return Suite(self.name, tuple(self.task(n) for n in names), self.description, self.metadata)
 
 
+MAX_INPUT_CHARS = 1_000_000
+
+
 def check_samples(task_name: str, samples: tuple[Sample, ...]) -> tuple[Sample, ...]:
-    """Reject an empty task and duplicate sample ids."""
+    """Reject an empty task, duplicate sample ids and inputs too large to be a prompt."""
     if not samples:
         raise UsageError(f"task {task_name!r} has no samples; check its source")
     seen: set[str] = set()
     for sample in samples:
+        if len(sample.input) > MAX_INPUT_CHARS:
+            raise UsageError(f"task {task_name!r}, sample {sample.id!r} has a {len(sample.input) / 1e6:.1f} MB input; "
+                             f"inputs over {MAX_INPUT_CHARS // 1_000_000} MB are refused: shorten or drop it")
         if sample.id in seen:
             raise UsageError(f"task {task_name!r} has duplicate sample id {sample.id!r}; make ids unique")
         if not sample.targets:

@@ -1,7 +1,12 @@
-"""kill -9 a real `emoprompt run` process against a loopback server, then resume: nothing lost or doubled."""
+"""kill -9 a real `emoprompt run` process against a loopback server, then resume: nothing lost or doubled.
+
+Ten seeded kill points across the run, plus kills in the middle of a records write (a process that dies after
+writing half a line, through a wrapper around the real CLI). Each resumed run must equal an uninterrupted one.
+"""
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,19 +18,47 @@ import pytest
 
 from tests.loopback_server import LoopbackServer
 
+CELLS = 80
 VOLATILE = {"time", "latency_s", "cached"}
+KILL_POINTS = sorted(random.Random(2024).sample(range(1, CELLS - 5), 10))
+ENV = os.environ | {"PYTHONPATH": "."}
+
+TORN_WRITE = """
+import os, sys
+from emoprompt.runner.store import RunStore
+limit = int(sys.argv[1]); written = []
+original = RunStore.append
+def append(self, record):
+    if len(written) == limit:
+        line = __import__("json").dumps(record)
+        self._records.write(line[: len(line) // 2]); self._records.flush(); os._exit(137)
+    written.append(1); original(self, record)
+RunStore.append = append
+sys.argv = ["emoprompt"] + sys.argv[2:]
+from emoprompt.cli import main
+main()
+"""
 
 
-def command(server: LoopbackServer, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "emoprompt", "run", "--model", "openai/test-model", "--api-base", server.url,
-            "--task", "sum", "--task", "first_word_letter", "--limit", "10", "--condition", "baseline",
-            "--condition", "PL01", "--condition", "EP02", "--condition", "NP01", "--concurrency", "4",
-            "--no-cache", "--no-progress", "--out", str(out), *extra]
+def arguments(server: LoopbackServer, out: Path) -> list[str]:
+    return ["run", "--model", "openai/test-model", "--api-base", server.url, "--task", "sum", "--task",
+            "first_word_letter", "--limit", "10", "--condition", "baseline", "--condition", "PL01", "--condition",
+            "EP02", "--condition", "NP01", "--concurrency", "4", "--no-cache", "--no-progress", "--out", str(out)]
 
 
 def stable(records_path: Path) -> dict[str, dict]:
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     return {r["key"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in records}
+
+
+def resume_and_check(out: Path, reference: dict[str, dict]) -> None:
+    resumed = subprocess.run([sys.executable, "-m", "emoprompt", "run", "--resume", str(out), "--no-progress"],
+                             capture_output=True, text=True, env=ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    records = out / "records.jsonl"
+    keys = Counter(json.loads(line)["key"] for line in records.read_text().splitlines())
+    assert len(keys) == CELLS and set(keys.values()) == {1}
+    assert stable(records) == reference
 
 
 @pytest.fixture(scope="module")
@@ -38,28 +71,33 @@ def server():
 @pytest.fixture(scope="module")
 def reference(server, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "run"
-    subprocess.run(command(server, out), check=True, capture_output=True, env=os.environ | {"PYTHONPATH": "."})
+    subprocess.run([sys.executable, "-m", "emoprompt", *arguments(server, out)], check=True, capture_output=True,
+                   env=ENV)
     return stable(out / "records.jsonl")
 
 
-@pytest.mark.parametrize("kill_after", [1, 9, 23, 57])
+@pytest.mark.parametrize("kill_after", KILL_POINTS)
 def test_kill_then_resume_equals_uninterrupted(server, reference, tmp_path, kill_after):
     out = tmp_path / "run"
-    env = os.environ | {"PYTHONPATH": "."}
-    process = subprocess.Popen(command(server, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen([sys.executable, "-m", "emoprompt", *arguments(server, out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     records = out / "records.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if records.is_file() and records.read_bytes().count(b"\n") >= kill_after:
             break
-        time.sleep(0.005)
+        time.sleep(0.002)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    written = records.read_bytes().count(b"\n")
-    assert written < 80, "the run finished before the kill; raise the server latency"
-    resumed = subprocess.run([sys.executable, "-m", "emoprompt", "run", "--resume", str(out), "--no-progress"],
-                             capture_output=True, text=True, env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    keys = Counter(json.loads(line)["key"] for line in records.read_text().splitlines())
-    assert len(keys) == 80 and set(keys.values()) == {1}
-    assert stable(records) == reference
+    assert records.read_bytes().count(b"\n") < CELLS, "the run finished before the kill; raise the server latency"
+    resume_and_check(out, reference)
+
+
+@pytest.mark.parametrize("torn_at", [0, 37])
+def test_kill_in_the_middle_of_a_records_write(server, reference, tmp_path, torn_at):
+    out = tmp_path / "run"
+    crashed = subprocess.run([sys.executable, "-c", TORN_WRITE, str(torn_at), *arguments(server, out)],
+                             capture_output=True, env=ENV)
+    assert crashed.returncode == 137
+    assert not (out / "records.jsonl").read_bytes().endswith(b"\n"), "the crash left a torn line"
+    resume_and_check(out, reference)
