@@ -46,6 +46,8 @@ class Query:
     system: str | None = None
     prefix: str = ""
     suffix: str = ""
+    history: tuple[Message, ...] = ()
+    """Earlier turns of a conversation, rendered before the main user message (a user's own message list)."""
     turns: tuple[Message, ...] = ()
     check: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
     """The oracle: does an answer text score as correct? Set by the runner; never sent to the model."""

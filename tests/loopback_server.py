@@ -20,8 +20,10 @@ Fault = str  # "429", "429-retry-after", "500", "503", "reset", "timeout", "malf
 
 
 def default_reply(messages: list[dict[str, str]]) -> str:
-    """The last word of the 'Input:' line of the last user message (or of the message)."""
+    """The last word of the 'Input:' line of the last user message (or of the message); DSPy gets its format."""
     content = [m for m in messages if m["role"] == "user"][-1]["content"]
+    if "[[ ## " in content:
+        return "[[ ## answer ## ]]\nyes\n\n[[ ## completed ## ]]"
     for line in content.splitlines():
         if line.startswith("Input:"):
             words = line.split()

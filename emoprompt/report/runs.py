@@ -14,6 +14,7 @@ from emoprompt.runner.store import iter_records, read_manifest
 from emoprompt.stats.analysis import AnalysisSpec, analyze
 from emoprompt.stats.frame import COLUMNS, records_frame
 from emoprompt.stats.iterations import iteration_analysis
+from emoprompt.stats.unpaired import analyze_unpaired
 
 
 def spec_from_manifest(manifest: dict[str, Any]) -> AnalysisSpec:
@@ -30,6 +31,8 @@ def spec_from_manifest(manifest: dict[str, Any]) -> AnalysisSpec:
 def report_run(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
     """Analyse a run folder's records and write its report next to them (or into `out_dir`)."""
     manifest = read_manifest(run_dir)
+    if manifest.get("kind") == "ab":
+        return _report_ab(run_dir, manifest, out_dir)
     frame = records_frame(iter_records(run_dir))
     if frame.empty:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
@@ -40,6 +43,28 @@ def report_run(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
         analysis["models"].setdefault(model, {})["iterations"] = result
     title = f"emoprompt report: {manifest.get('experiment', {}).get('name', 'run')} ({run_dir.name})"
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest, "title": title})
+
+
+def _report_ab(run_dir: Path, manifest: dict[str, Any], out_dir: Path | None) -> dict[str, Path]:
+    """An A/B folder: outcomes joined to calls (the latest outcome wins), then unpaired tests."""
+    import json
+
+    records = list(iter_records(run_dir))
+    if not records:
+        raise UsageError(f"{run_dir} has no recorded calls yet")
+    outcomes_path = run_dir / "outcomes.jsonl"
+    outcomes: dict[str, float] = {}
+    if outcomes_path.is_file():
+        for line in outcomes_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                outcomes[row["call_id"]] = row["score"]
+    for record in records:
+        if record["call_id"] in outcomes:
+            record["score"] = outcomes[record["call_id"]]
+    analysis = analyze_unpaired(records_frame(records), spec_from_manifest(manifest))
+    title = f"emoprompt A/B report ({run_dir.name})"
+    return write_report(out_dir or run_dir, analysis, {"manifest": manifest, "title": title, "unpaired": True})
 
 
 @dataclass(frozen=True)

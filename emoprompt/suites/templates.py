@@ -28,6 +28,7 @@ class Template:
         messages = []
         if query.system:
             messages.append(Message("system", query.system))
+        messages.extend(query.history)
         messages.append(Message("user", query.prefix + user + query.suffix))
         return (*messages, *query.turns)
 

@@ -1,0 +1,241 @@
+"""A/B tests of prompt conditions on an application's real traffic.
+
+Each call is assigned a condition (seeded: balanced, weighted, or sticky per user key), the transform is applied,
+and the condition, a hash of the input, the output and the latency are recorded to a run folder in the records
+format. Outcomes arrive with the call (`scorer=`) or later (`emoprompt.record_outcome(call_id, score)`).
+Recording happens on a background thread: it never blocks the call, and a failing recorder logs one warning
+and lets the call proceed. `emoprompt report RUN_DIR` analyses the folder with unpaired tests.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import functools
+import hashlib
+import inspect
+import itertools
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from emoprompt.decorator import PromptSlot, TransformSpec, resolve_transform, response_text, run_sync, transform_call
+from emoprompt.errors import UsageError
+from emoprompt.runner.store import MANIFEST, RECORDS, write_json_atomic
+
+OUTCOMES = "outcomes.jsonl"
+ASSIGNMENTS = ("balanced", "weighted", "sticky")
+log = logging.getLogger("emoprompt")
+_current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar("emoprompt_call_id", default=None)
+_open_tests: weakref.WeakValueDictionary[str, ABTest] = weakref.WeakValueDictionary()
+"""Live tests by id, so `record_outcome(call_id, score)` finds the folder a call was recorded in."""
+
+
+class _Recorder:
+    """Appends JSON lines on a background thread; failures become one warning, never an exception."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._warned = False
+        self._thread = threading.Thread(target=self._work, name="emoprompt-ab-recorder", daemon=True)
+        self._thread.start()
+
+    def put(self, file_name: str, row: dict[str, Any]) -> None:
+        self._queue.put_nowait((file_name, row))
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            file_name, row = item
+            try:
+                with (self.folder / file_name).open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            except Exception as exc:  # recording must never break the application
+                if not self._warned:
+                    log.warning("emoprompt A/B recording to %s failed (%s); calls continue unrecorded",
+                                self.folder, exc)
+                    self._warned = True
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+
+class ABTest:
+    """Decorator and context manager that assigns, applies and records prompt conditions per call."""
+
+    def __init__(self, conditions: dict[str, TransformSpec] | Sequence[str], run_dir: str | Path,
+                 assignment: str = "balanced", weights: Sequence[float] | None = None,
+                 user_key: str | Callable[..., Any] | None = None, seed: int = 0,
+                 scorer: Callable[[str], float] | None = None, prompt: str | None = None, placement: str = "end",
+                 separator: str = "space", model: str = "app") -> None:
+        specs = dict(conditions) if isinstance(conditions, dict) else {name: name for name in conditions}
+        if len(specs) < 2:
+            raise UsageError("an A/B test needs at least two conditions, e.g. {'baseline': [], 'EP02': 'EP02'}")
+        if assignment not in ASSIGNMENTS:
+            raise UsageError(f"assignment must be one of {', '.join(ASSIGNMENTS)}, not {assignment!r}")
+        if assignment == "weighted" and (weights is None or len(weights) != len(specs) or min(weights) < 0):
+            raise UsageError("weighted assignment needs one non-negative weight per condition")
+        if assignment == "sticky" and user_key is None:
+            raise UsageError("sticky assignment needs user_key (an argument name or a function of the call)")
+        self.names = list(specs)
+        self.transforms = {name: resolve_transform([] if spec in ([], "baseline") else spec, placement, separator)
+                           for name, spec in specs.items()}
+        self.assignment, self.weights, self.user_key, self.seed = assignment, weights, user_key, seed
+        self.scorer, self.prompt, self.model = scorer, prompt, model
+        self.run_dir = Path(run_dir)
+        self.id = uuid.uuid4().hex[:12]
+        self._lock = threading.Lock()
+        self._counter = itertools.count()
+        self._block: list[str] = []
+        self._rng = random.Random(seed)
+        self._recorder: _Recorder | None = None
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not (self.run_dir / MANIFEST).is_file():
+                write_json_atomic(self.run_dir / MANIFEST, {
+                    "format": 1, "kind": "ab", "run_id": self.run_dir.name,
+                    "experiment": {"name": f"ab-{self.run_dir.name}", "suite": "application traffic"},
+                    "conditions": [{"name": n, "family": "baseline" if i == 0 else "user"}
+                                   for i, n in enumerate(self.names)],
+                    "control": self.names[0], "analysis": {"baseline": self.names[0], "alpha": 0.05, "sesoi": 0.03},
+                    "assignment": self.assignment, "seed": self.seed,
+                    "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        except OSError as exc:
+            log.warning("emoprompt A/B cannot write to %s (%s); calls continue unrecorded", self.run_dir, exc)
+        self._recorder = _Recorder(self.run_dir)
+        _open_tests[self.id] = self
+
+    def assign(self, user: Any = None) -> str:
+        """The condition for the next call (seeded; thread-safe)."""
+        if self.assignment == "sticky":
+            digest = hashlib.sha256(f"{self.seed}:{user}".encode()).digest()
+            return self.names[int.from_bytes(digest[:8], "big") % len(self.names)]
+        with self._lock:
+            if self.assignment == "weighted":
+                assert self.weights is not None
+                return self._rng.choices(self.names, weights=self.weights)[0]
+            if not self._block:  # balanced: a seeded shuffle of every condition, block after block
+                self._block = list(self.names)
+                self._rng.shuffle(self._block)
+            return self._block.pop()
+
+    def _user(self, slot: PromptSlot, args: tuple, kwargs: dict[str, Any]) -> Any:
+        if callable(self.user_key):
+            return self.user_key(*args, **kwargs)
+        if self.user_key is None:
+            return None
+        bound = slot.signature.bind_partial(*args, **kwargs)
+        return bound.arguments.get(self.user_key, kwargs.get(self.user_key))
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Use as a decorator: every call of `function` takes part in the test."""
+        slot = PromptSlot(function, self.prompt)
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                condition, call_id, prompt = self._begin(slot, args, kwargs)
+
+                async def call(value: Any) -> Any:
+                    new_args, new_kwargs = slot.replace(args, kwargs, value)
+                    return await function(*new_args, **new_kwargs)
+
+                started = time.perf_counter()
+                try:
+                    response = await transform_call(self.transforms[condition], prompt, call)
+                except Exception as exc:
+                    self._finish(call_id, condition, prompt, None, started, exc)
+                    raise
+                self._finish(call_id, condition, prompt, response, started, None)
+                return response
+            return async_wrapper
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            condition, call_id, prompt = self._begin(slot, args, kwargs)
+
+            async def call(value: Any) -> Any:
+                new_args, new_kwargs = slot.replace(args, kwargs, value)
+                return function(*new_args, **new_kwargs)
+
+            started = time.perf_counter()
+            try:
+                response = run_sync(transform_call(self.transforms[condition], prompt, call))
+            except Exception as exc:
+                self._finish(call_id, condition, prompt, None, started, exc)
+                raise
+            self._finish(call_id, condition, prompt, response, started, None)
+            return response
+        return wrapper
+
+    def _begin(self, slot: PromptSlot, args: tuple, kwargs: dict[str, Any]) -> tuple[str, str, Any]:
+        condition = self.assign(self._user(slot, args, kwargs))
+        call_id = f"{self.id}-{next(self._counter)}-{uuid.uuid4().hex[:8]}"
+        _current_call.set(call_id)
+        return condition, call_id, slot.get(args, kwargs)
+
+    def _finish(self, call_id: str, condition: str, prompt: Any, response: Any, started: float,
+                error: Exception | None) -> None:
+        try:
+            text = response_text(response) if response is not None else None
+            score = float(self.scorer(text)) if self.scorer and text is not None else None
+            record = {
+                "key": call_id, "call_id": call_id, "model": self.model, "task": "app",
+                "sample_id": call_id, "input_hash": hashlib.sha256(repr(prompt).encode()).hexdigest()[:16],
+                "condition": condition, "family": "user", "repeat": 0, "response": text, "score": score,
+                "correct": None if score is None else score >= 1.0, "parsed": None if text is None else True,
+                "error": None if error is None else {"kind": type(error).__name__, "message": str(error)[:300]},
+                "latency_s": round(time.perf_counter() - started, 4),
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            }
+            assert self._recorder is not None
+            self._recorder.put(RECORDS, record)
+        except Exception as exc:  # scoring or recording must never break the call
+            log.warning("emoprompt A/B could not record call %s (%s)", call_id, exc)
+
+    def record_outcome(self, call_id: str, score: float) -> None:
+        """Attach an outcome (a score) to a recorded call."""
+        assert self._recorder is not None
+        self._recorder.put(OUTCOMES, {"call_id": call_id, "score": float(score),
+                                      "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")})
+
+    def close(self) -> None:
+        """Write everything still queued."""
+        if self._recorder is not None:
+            self._recorder.close()
+
+    def __enter__(self) -> ABTest:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def ab(conditions: dict[str, TransformSpec] | Sequence[str], run_dir: str | Path, **options: Any) -> ABTest:
+    """An A/B test of prompt conditions (see ABTest): `@emoprompt.ab({...}, "results/ab")` or `with ... as test:`."""
+    return ABTest(conditions, run_dir, **options)
+
+
+def current_call_id() -> str | None:
+    """The id of the most recent A/B call in this thread or task."""
+    return _current_call.get()
+
+
+def record_outcome(call_id: str, score: float) -> None:
+    """Attach an outcome to an A/B call recorded by a live test in this process."""
+    test = _open_tests.get(call_id.split("-", 1)[0])
+    if test is None:
+        log.warning("emoprompt: no open A/B test for call %s; outcome dropped", call_id)
+        return
+    test.record_outcome(call_id, score)

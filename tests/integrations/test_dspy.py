@@ -1,0 +1,43 @@
+"""DSPy programs under emoprompt conditions (scripted replies: the 135M model cannot follow DSPy's format)."""
+
+import json
+
+import pytest
+
+from emoprompt.backends.scripted import ScriptedBackend
+from emoprompt.report.runs import report_run
+
+dspy = pytest.importorskip("dspy")
+
+from emoprompt.integrations.dspy import affect_lm, run_program_experiment  # noqa: E402
+
+
+def dspy_reply(chat, config):
+    answer = "42" if any("career" in m.content for m in chat) else "41"
+    return f"[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]"
+
+
+def test_every_lm_call_of_a_program_goes_through_the_condition():
+    backend = ScriptedBackend(reply=dspy_reply, name="scripted/dspy")
+    qa = dspy.ChainOfThought("question -> answer") if False else dspy.Predict("question -> answer")
+    with dspy.context(lm=affect_lm(backend, "EP02")):
+        assert qa(question="What is 40+2?").answer == "42"
+    with dspy.context(lm=affect_lm(backend)):
+        assert qa(question="What is 40+2?").answer == "41"
+    assert backend.history[0][0][-1].content.endswith("This is very important to my career.")
+
+
+def test_experiment_over_a_program_with_a_dspy_metric(tmp_path):
+    backend = ScriptedBackend(reply=dspy_reply, name="scripted/dspy")
+    program = dspy.Predict("question -> answer")
+    examples = [dspy.Example(question=f"What is 40+{i}?", answer="42").with_inputs("question") for i in range(12)]
+
+    def metric(example, prediction, trace=None):
+        return example.answer == prediction.answer
+
+    run_program_experiment(program, examples, metric, backend, {"baseline": [], "EP02": "EP02"}, tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 24 and {r["condition"] for r in records} == {"baseline", "EP02"}
+    analysis = json.loads(report_run(tmp_path / "run")["analysis"].read_text())
+    pooled = analysis["models"]["scripted/dspy"]["pooled"][0]
+    assert pooled["condition"] == "EP02" and pooled["fixed"]["diff"] == pytest.approx(1.0)

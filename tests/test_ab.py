@@ -1,0 +1,109 @@
+"""A/B mode: assignment, recording from threads and tasks, outcomes, failures that never break calls, report."""
+
+import asyncio
+import json
+import logging
+import threading
+from collections import Counter
+
+import pytest
+
+import emoprompt
+from emoprompt.report.runs import report_run
+
+
+def read(folder, name="records.jsonl"):
+    return [json.loads(line) for line in (folder / name).read_text().splitlines()]
+
+
+def test_balanced_assignment_threads_and_outcomes(tmp_path):
+    test = emoprompt.ab({"baseline": [], "EP02": "EP02"}, tmp_path / "ab", seed=3)
+
+    @test
+    def answer(prompt):
+        return "yes" if "career" in prompt else "no"
+
+    ids = []
+    lock = threading.Lock()
+
+    def worker():
+        for i in range(50):
+            out = answer(f"q{i}")
+            with lock:
+                ids.append((emoprompt.current_call_id(), out))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for call_id, out in ids:
+        emoprompt.record_outcome(call_id, 1.0 if out == "yes" else 0.0)
+    test.close()
+    records = read(tmp_path / "ab")
+    assert len(records) == 200 and len({r["call_id"] for r in records}) == 200
+    assert Counter(r["condition"] for r in records) == {"baseline": 100, "EP02": 100}
+    assert all("input_hash" in r and "latency_s" in r and r["response"] in ("yes", "no") for r in records)
+    assert len(read(tmp_path / "ab", "outcomes.jsonl")) == 200
+    analysis = json.loads(report_run(tmp_path / "ab")["analysis"].read_text())
+    ep02 = analysis["models"]["app"]["pooled"][0]
+    assert ep02["fixed"]["diff"] == 1.0 and analysis["data"]["unpaired"]
+    assert "unpaired" in analysis["headline"][0]
+
+
+def test_weighted_sticky_and_async(tmp_path):
+    weighted = emoprompt.ab(["baseline", "EP02"], tmp_path / "w", assignment="weighted", weights=[0.9, 0.1])
+    assert Counter(weighted.assign() for _ in range(1000))["baseline"] > 800
+    sticky = emoprompt.ab({"baseline": [], "NP01": "NP01"}, tmp_path / "s", assignment="sticky", user_key="user",
+                          scorer=lambda text: float(text == "ok"))
+
+    @sticky
+    async def reply(messages, user):
+        await asyncio.sleep(0)
+        return "ok"
+
+    async def traffic():
+        return await asyncio.gather(*(reply([{"role": "user", "content": "hi"}], user=f"u{i % 5}")
+                                      for i in range(40)))
+
+    asyncio.run(traffic())
+    sticky.close()
+    records = read(tmp_path / "s")
+    assert len(records) == 40 and all(r["score"] == 1.0 for r in records)
+    assert len({sticky.assign(f"u{i}") for i in range(5)}) >= 1
+    assert sticky.assign("u1") == sticky.assign("u1")
+    weighted.close()
+
+
+def test_a_failing_recorder_warns_once_and_calls_proceed(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with caplog.at_level(logging.WARNING, logger="emoprompt"):
+        test = emoprompt.ab(["baseline", "EP02"], blocker / "ab")
+
+        @test
+        def answer(prompt):
+            return "fine"
+
+        assert [answer("q") for _ in range(5)] == ["fine"] * 5
+        test.close()
+    warnings = [r for r in caplog.records if "emoprompt A/B" in r.getMessage()]
+    assert 1 <= len(warnings) <= 2
+
+
+def test_errors_in_the_users_call_are_recorded_and_raised(tmp_path):
+    with emoprompt.ab(["baseline", "EP02"], tmp_path / "e") as test:
+        @test
+        def broken(prompt):
+            raise ValueError("model down")
+
+        with pytest.raises(ValueError, match="model down"):
+            broken("q")
+    assert read(tmp_path / "e")[0]["error"]["kind"] == "ValueError"
+
+
+def test_bad_configuration():
+    with pytest.raises(emoprompt.UsageError, match="at least two conditions"):
+        emoprompt.ab(["baseline"], "x")
+    with pytest.raises(emoprompt.UsageError, match="sticky assignment needs user_key"):
+        emoprompt.ab(["baseline", "EP02"], "x", assignment="sticky")
