@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import functools
 import hashlib
-import inspect
 import itertools
 import json
 import logging
@@ -23,11 +21,18 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from emoprompt.decorator import PromptSlot, TransformSpec, resolve_transform, response_text, run_sync, transform_call
+from emoprompt.decorator import (
+    PromptSlot,
+    TransformSpec,
+    resolve_transform,
+    response_text,
+    transform_call,
+    wrap_function,
+)
 from emoprompt.errors import UsageError
 from emoprompt.runner.store import MANIFEST, RECORDS, write_json_atomic
 
@@ -142,48 +147,25 @@ class ABTest:
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """Use as a decorator: every call of `function` takes part in the test."""
         slot = PromptSlot(function, self.prompt)
-        if inspect.iscoroutinefunction(function):
-            @functools.wraps(function)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                condition, call_id, prompt = self._begin(slot, args, kwargs)
 
-                async def call(value: Any) -> Any:
-                    new_args, new_kwargs = slot.replace(args, kwargs, value)
-                    return await function(*new_args, **new_kwargs)
-
-                started = time.perf_counter()
-                try:
-                    response = await transform_call(self.transforms[condition], prompt, call)
-                except Exception as exc:
-                    self._finish(call_id, condition, prompt, None, started, exc)
-                    raise
-                self._finish(call_id, condition, prompt, response, started, None)
-                return response
-            return async_wrapper
-
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            condition, call_id, prompt = self._begin(slot, args, kwargs)
-
-            async def call(value: Any) -> Any:
-                new_args, new_kwargs = slot.replace(args, kwargs, value)
-                return function(*new_args, **new_kwargs)
-
+        async def around(prompt: Any, call: Callable[[Any], Awaitable[Any]], prepared: tuple[str, str]) -> Any:
+            condition, call_id = prepared
             started = time.perf_counter()
             try:
-                response = run_sync(transform_call(self.transforms[condition], prompt, call))
+                response = await transform_call(self.transforms[condition], prompt, call)
             except Exception as exc:
                 self._finish(call_id, condition, prompt, None, started, exc)
                 raise
             self._finish(call_id, condition, prompt, response, started, None)
             return response
-        return wrapper
 
-    def _begin(self, slot: PromptSlot, args: tuple, kwargs: dict[str, Any]) -> tuple[str, str, Any]:
+        return wrap_function(function, slot, around, lambda args, kwargs: self._begin(slot, args, kwargs))
+
+    def _begin(self, slot: PromptSlot, args: tuple, kwargs: dict[str, Any]) -> tuple[str, str]:
         condition = self.assign(self._user(slot, args, kwargs))
         call_id = f"{self.id}-{next(self._counter)}-{uuid.uuid4().hex[:8]}"
         _current_call.set(call_id)
-        return condition, call_id, slot.get(args, kwargs)
+        return condition, call_id
 
     def _finish(self, call_id: str, condition: str, prompt: Any, response: Any, started: float,
                 error: Exception | None) -> None:

@@ -147,6 +147,37 @@ def run_sync(coroutine: Awaitable[Any]) -> Any:
         return pool.submit(asyncio.run, coroutine).result()  # type: ignore[arg-type]
 
 
+Around = Callable[[Any, Callable[[Any], Awaitable[Any]], Any], Awaitable[Any]]
+"""`around(prompt, call, prepared)`: run the user's function (through `call(new_prompt)`) and return its result."""
+Prepare = Callable[[tuple, dict[str, Any]], Any]
+"""Runs first, in the caller's own context (so context variables it sets stay visible to the caller)."""
+
+
+def wrap_function(function: Callable[..., Any], slot: PromptSlot, around: Around, prepare: Prepare | None = None
+                  ) -> Callable[..., Any]:
+    """A sync or async wrapper (matching `function`) that hands each call's prompt to `around`."""
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            prepared = prepare(args, kwargs) if prepare else None
+
+            async def call(value: Any) -> Any:
+                new_args, new_kwargs = slot.replace(args, kwargs, value)
+                return await function(*new_args, **new_kwargs)
+            return await around(slot.get(args, kwargs), call, prepared)
+        return async_wrapper
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        prepared = prepare(args, kwargs) if prepare else None
+
+        async def call(value: Any) -> Any:
+            new_args, new_kwargs = slot.replace(args, kwargs, value)
+            return function(*new_args, **new_kwargs)
+        return run_sync(around(slot.get(args, kwargs), call, prepared))
+    return wrapper
+
+
 def affect(*transforms: TransformSpec, prompt: str | None = None, placement: str = "end", separator: str = "space",
            check: Callable[[str], bool] | None = None, heart: HeartSettings | None = None
            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -161,23 +192,10 @@ def affect(*transforms: TransformSpec, prompt: str | None = None, placement: str
     settings = heart or HeartSettings(verifier="oracle" if check else "self")
     transform = resolve_transform(list(transforms), placement, separator, settings)
 
-    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-        slot = PromptSlot(function, prompt)
-        if inspect.iscoroutinefunction(function):
-            @functools.wraps(function)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                async def call(value: Any) -> Any:
-                    new_args, new_kwargs = slot.replace(args, kwargs, value)
-                    return await function(*new_args, **new_kwargs)
-                return await transform_call(transform, slot.get(args, kwargs), call, check)
-            return async_wrapper
+    async def around(prompt_value: Any, call: Callable[[Any], Awaitable[Any]], prepared: Any) -> Any:
+        return await transform_call(transform, prompt_value, call, check)
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            async def call(value: Any) -> Any:
-                new_args, new_kwargs = slot.replace(args, kwargs, value)
-                return function(*new_args, **new_kwargs)
-            return run_sync(transform_call(transform, slot.get(args, kwargs), call, check))
-        return wrapper
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        return wrap_function(function, PromptSlot(function, prompt), around)
 
     return decorate
