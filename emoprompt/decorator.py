@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from emoprompt.chat import Completion, GenerateConfig, Message, Query
@@ -137,17 +137,17 @@ async def transform_call(transform: Transform, prompt: Any, call: Callable[[Any]
     return final.text  # a vote chose among attempts: the chosen text
 
 
-def run_sync(coroutine: Awaitable[Any]) -> Any:
+def run_sync(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine from synchronous code, also when the calling thread already runs an event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)  # type: ignore[arg-type]
+        return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()  # type: ignore[arg-type]
+        return pool.submit(asyncio.run, coroutine).result()
 
 
-Around = Callable[[Any, Callable[[Any], Awaitable[Any]], Any], Awaitable[Any]]
+Around = Callable[[Any, Callable[[Any], Awaitable[Any]], Any], Coroutine[Any, Any, Any]]
 """`around(prompt, call, prepared)`: run the user's function (through `call(new_prompt)`) and return its result."""
 Prepare = Callable[[tuple, dict[str, Any]], Any]
 """Runs first, in the caller's own context (so context variables it sets stay visible to the caller)."""

@@ -25,10 +25,12 @@ class BackendError(EmopromptError):
 class RequestError(Exception):
     """One request failed after retries; the runner records it as an error cell, never as a wrong answer."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (Retry-After), when it said."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -92,7 +92,7 @@ class LiteLLMBackend:
             except RequestError as error:
                 if error.kind not in TRANSIENT or attempt >= self.max_retries:
                     raise
-                await asyncio.sleep(self._delay(attempt, getattr(error, "retry_after", None)))
+                await asyncio.sleep(self._delay(attempt, error.retry_after))
                 attempt += 1
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -171,9 +171,7 @@ def classify(exc: Exception) -> RequestError:
             kind = "unavailable"
         elif status == 429:
             kind = "rate_limit"
-    error = RequestError(kind, message)
-    error.retry_after = _retry_after(exc)  # type: ignore[attr-defined]
-    return error
+    return RequestError(kind, message, _retry_after(exc))
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -22,11 +22,12 @@ def compare_frames(first: pd.DataFrame, second: pd.DataFrame, alpha: float = 0.0
                          "compare runs of the same suite, tasks and conditions")
     repeats = int(joined["repeat"].nunique())
     item_level = joined.groupby(["task", "item", "condition"])[["score_a", "score_b"]].mean()
-    rows = []
+    rows, p_values = [], []
     for condition, group in item_level.groupby(level="condition"):
         result = paired_difference(group["score_b"].to_numpy(), group["score_a"].to_numpy(), repeats, alpha)
         rows.append({"condition": condition, **result.to_dict()})
-    for row, p_holm in zip(rows, holm([float(r["p_value"]) for r in rows]), strict=True):  # type: ignore[arg-type]
+        p_values.append(result.p_value)
+    for row, p_holm in zip(rows, holm(p_values), strict=True):
         row["p_holm"] = p_holm
     overall_items = item_level.groupby(level=["task", "item"]).mean()
     overall = (paired_t(overall_items["score_b"].to_numpy(), overall_items["score_a"].to_numpy(), alpha)

@@ -23,18 +23,19 @@ def mde_paired(var_d: float, n: int, alpha: float = 0.05, power: float = 0.8, fa
     return (z(1 - alpha / (2 * family)) + z(power)) * math.sqrt(max(var_d, 0.0) / n)
 
 
-def n_for_effect(var_d: float, delta: float, alpha: float = 0.05, power: float = 0.8, family: int = 1) -> int:
-    """Items needed to detect `delta` (Miller 2024, Eq. 9) at α/family."""
+def n_for_effect(var_d: float, delta: float, alpha: float = 0.05, power: float = 0.8, family: int = 1
+                 ) -> int | float:
+    """Items needed to detect `delta` (Miller 2024, Eq. 9) at α/family; infinite for a zero effect."""
     if delta == 0:
-        return math.inf  # type: ignore[return-value]
+        return math.inf
     return math.ceil((z(1 - alpha / (2 * family)) + z(power)) ** 2 * var_d / delta**2)
 
 
-def connor_n(p10: float, p01: float, alpha: float = 0.05, power: float = 0.8, family: int = 1) -> int:
-    """Connor (1987) items for the paired binary design: [z_a√ψ + z_b√(ψ − δ²)]² / δ²."""
+def connor_n(p10: float, p01: float, alpha: float = 0.05, power: float = 0.8, family: int = 1) -> int | float:
+    """Connor (1987) items for the paired binary design: [z_a√ψ + z_b√(ψ − δ²)]² / δ²; infinite if δ = 0."""
     psi, delta = p10 + p01, p10 - p01
     if delta == 0:
-        return math.inf  # type: ignore[return-value]
+        return math.inf
     za, zb = z(1 - alpha / (2 * family)), z(power)
     return math.ceil((za * math.sqrt(psi) + zb * math.sqrt(psi - delta**2)) ** 2 / delta**2)
 

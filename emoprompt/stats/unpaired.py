@@ -37,7 +37,7 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     for model in dict.fromkeys(frame["model"]):
         rows = valid[valid["model"] == model]
         control = rows[rows["condition"] == spec.control]["score"].to_numpy()
-        table, pooled = [], []
+        table, pooled, p_values = [], [], []
         for condition in conditions:
             cells = frame[(frame["model"] == model) & (frame["condition"] == condition)]
             scores = rows[rows["condition"] == condition]["score"].to_numpy()
@@ -49,6 +49,7 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
             if condition == spec.control or len(scores) < 2 or len(control) < 2:
                 continue
             result = welch(scores, control, spec.alpha)
+            p_values.append(result["p_value"])
             mde = (z(1 - spec.alpha / 2) + z(0.8)) * math.sqrt(scores.var(ddof=1) / len(scores)
                                                                + control.var(ddof=1) / len(control))
             pooled.append({"condition": condition, "control": spec.control, "family": "user",
@@ -57,7 +58,6 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
                            "relative": {"value": result["diff"] / control.mean() if control.mean() else None,
                                         "ci_low": None, "ci_high": None, "flag": "unpaired"},
                            "mde_80": mde, "underpowered": bool(mde > spec.sesoi)})
-        p_values = [float(r["fixed"]["p_value"]) for r in pooled]  # type: ignore[index]
         for row, p_holm in zip(pooled, holm(p_values), strict=True):
             row.update(p_holm_fixed=p_holm, p_holm_random=None, confirmed=bool(p_holm < spec.alpha))
         models[model] = {"conditions": table, "primary": None, "generic": None, "pooled": pooled, "per_task": [],
