@@ -73,4 +73,4 @@ def test_fewshot_protocol_draws_five_demonstrations_from_induce():
 def test_every_protocol_builds(name):
     experiment = load_experiment(protocol_path(name))
     plan = build_plan(experiment.__class__(**{**experiment.__dict__, "models": ("scripted/echo",), "limit": 2}))
-    assert plan.cells and plan.control == "PL01"
+    assert plan.cells and plan.control == experiment.analysis.control
