@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emoprompt.chat import Chat, Completion, GenerateConfig
-from emoprompt.errors import RequestError
 
 Reply = str | Exception
 ReplyFunction = Callable[[Chat, GenerateConfig], Reply]
@@ -51,9 +50,3 @@ def echo_last_word(chat: Chat, config: GenerateConfig) -> str:
     words = chat[-1].content.split()
     return words[-1] if words else ""
 
-
-def failing(kind: str = "server_error") -> ReplyFunction:
-    """A reply function whose every request fails."""
-    def reply(chat: Chat, config: GenerateConfig) -> Reply:
-        return RequestError(kind, "scripted failure")
-    return reply

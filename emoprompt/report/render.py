@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -152,7 +151,3 @@ def _html_table(table: Table) -> str:
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
     return f"<h3>{escape(table.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
 
-
-def dumps(analysis: dict[str, Any]) -> str:
-    """The analysis as JSON text."""
-    return json.dumps(analysis, indent=2)

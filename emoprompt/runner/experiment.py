@@ -190,9 +190,6 @@ def _table(where: str, key: str, value: Any, types: dict[str, Any]) -> dict[str,
     return {k: expect(f"{where} [{key}]", k, v, types[k]) for k, v in table.items()}
 
 
-PROTOCOL_KEYS = {"protocol"}
-
-
 def load_experiment(path: Path) -> Experiment:
     """Read an experiment file (TOML or YAML), or a shipped protocol by name (see `emoprompt protocols`)."""
     if not path.exists() and path.suffix == "" and path.name in protocol_names():
