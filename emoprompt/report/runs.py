@@ -33,12 +33,12 @@ def report_run(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
     manifest = read_manifest(run_dir)
     if manifest.get("kind") == "ab":
         return _report_ab(run_dir, manifest, out_dir)
-    frame = records_frame(iter_records(run_dir))
-    if frame.empty:
+    records = list(iter_records(run_dir))
+    if not records:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
     spec = spec_from_manifest(manifest)
-    analysis = analyze(frame, spec)
-    iterations = iteration_analysis(iter_records(run_dir), spec.baseline, spec.alpha)
+    analysis = analyze(records_frame(records), spec)
+    iterations = iteration_analysis(records, spec.baseline, spec.alpha)
     for model, result in iterations.items():
         analysis["models"].setdefault(model, {})["iterations"] = result
     title = f"emoprompt report: {manifest.get('experiment', {}).get('name', 'run')} ({run_dir.name})"

@@ -106,6 +106,8 @@ def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample
     """
     longest = max(len(s) for s in samples.values())
     generation = experiment.generation.identity()
+    fingerprints = {task.name: task.fingerprint() for task in suite.tasks}  # hashes every sample: once per task
+    identities = {condition.name: condition.transform.identity() for condition in conditions}
     for model in dict.fromkeys(experiment.models):
         model_identity = backends[model].identity()
         for repeat in range(experiment.repeats):
@@ -119,8 +121,8 @@ def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample
                     random.Random(f"order:{model}:{repeat}:{task.name}:{sample.id}:{experiment.seed}").shuffle(order)
                     for condition in order:
                         key = stable_hash({
-                            "model": model_identity, "task": task.fingerprint(), "sample": sample.id,
-                            "demos": [d.id for d in demos], "condition": condition.transform.identity(),
+                            "model": model_identity, "task": fingerprints[task.name], "sample": sample.id,
+                            "demos": [d.id for d in demos], "condition": identities[condition.name],
                             "repeat": repeat, "generation": generation,
                         }, length=24)
                         yield Cell(key, model, task, sample, demos, condition, repeat)
