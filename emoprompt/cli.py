@@ -52,7 +52,7 @@ def _limit(value: str | None) -> int | str | None:
 
 _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placement", "separator", "limit",
                      "repeats", "temperature", "max_tokens", "seed", "stimuli", "control", "experiment", "shots",
-                     "verifier", "max_iters", "schedule")
+                     "verifier", "max_iters", "schedule", "engine_arg")
 
 
 @cli.command()
@@ -62,6 +62,9 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.option("--shots", type=int, help="Few-shot demonstrations per item for every task.")
 @click.option("--model", multiple=True, help="hf/smollm2 (default), hf/<folder>, provider/model via litellm.")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...).")
+@click.option("--engine-arg", "engine_arg", multiple=True, metavar="KEY=VALUE",
+              help="vllm/<model>: an engine argument (tensor_parallel_size=2, gpu_memory_utilization=0.8, "
+                   "max_model_len=4096, dtype=bfloat16); repeatable.")
 @click.option("--suite", help="A shipped suite name or a suite file (default: builtin).")
 @click.option("--task", multiple=True, help="Run only these tasks (repeatable).")
 @click.option("--condition", multiple=True,
@@ -149,6 +152,23 @@ def run(ctx: click.Context, **options: Any) -> None:
         click.echo(f"Report:  {paths['html']}")
 
 
+def _engine_args(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values read as JSON when they are (numbers, true/false, null), else as text."""
+    import json
+
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--engine-arg {pair!r} is not KEY=VALUE; write e.g. --engine-arg tensor_parallel_size=2")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        arguments[key.strip().replace("-", "_")] = value
+    return arguments
+
+
 def _override(base: Any, options: dict[str, Any]) -> Any:
     from dataclasses import replace
 
@@ -163,6 +183,8 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
     for flag in ("api_base", "suite", "placement", "separator", "repeats", "seed", "shots"):
         if options[flag] is not None:
             changes[flag] = options[flag]
+    if options["engine_arg"]:
+        changes["engine_args"] = {**base.engine_args, **_engine_args(options["engine_arg"])}
     limit = _limit(options["limit"])
     if limit is not None:
         changes["limit"] = None if limit == "all" else limit

@@ -66,6 +66,7 @@ class LoopbackServer:
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._handle)
             app.router.add_get("/v1/models", self._models)
+            app.router.add_get("/v1/stats", self._stats)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -92,6 +93,9 @@ class LoopbackServer:
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.requests})
 
     def _fault_for(self, number: int) -> Fault | None:
         with self._lock:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import random
 import time
 from typing import Any
-from urllib.parse import urlparse
 
+from emoprompt.backends._api import check_reachable, with_retries
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
 from emoprompt.errors import RequestError, UsageError, did_you_mean
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-TRANSIENT = ("rate_limit", "server_error", "unavailable", "connection", "timeout", "malformed_response",
-             "empty_choices")
 
 
 def _litellm() -> Any:
@@ -31,6 +26,8 @@ class LiteLLMBackend:
     def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0, max_retries: int = 5,
                  concurrency: int = 16, backoff_s: float = 1.0) -> None:
         self.name = model
+        self.litellm_model = model.removeprefix("litellm/")
+        """The model string litellm sees (`litellm/openai/x` forces litellm for a protocol emoprompt speaks itself)."""
         self.api_base = api_base
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -39,15 +36,15 @@ class LiteLLMBackend:
         self._api_key: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "litellm", "model": self.name, "api_base": self.api_base}
+        return {"backend": "api", "model": self.litellm_model, "api_base": self.api_base}
 
     def check_model(self) -> None:
         """Refuse an unknown provider with a suggestion."""
         litellm = _litellm()
         try:
-            litellm.get_llm_provider(self.name, api_base=self.api_base)
+            litellm.get_llm_provider(self.litellm_model, api_base=self.api_base)
         except Exception:
-            provider = self.name.split("/", 1)[0]
+            provider = self.litellm_model.split("/", 1)[0]
             raise UsageError(
                 f"unknown model {self.name!r}: litellm knows no provider {provider!r}."
                 f"{did_you_mean(provider, [str(p.value) for p in litellm.provider_list])} "
@@ -56,54 +53,30 @@ class LiteLLMBackend:
     async def start(self) -> None:
         self.check_model()
         if self.api_base:
-            await self._check_reachable(self.api_base)
+            await check_reachable(self.api_base)
             self._api_key = None if self._has_key() else "sk-no-key-needed"
             return
-        missing = _litellm().validate_environment(model=self.name).get("missing_keys") or []
+        missing = _litellm().validate_environment(model=self.litellm_model).get("missing_keys") or []
         if missing:
             raise UsageError(f"{self.name} needs {' and '.join(missing)} in the environment; "
                              f"export {missing[0]}=... (keys are never written to disk)")
 
     def _has_key(self) -> bool:
-        result = _litellm().validate_environment(model=self.name)
+        result = _litellm().validate_environment(model=self.litellm_model)
         return bool(result.get("keys_in_environment"))
 
-    @staticmethod
-    async def _check_reachable(api_base: str) -> None:
-        url = urlparse(api_base)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise UsageError(f"API base {api_base!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000/v1")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, port), timeout=5)
-        except (OSError, TimeoutError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise UsageError(f"cannot reach API base {api_base} ({reason}); start the server or fix --api-base"
-                             ) from None
-        writer.close()
-
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
-        attempt = 0
-        while True:
+        async def attempt() -> Completion:
             started = time.perf_counter()
-            try:
-                response = await self._call(chat, config)
-                return self._completion(response, time.perf_counter() - started)
-            except RequestError as error:
-                if error.kind not in TRANSIENT or attempt >= self.max_retries:
-                    raise
-                await asyncio.sleep(self._delay(attempt, error.retry_after))
-                attempt += 1
+            response = await self._call(chat, config)
+            return self._completion(response, time.perf_counter() - started)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, 60.0)
-        return min(self.backoff_s * 2**attempt, 30.0) * (0.5 + random.random() / 2)
+        return await with_retries(attempt, self.max_retries, self.backoff_s)
 
     async def _call(self, chat: Chat, config: GenerateConfig) -> Any:
         litellm = _litellm()
         arguments: dict[str, Any] = {
-            "model": self.name, "messages": chat_to_dicts(chat), "temperature": config.temperature,
+            "model": self.litellm_model, "messages": chat_to_dicts(chat), "temperature": config.temperature,
             "max_tokens": config.max_tokens, "top_p": config.top_p, "timeout": self.timeout_s,
             "num_retries": 0, "max_retries": 0,
         }

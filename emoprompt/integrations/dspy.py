@@ -8,15 +8,17 @@ that `emoprompt report` analyses (paired: every condition sees the same examples
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from emoprompt.backends import Backend
 from emoprompt.chat import Completion, GenerateConfig, Message, Query
-from emoprompt.decorator import TransformSpec, resolve_transform, run_sync
+from emoprompt.decorator import TransformSpec, resolve_transform
 from emoprompt.errors import require
 from emoprompt.runner.store import RunStore
 from emoprompt.suites.templates import get_template
@@ -32,18 +34,30 @@ class TransformEngine:
         self.backend = backend
         self.transform = transform
         self.calls: list[tuple[Message, ...]] = []
-        self._started = False
+        self._started: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
 
     def complete(self, request: Any) -> Any:
-        """Answer one DSPy request."""
-        return run_sync(self._complete(request))
+        """Answer one DSPy request (from any thread: DSPy's parallel evaluators call from several at once)."""
+        return asyncio.run_coroutine_threadsafe(self._complete(request), self._background_loop()).result()
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        """One event loop per engine, in a daemon thread: the backend's connection pool or micro-batcher lives
+        there, so calls from DSPy's threads share it (and the hf backend batches them)."""
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="emoprompt-dspy", daemon=True).start()
+                self._loop = loop
+            return self._loop
 
     async def _complete(self, request: Any) -> Any:
         import dspy.lm15 as lm15
 
-        if not self._started:
-            await self.backend.start()
-            self._started = True
+        if self._started is None:
+            self._started = asyncio.ensure_future(self.backend.start())
+        await self._started
         config = GenerateConfig(temperature=request.config.temperature or 0.0,
                                 max_tokens=request.config.max_tokens or 1024, top_p=request.config.top_p or 1.0,
                                 seed=request.config.seed, stop=tuple(request.config.stop or ()))

@@ -50,6 +50,8 @@ class Experiment:
     """Few-shot demonstrations per item for every task (None: each task's own setting)."""
     generation: GenerateConfig = field(default_factory=lambda: GenerateConfig(temperature=0.0, max_tokens=24))
     api_base: str | None = None
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    """Arguments of the vLLM engine for vllm/<model> models (tensor_parallel_size, dtype, ...)."""
     stimuli_files: tuple[str, ...] = ()
     analysis: AnalysisPlan = field(default_factory=AnalysisPlan)
     heart: HeartSettings = field(default_factory=HeartSettings)
@@ -181,6 +183,11 @@ def _coerce(where: str, key: str, value: Any) -> Any:
         return AnalysisPlan(**_table(where, key, value, _ANALYSIS_TYPES))
     if key == "heart":
         return HeartSettings(**_table(where, key, value, _HEART_TYPES))
+    if key == "engine_args":
+        table = expect(where, key, value, dict)
+        for name, item in table.items():
+            expect(f"{where} [engine_args]", name, item, (str, int, float, bool, type(None)))
+        return dict(table)
     return expect(where, key, value, _TYPES[key])
 
 

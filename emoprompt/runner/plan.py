@@ -56,7 +56,8 @@ def build_plan(experiment: Experiment, backends: dict[str, Backend] | None = Non
     conditions = experiment.resolve_conditions()
     control = experiment.control_condition(conditions)
     if backends is None:
-        backends = {m: resolve_backend(m, experiment.api_base, **(backend_options or {}))
+        backends = {m: resolve_backend(m, experiment.api_base, engine_args=experiment.engine_args,
+                                       **(backend_options or {}))
                     for m in dict.fromkeys(experiment.models)}
     samples = {task.name: limited(task, experiment.limit, experiment.seed) for task in suite.tasks}
     identity = _identity(experiment, suite, conditions, backends)

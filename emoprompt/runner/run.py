@@ -71,6 +71,9 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         summary = summarize(frame, [c.name for c in plan.conditions], plan.experiment.analysis.baseline,
                             plan.control, plan.experiment.analysis.alpha)
         errors = int(frame["error"].notna().sum())
+        manifest.setdefault("invocations", []).append({
+            "wall_s": round(counters.wall_s, 3), "cells_run": counters.ran, "model_calls": counters.model_calls,
+            "cache_hits": counters.cache_hits, "errors": counters.errors})
         manifest.update(status="complete" if len(frame) == len(plan.cells) else "incomplete",
                         finished=now(), records=len(frame), errors=errors, summary=summary_dicts(summary))
         store.write_manifest(manifest)

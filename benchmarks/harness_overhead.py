@@ -1,0 +1,195 @@
+"""Harness overhead against an OpenAI-compatible server on loopback with a fixed latency L.
+
+    python benchmarks/harness_overhead.py [--requests 2000] [--concurrency 64] [--latency 0.05]
+
+The server runs in its own process (`python -m tests.loopback_server L`), as a real endpoint would. Each client
+sends the same requests at the same concurrency:
+
+- `emoprompt` : the full pipeline (`build_plan` + `run`: templates, cache lookups and writes, records flushed
+  per cell, scoring) on the lean OpenAI-compatible client; a fresh response cache so every cell is a model call;
+- `emoprompt-litellm` : the same pipeline through litellm (`litellm/openai/...`);
+- `aiohttp` : a bare aiohttp loop, the floor any Python client can reach;
+- `lm-eval`, `inspect-ai` : the peers, when installed (`local-chat-completions`; the OpenAI provider with a base
+  URL), timed as whole subprocesses minus their start-up with 1 request.
+
+Reported: wall ÷ ideal where ideal = requests·L/C, and requests/s at zero latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from _common import save
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def loopback_server(latency_s: float) -> Iterator[str]:
+    """A loopback OpenAI-compatible server in a child process; yields its API base."""
+    process = subprocess.Popen([sys.executable, "-m", "tests.loopback_server", str(latency_s)], cwd=ROOT,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield json.loads(process.stdout.readline())["url"]
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def write_suite(folder: Path, requests: int) -> Path:
+    """A one-task suite of `requests` distinct items (the server answers the input's last word)."""
+    with (folder / "items.jsonl").open("w") as handle:
+        for index in range(requests):
+            handle.write(json.dumps({"input": f"item {index} word{index}", "target": f"word{index}"}) + "\n")
+    suite = folder / "suite.toml"
+    suite.write_text('name = "load"\ntemplate = "instruction-induction"\n\n[[task]]\nname = "echo"\n'
+                     'instruction = "Repeat the last word."\nscorer = "exact"\nsource = { file = "items.jsonl" }\n')
+    return suite
+
+
+def emoprompt_run(model: str, api_base: str, suite: Path, concurrency: int, folder: Path) -> dict[str, float]:
+    """The full pipeline in this process; returns runner wall time and the model calls it made."""
+    os.environ["EMOPROMPT_CACHE_DIR"] = str(folder / f"cache-{time.monotonic_ns()}")
+    from emoprompt.runner.experiment import Experiment
+    from emoprompt.runner.plan import build_plan
+    from emoprompt.runner.run import run
+
+    experiment = Experiment(models=(model,), suite=str(suite), conditions=("baseline",), limit=None,
+                            api_base=api_base)
+    started = time.perf_counter()
+    plan = build_plan(experiment)
+    result = run(plan, folder / f"run-{time.monotonic_ns()}", concurrency=concurrency, progress=False)
+    total = time.perf_counter() - started
+    assert result.counters.model_calls == len(plan.cells) and result.counters.errors == 0, result.counters
+    return {"runner_s": result.counters.wall_s, "total_s": total, "calls": result.counters.model_calls}
+
+
+async def bare_aiohttp(api_base: str, requests: int, concurrency: int) -> float:
+    """The same requests from a bare aiohttp loop: the floor for any Python client."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            body = {"model": "test-model", "max_tokens": 24, "temperature": 0.0,
+                    "messages": [{"role": "user", "content": f"Input: item {index} word{index}"}]}
+            async with semaphore, session.post(f"{api_base}/chat/completions", json=body) as response:
+                await response.json()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(requests)))
+        return time.perf_counter() - started
+
+
+def lm_eval_run(api_base: str, suite_folder: Path, requests: int, concurrency: int) -> float | None:
+    """lm-evaluation-harness's local-chat-completions on a task built from the same items; None if absent."""
+    if shutil.which("lm_eval") is None and importlib.util.find_spec("lm_eval") is None:
+        return None
+    tasks = suite_folder / "lm_eval_tasks"
+    tasks.mkdir(exist_ok=True)
+    (tasks / "echo_load.yaml").write_text(
+        "task: echo_load\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
+        f"    test: {suite_folder / 'items.jsonl'}\ntest_split: test\noutput_type: generate_until\n"
+        'doc_to_text: "Input: {{input}}"\ndoc_to_target: "{{target}}"\n'
+        "generation_kwargs:\n  until: []\n  max_gen_toks: 24\n"
+        "metric_list:\n  - metric: exact_match\n")
+
+    def timed(limit: int) -> float:
+        command = [sys.executable, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
+                   f"model=test-model,base_url={api_base}/chat/completions,num_concurrent={concurrency},"
+                   "max_retries=1,tokenized_requests=False", "--tasks", "echo_load", "--include_path", str(tasks),
+                   "--apply_chat_template", "--limit", str(limit)]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=os.environ | {"OPENAI_API_KEY": "sk-loopback", "HF_DATASETS_OFFLINE": "1"})
+        return time.perf_counter() - started
+
+    return timed(requests) - timed(1)
+
+
+def inspect_run(api_base: str, suite_folder: Path, requests: int, concurrency: int) -> float | None:
+    """inspect_ai's OpenAI provider pointed at the server, on the same items; None if absent."""
+    if importlib.util.find_spec("inspect_ai") is None:
+        return None
+    task = suite_folder / "inspect_load.py"
+    task.write_text(
+        "from inspect_ai import Task, task\nfrom inspect_ai.dataset import json_dataset\n"
+        "from inspect_ai.scorer import exact\nfrom inspect_ai.solver import generate\n\n"
+        "@task\ndef echo_load():\n"
+        f"    return Task(dataset=json_dataset({str(suite_folder / 'items.jsonl')!r}), solver=generate(),"
+        " scorer=exact())\n")
+
+    def timed(limit: int) -> float:
+        command = [sys.executable, "-m", "inspect_ai", "eval", str(task), "--model", "openai/test-model",
+                   "--model-base-url", api_base, "--max-connections", str(concurrency), "--limit", str(limit),
+                   "--max-tokens", "24", "--log-dir", str(suite_folder / "inspect-logs"), "--display", "none"]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=os.environ | {"OPENAI_API_KEY": "sk-loopback"})
+        return time.perf_counter() - started
+
+    return timed(requests) - timed(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--skip-peers", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    ideal = args.requests * args.latency / args.concurrency
+    figures: dict[str, object] = {"requests": args.requests, "concurrency": args.concurrency,
+                                  "latency_s": args.latency, "ideal_s": round(ideal, 3)}
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        suite = write_suite(folder, args.requests)
+        clients: dict[str, dict[str, float | None]] = {}
+        for latency in (args.latency, 0.0):
+            with loopback_server(latency) as api_base:
+                timings: dict[str, float | None] = {
+                    "aiohttp": asyncio.run(bare_aiohttp(api_base, args.requests, args.concurrency)),
+                    "emoprompt": emoprompt_run("openai/test-model", api_base, suite, args.concurrency,
+                                               folder)["runner_s"],
+                    "emoprompt-litellm": emoprompt_run("litellm/openai/test-model", api_base, suite,
+                                                       args.concurrency, folder)["runner_s"],
+                }
+                if not args.skip_peers:
+                    timings["lm-eval"] = lm_eval_run(api_base, folder, args.requests, args.concurrency)
+                    timings["inspect-ai"] = inspect_run(api_base, folder, args.requests, args.concurrency)
+                for client, seconds in timings.items():
+                    entry = clients.setdefault(client, {})
+                    if latency:
+                        entry["wall_s"] = None if seconds is None else round(seconds, 3)
+                        entry["over_ideal"] = None if seconds is None else round(seconds / ideal, 3)
+                    else:
+                        entry["zero_latency_s"] = None if seconds is None else round(seconds, 3)
+                        entry["requests_per_s_at_zero_latency"] = (None if seconds is None
+                                                                   else round(args.requests / seconds))
+        figures["clients"] = clients
+        figures["note"] = ("emoprompt figures are runner wall time (cache and records writes included, fresh cache); "
+                           "peers are subprocess time minus a 1-request run; None = not installed")
+    print("\nclient               wall/ideal   req/s at L=0")
+    for client, entry in clients.items():
+        print(f"{client:20} {entry.get('over_ideal')!s:>10}   {entry.get('requests_per_s_at_zero_latency')!s:>10}")
+    save("harness_overhead", figures)
+
+
+if __name__ == "__main__":
+    main()
