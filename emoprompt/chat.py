@@ -92,8 +92,8 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (for the cache and the records)."""
-        return dataclasses.asdict(self)
+        """Plain JSON data (for the cache and the records); `extra` is copied one level deep."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {"extra": dict(self.extra)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Completion:

@@ -102,6 +102,7 @@ def run(ctx: click.Context, **options: Any) -> None:
     from emoprompt.runner.run import default_run_dir, experiment_of
     from emoprompt.runner.run import run as run_plan
     from emoprompt.summary import format_summary
+    from emoprompt.usage import format_usage
 
     if options["data_dir"] is not None:
         if not options["data_dir"].is_dir():
@@ -139,6 +140,7 @@ def run(ctx: click.Context, **options: Any) -> None:
         ctx.exit(130)
     counters = result.counters
     click.echo(format_summary(result.summary, experiment.analysis.baseline, plan.control))
+    click.echo("\n" + format_usage(result.usage))
     click.echo(f"\n{counters.ran} cells run ({counters.cache_hits} cache hits, {counters.model_calls} model calls, "
                f"{counters.errors} errors) in {counters.wall_s:.1f} s; {counters.already_done} were done before.")
     if counters.errors or any(r.errors for r in result.summary):

@@ -32,7 +32,7 @@ class OpenAIHTTPBackend:
     """`openai/<model>` or `hosted_vllm/<model>` posted straight to `<api base>/chat/completions`.
 
     Keys come only from the environment (`OPENAI_API_KEY`, `HOSTED_VLLM_API_KEY`). One connection pool per
-    event loop, sized to the concurrency; transient failures are retried inside, honouring Retry-After.
+    event loop, as wide as the caller's concurrency; transient failures are retried inside, honouring Retry-After.
     """
 
     def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0, max_retries: int = 5,
@@ -134,7 +134,7 @@ class OpenAIHTTPBackend:
             key = os.environ.get(self._key_variable)
             if key:
                 headers["Authorization"] = f"Bearer {key}"
-            connector = aiohttp.TCPConnector(limit=max(self.default_concurrency, 1), ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the caller bounds requests in flight
             session = aiohttp.ClientSession(connector=connector, headers=headers,
                                             timeout=aiohttp.ClientTimeout(total=self.timeout_s))
             self._sessions[loop] = session

@@ -16,6 +16,7 @@ from emoprompt.report.tables import (
     iteration_tables,
     per_task_table,
     pooled_table,
+    usage_table,
 )
 from emoprompt.report.text import headline, methods
 from emoprompt.runner.store import write_json_atomic
@@ -70,6 +71,8 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
             items.append(aggregate_table(result, spec))
         if result.get("iterations"):
             items += iteration_tables(result["iterations"])
+        if result.get("usage"):
+            items.append(usage_table(result))
         sections.append((model, items))
     return sections
 

@@ -117,7 +117,8 @@ def read_external(path: Path, columns: ColumnMap) -> pd.DataFrame:
         frame["repeat"] = frame.groupby(["model", "task", "item", "condition"]).cumcount()
     frame["parsed"] = raw[columns.parsed].astype(bool) if columns.parsed and columns.parsed in raw.columns else True
     frame["error"] = None
-    frame["tokens_out"] = float("nan")
+    for column in ("tokens_out", "tokens_in", "n_calls", "cost_usd", "cached"):
+        frame[column] = raw[column] if column in raw.columns else float("nan")
     return frame[COLUMNS]
 
 

@@ -35,6 +35,18 @@ def conditions_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
                  "a stimulus that changes them changes format compliance, not necessarily reasoning.")
 
 
+def usage_table(result: dict[str, Any]) -> Table:
+    """Tokens and cost per condition, and for the whole run."""
+    from emoprompt.usage import cost_text
+
+    rows = [[u["condition"], f"{u['cells']:,}", f"{u['calls']:,}", f"{u['tokens_in']:,}", f"{u['tokens_out']:,}",
+             cost_text(u["cost_usd"]), f"{u['cached_calls_cells']:,}"] for u in result["usage"]]
+    return Table("Tokens and cost", ["condition", "cells", "model calls", "tokens in", "tokens out", "cost (USD)",
+                                     "cells from the cache"], rows,
+                 "Cost comes from litellm's price map; — where the model's price is unknown (local models, custom "
+                 "servers). Cells from the cache carry the tokens and cost of the call that first answered them.")
+
+
 def pooled_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
     """Each condition vs the control, pooled over tasks (secondary family, Holm)."""
     rows, flagged = [], set()

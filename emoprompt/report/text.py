@@ -36,9 +36,12 @@ def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:
         primary = result["primary"]
         n_tasks = len(result["heatmap"])
         if primary:
+            mde = primary.get("mde_80")
             verdict = ("evidence of an effect" if primary["rejects"] else
-                       f"no evidence of an effect; the design could detect about {pp(primary['mde_80'], False)} pp "
-                       "or more with 80% power")
+                       f"no evidence of an effect; the design could detect about {pp(mde, False)} pp "
+                       "or more with 80% power" if mde else
+                       "no difference at all: every item scored the same under the stimuli and the control, so "
+                       "this run says nothing about power (check that the stimuli reached the model)")
             sentences.append(
                 f"On {model}, across {n_tasks} task{'s' * (n_tasks != 1)} and {primary['n_items']} items, the "
                 f"{len(primary['stimuli'])} stimuli together changed the score by {pp(primary['diff'])} pp "

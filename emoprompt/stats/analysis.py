@@ -15,6 +15,7 @@ from emoprompt.stats.multiplicity import benjamini_hochberg, holm
 from emoprompt.stats.paired import paired_difference, paired_t
 from emoprompt.stats.pooled import gee_log_odds, random_effects, suite_effect
 from emoprompt.stats.power import mde_paired
+from emoprompt.usage import usage
 
 STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
 
@@ -55,6 +56,7 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     for model in list(dict.fromkeys(frame["model"])):
         models[model] = _analyze_model(model, frame, valid, means, parse_means, conditions, treatments, repeats,
                                        spec)
+        models[model]["usage"] = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
     _adjust_families(models, spec.alpha)
     result = {
         "spec": {**asdict(spec), "conditions": conditions, "treatments": treatments},

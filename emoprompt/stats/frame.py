@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-COLUMNS = ["model", "task", "item", "condition", "repeat", "score", "parsed", "error", "tokens_out"]
+COLUMNS = ["model", "task", "item", "condition", "repeat", "score", "parsed", "error", "tokens_out", "tokens_in",
+           "n_calls", "cost_usd", "cached"]
 
 
 def records_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -16,6 +17,8 @@ def records_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         "model": r["model"], "task": r["task"], "item": r["sample_id"], "condition": r["condition"],
         "repeat": r.get("repeat", 0), "score": r.get("score"), "parsed": r.get("parsed"),
         "error": (r.get("error") or {}).get("kind"), "tokens_out": r.get("tokens_out"),
+        "tokens_in": r.get("tokens_in"), "n_calls": r.get("n_calls"), "cost_usd": r.get("cost_usd"),
+        "cached": r.get("cached"),
     } for r in records]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["score"] = pd.to_numeric(frame["score"], errors="coerce")

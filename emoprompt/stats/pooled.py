@@ -65,12 +65,14 @@ def suite_effect(long: pd.DataFrame, alpha: float = 0.05) -> SuiteEffect | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = smf.ols(formula, data).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    diff, se = float(fit.params["treat"]), float(fit.bse["treat"])
-    if not math.isfinite(se) or se == 0:
+        diff, se = float(fit.params["treat"]), float(fit.bse["treat"])  # bse is computed lazily, here
+        p_value = float(fit.pvalues["treat"])
+    if not math.isfinite(se) or se < 1e-12:  # every item moved by the same amount (often: not at all)
+        diff = 0.0 if abs(diff) < 1e-12 else diff
         p = 1.0 if diff == 0 else 0.0
         return SuiteEffect(diff, 0.0, diff, diff, p, data["item_key"].nunique(), data["task"].nunique())
     crit = stats.norm.ppf(1 - alpha / 2)
-    return SuiteEffect(diff, se, diff - crit * se, diff + crit * se, float(fit.pvalues["treat"]),
+    return SuiteEffect(diff, se, diff - crit * se, diff + crit * se, p_value,
                        data["item_key"].nunique(), data["task"].nunique())
 
 
@@ -129,10 +131,11 @@ def gee_log_odds(rows: pd.DataFrame) -> dict[str, Any] | None:
             else:
                 groups = pd.factorize(data["item_key"])[0]
                 fit = smf.logit(formula, data).fit(disp=0, cov_type="cluster", cov_kwds={"groups": groups})
+            coefficient, se = float(fit.params["treat"]), float(fit.bse["treat"])
+            p_value = float(fit.pvalues["treat"])
         except Exception:  # separation or a singular design: the cross-check is optional
             return None
-    coefficient, se = float(fit.params["treat"]), float(fit.bse["treat"])
     if not (math.isfinite(coefficient) and math.isfinite(se)):
         return None
     return {"log_or": coefficient, "se": se, "odds_ratio": math.exp(coefficient),
-            "p_value": float(fit.pvalues["treat"]), "method": "gee-exchangeable" if small else "logit-item-clustered"}
+            "p_value": p_value, "method": "gee-exchangeable" if small else "logit-item-clustered"}
