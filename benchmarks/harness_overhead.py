@@ -10,9 +10,11 @@ sends the same requests at the same concurrency:
 - `emoprompt-litellm` : the same pipeline through litellm (`litellm/openai/...`);
 - `aiohttp` : a bare aiohttp loop, the floor any Python client can reach;
 - `lm-eval`, `inspect-ai` : the peers, when installed (`local-chat-completions`; the OpenAI provider with a base
-  URL), timed as whole subprocesses minus their start-up with 1 request.
+  URL).
 
-Reported: wall ÷ ideal where ideal = requests·L/C, and requests/s at zero latency.
+Every client is timed at the server, from the first request's arrival to the last answer, so start-up costs
+(imports, dataset building) are left out for all alike. Reported: wall ÷ ideal where ideal = requests·L/C, and
+requests/s at zero latency; for emoprompt also its own runner time.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from _common import save
 
@@ -96,10 +99,10 @@ async def bare_aiohttp(api_base: str, requests: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-def lm_eval_run(api_base: str, suite_folder: Path, requests: int, concurrency: int) -> float | None:
-    """lm-evaluation-harness's local-chat-completions on a task built from the same items; None if absent."""
+def lm_eval_run(api_base: str, suite_folder: Path, requests: int, concurrency: int) -> bool:
+    """lm-evaluation-harness's local-chat-completions on a task built from the same items; False if absent."""
     if shutil.which("lm_eval") is None and importlib.util.find_spec("lm_eval") is None:
-        return None
+        return False
     tasks = suite_folder / "lm_eval_tasks"
     tasks.mkdir(exist_ok=True)
     (tasks / "echo_load.yaml").write_text(
@@ -109,23 +112,22 @@ def lm_eval_run(api_base: str, suite_folder: Path, requests: int, concurrency: i
         "generation_kwargs:\n  until: []\n  max_gen_toks: 24\n"
         "metric_list:\n  - metric: exact_match\n")
 
-    def timed(limit: int) -> float:
+    def timed(limit: int) -> None:
         command = [sys.executable, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
                    f"model=test-model,base_url={api_base}/chat/completions,num_concurrent={concurrency},"
                    "max_retries=1,tokenized_requests=False", "--tasks", "echo_load", "--include_path", str(tasks),
                    "--apply_chat_template", "--limit", str(limit)]
-        started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        env=os.environ | {"OPENAI_API_KEY": "sk-loopback", "HF_DATASETS_OFFLINE": "1"})
-        return time.perf_counter() - started
 
-    return timed(requests) - timed(1)
+    timed(requests)
+    return True
 
 
-def inspect_run(api_base: str, suite_folder: Path, requests: int, concurrency: int) -> float | None:
-    """inspect_ai's OpenAI provider pointed at the server, on the same items; None if absent."""
+def inspect_run(api_base: str, suite_folder: Path, requests: int, concurrency: int) -> bool:
+    """inspect_ai's OpenAI provider pointed at the server, on the same items; False if absent."""
     if importlib.util.find_spec("inspect_ai") is None:
-        return None
+        return False
     task = suite_folder / "inspect_load.py"
     task.write_text(
         "from inspect_ai import Task, task\nfrom inspect_ai.dataset import json_dataset\n"
@@ -134,16 +136,53 @@ def inspect_run(api_base: str, suite_folder: Path, requests: int, concurrency: i
         f"    return Task(dataset=json_dataset({str(suite_folder / 'items.jsonl')!r}), solver=generate(),"
         " scorer=exact())\n")
 
-    def timed(limit: int) -> float:
-        command = [sys.executable, "-m", "inspect_ai", "eval", str(task), "--model", "openai/test-model",
+    def timed(limit: int) -> None:
+        command = [sys.executable, "-m", "inspect_ai", "eval", task.name, "--model", "openai/test-model",
+                   "-M", "responses_api=false",
                    "--model-base-url", api_base, "--max-connections", str(concurrency), "--limit", str(limit),
                    "--max-tokens", "24", "--log-dir", str(suite_folder / "inspect-logs"), "--display", "none"]
-        started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=suite_folder,
                        env=os.environ | {"OPENAI_API_KEY": "sk-loopback"})
-        return time.perf_counter() - started
 
-    return timed(requests) - timed(1)
+    timed(requests)
+    return True
+
+
+def server_span(api_base: str, reset: bool = False) -> tuple[int, float | None]:
+    """(requests served, seconds from the first request's arrival to the last answer) since the last reset."""
+    import urllib.request
+
+    if reset:
+        urllib.request.urlopen(urllib.request.Request(f"{api_base}/stats/reset", method="POST")).read()
+        return 0, None
+    with urllib.request.urlopen(f"{api_base}/stats") as response:
+        stats = json.load(response)
+    return int(stats["requests"]), stats["span_s"]
+
+
+def measure(api_base: str, suite: Path, folder: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Each client's load against one server: the server-side span, and emoprompt's own runner time."""
+    clients: dict[str, Any] = {
+        "aiohttp": lambda: asyncio.run(bare_aiohttp(api_base, args.requests, args.concurrency)),
+        "emoprompt": lambda: emoprompt_run("openai/test-model", api_base, suite, args.concurrency, folder),
+        "emoprompt-litellm": lambda: emoprompt_run("litellm/openai/test-model", api_base, suite, args.concurrency,
+                                                   folder),
+    }
+    if not args.skip_peers:
+        clients["lm-eval"] = lambda: lm_eval_run(api_base, folder, args.requests, args.concurrency)
+        clients["inspect-ai"] = lambda: inspect_run(api_base, folder, args.requests, args.concurrency)
+    results: dict[str, dict[str, float]] = {}
+    for name, client in clients.items():
+        server_span(api_base, reset=True)
+        outcome = client()
+        if outcome is False:
+            continue
+        served, span = server_span(api_base)
+        assert served == args.requests and span is not None, (name, served)
+        results[name] = {"span_s": span}
+        if isinstance(outcome, dict):
+            results[name]["runner_s"] = outcome["runner_s"]
+    return results
 
 
 def main() -> None:
@@ -155,40 +194,36 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     ideal = args.requests * args.latency / args.concurrency
-    figures: dict[str, object] = {"requests": args.requests, "concurrency": args.concurrency,
-                                  "latency_s": args.latency, "ideal_s": round(ideal, 3)}
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         suite = write_suite(folder, args.requests)
-        clients: dict[str, dict[str, float | None]] = {}
-        for latency in (args.latency, 0.0):
-            with loopback_server(latency) as api_base:
-                timings: dict[str, float | None] = {
-                    "aiohttp": asyncio.run(bare_aiohttp(api_base, args.requests, args.concurrency)),
-                    "emoprompt": emoprompt_run("openai/test-model", api_base, suite, args.concurrency,
-                                               folder)["runner_s"],
-                    "emoprompt-litellm": emoprompt_run("litellm/openai/test-model", api_base, suite,
-                                                       args.concurrency, folder)["runner_s"],
-                }
-                if not args.skip_peers:
-                    timings["lm-eval"] = lm_eval_run(api_base, folder, args.requests, args.concurrency)
-                    timings["inspect-ai"] = inspect_run(api_base, folder, args.requests, args.concurrency)
-                for client, seconds in timings.items():
-                    entry = clients.setdefault(client, {})
-                    if latency:
-                        entry["wall_s"] = None if seconds is None else round(seconds, 3)
-                        entry["over_ideal"] = None if seconds is None else round(seconds / ideal, 3)
-                    else:
-                        entry["zero_latency_s"] = None if seconds is None else round(seconds, 3)
-                        entry["requests_per_s_at_zero_latency"] = (None if seconds is None
-                                                                   else round(args.requests / seconds))
-        figures["clients"] = clients
-        figures["note"] = ("emoprompt figures are runner wall time (cache and records writes included, fresh cache); "
-                           "peers are subprocess time minus a 1-request run; None = not installed")
+        with loopback_server(args.latency) as api_base:
+            loaded = measure(api_base, suite, folder, args)
+        with loopback_server(0.0) as api_base:
+            unloaded = measure(api_base, suite, folder, args)
+    clients = {}
+    for client, entry in loaded.items():
+        zero = unloaded[client]
+        clients[client] = {
+            "wall_s": round(entry["span_s"], 3), "over_ideal": round(entry["span_s"] / ideal, 3),
+            "zero_latency_s": round(zero["span_s"], 3),
+            "requests_per_s_at_zero_latency": round(args.requests / zero["span_s"]),
+        }
+        if "runner_s" in entry:
+            clients[client]["runner_s"] = round(entry["runner_s"], 3)
+            clients[client]["runner_over_ideal"] = round(entry["runner_s"] / ideal, 3)
+            clients[client]["runner_requests_per_s_at_zero_latency"] = round(args.requests / zero["runner_s"])
     print("\nclient               wall/ideal   req/s at L=0")
     for client, entry in clients.items():
-        print(f"{client:20} {entry.get('over_ideal')!s:>10}   {entry.get('requests_per_s_at_zero_latency')!s:>10}")
-    save("harness_overhead", figures)
+        print(f"{client:20} {entry['over_ideal']:>10}   {entry['requests_per_s_at_zero_latency']:>10}")
+    save("harness_overhead", {
+        "requests": args.requests, "concurrency": args.concurrency, "latency_s": args.latency,
+        "ideal_s": round(ideal, 3), "clients": clients,
+        "peers_missing": [p for p in ("lm-eval", "inspect-ai") if p not in clients],
+        "note": ("wall_s is measured at the server: first request's arrival to the last answer, the same for every "
+                 "client (start-up excluded). runner_s is emoprompt's own runner time (cache and records writes "
+                 "included, fresh cache)."),
+    })
 
 
 if __name__ == "__main__":

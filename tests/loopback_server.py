@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,8 @@ class LoopbackServer:
     """Put the request's Authorization header in error messages, as a careless provider might."""
     reply: Callable[[list[dict[str, str]]], str] = default_reply
     requests: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
     authorization_seen: list[str] = field(default_factory=list)
     port: int = 0
     _thread: threading.Thread | None = None
@@ -67,6 +70,7 @@ class LoopbackServer:
             app.router.add_post("/v1/chat/completions", self._handle)
             app.router.add_get("/v1/models", self._models)
             app.router.add_get("/v1/stats", self._stats)
+            app.router.add_post("/v1/stats/reset", self._reset_stats)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -95,7 +99,14 @@ class LoopbackServer:
         return web.json_response({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"requests": self.requests})
+        """Requests served, and the span from the first arrival to the last answer (for benchmarks)."""
+        span = None if self.first_at is None or self.last_at is None else self.last_at - self.first_at
+        return web.json_response({"requests": self.requests, "span_s": span})
+
+    async def _reset_stats(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.requests, self.first_at, self.last_at = 0, None, None
+        return web.json_response({"requests": 0})
 
     def _fault_for(self, number: int) -> Fault | None:
         with self._lock:
@@ -109,6 +120,8 @@ class LoopbackServer:
         with self._lock:
             self.requests += 1
             number = self.requests
+            if self.first_at is None:
+                self.first_at = time.perf_counter()
         self.authorization_seen.append(request.headers.get("Authorization", ""))
         body = await request.json()
         if self.latency_s:
@@ -117,7 +130,9 @@ class LoopbackServer:
         if fault is not None:
             return await self._fail(request, fault)
         text = self.reply(body["messages"])
-        return web.json_response(_completion(body.get("model", "test-model"), text, "stop", body["messages"]))
+        response = web.json_response(_completion(body.get("model", "test-model"), text, "stop", body["messages"]))
+        self.last_at = time.perf_counter()
+        return response
 
     async def _fail(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "") if self.echo_auth_in_errors else ""
@@ -156,7 +171,6 @@ def _completion(model: str, text: str, finish: str, messages: list[dict[str, str
 
 if __name__ == "__main__":  # a server for manual runs and benchmarks: python tests/loopback_server.py [latency_s]
     import sys
-    import time
 
     server = LoopbackServer(latency_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
     print(json.dumps({"url": server.url}), flush=True)

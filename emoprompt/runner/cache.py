@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,21 @@ def cache_key(model_identity: dict[str, Any], chat: Chat, config: GenerateConfig
 
 
 class ResponseCache:
-    """Completions by key in one SQLite file; safe for concurrent readers and writers (WAL mode)."""
+    """Completions by key in one SQLite file; safe for concurrent readers and writers (WAL mode).
 
-    def __init__(self, path: Path) -> None:
+    Writes are buffered and committed together (every `batch` puts, `max_delay_s` seconds, or on `flush`/`close`):
+    one commit per completion cost more than the rest of a cell on a fast server. A process killed meanwhile loses
+    only cache entries, never records (the run folder is the source of truth, and resume reads it).
+    """
+
+    def __init__(self, path: Path, batch: int = 256, max_delay_s: float = 0.5) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.batch = batch
+        self.max_delay_s = max_delay_s
         self._lock = threading.Lock()
+        self._pending: dict[str, str] = {}
+        self._oldest_pending = 0.0
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -36,20 +46,47 @@ class ResponseCache:
     def get(self, key: str) -> Completion | None:
         """The cached completion, marked `cached`, or None."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
-        if row is None:
+            value = self._pending.get(key)
+            if value is None:
+                row = self._db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
+                value = row[0] if row else None
+        if value is None:
             return None
-        completion = Completion.from_dict(json.loads(row[0]))
+        completion = Completion.from_dict(json.loads(value))
         completion.cached = True
         return completion
 
     def put(self, key: str, completion: Completion) -> None:
-        """Store a successful completion."""
+        """Store a successful completion (committed with the next batch)."""
         value = json.dumps({**completion.to_dict(), "cached": False})
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO completions (key, value) VALUES (?, ?)", (key, value))
+            if not self._pending:
+                self._oldest_pending = time.monotonic()
+            self._pending[key] = value
+            due = len(self._pending) >= self.batch or time.monotonic() - self._oldest_pending >= self.max_delay_s
+            if due:
+                self._commit()
+
+    def flush(self) -> None:
+        """Commit every buffered write now."""
+        with self._lock:
+            self._commit()
+
+    def _commit(self) -> None:
+        if not self._pending:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO completions (key, value) VALUES (?, ?)",
+                                 list(self._pending.items()))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._pending.clear()
 
     def close(self) -> None:
-        """Close the database."""
+        """Commit buffered writes and close the database."""
         with self._lock:
+            self._commit()
             self._db.close()

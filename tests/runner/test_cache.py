@@ -38,7 +38,10 @@ def test_concurrent_writers_from_threads_and_connections(tmp_path):
     def write(index: int) -> None:
         for i in range(200):
             caches[index].put(f"{index}-{i}", Completion(str(i)))
-            assert caches[(index + 1) % 4].get(f"{index}-{i}") is not None
+            assert caches[index].get(f"{index}-{i}") is not None  # a buffered write is visible to its writer
+            if i % 50 == 49:
+                caches[index].flush()
+                assert caches[(index + 1) % 4].get(f"{index}-{i}") is not None  # and to all after a flush
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
     for thread in threads:
@@ -46,3 +49,23 @@ def test_concurrent_writers_from_threads_and_connections(tmp_path):
     for thread in threads:
         thread.join()
     assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM completions").fetchone()[0] == 800
+    for cache in caches:
+        cache.close()
+
+
+def test_writes_are_batched_and_committed_by_count_time_and_close(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path, batch=3, max_delay_s=3600)
+    count = lambda: sqlite3.connect(path).execute("SELECT COUNT(*) FROM completions").fetchone()[0]  # noqa: E731
+    cache.put("a", Completion("1"))
+    cache.put("b", Completion("2"))
+    assert count() == 0 and cache.get("a").text == "1"
+    cache.put("c", Completion("3"))
+    assert count() == 3
+    cache.put("d", Completion("4"))
+    cache.close()
+    assert count() == 4
+    timed = ResponseCache(path, batch=1000, max_delay_s=0.0)
+    timed.put("e", Completion("5"))
+    assert count() == 5
+    timed.close()
