@@ -1,4 +1,5 @@
-"""A fully cached rerun: a finished 10,000-cell run against a loopback server, run again into a new folder.
+"""A fully cached rerun: a finished 10,000-cell run against a loopback server, run again into a new folder
+(every cell from the cache), and resumed in place (nothing left to run).
 
     python benchmarks/cache_rerun.py [--items 2000]
 
@@ -54,6 +55,11 @@ def main() -> None:
         calls_before = server_requests(api_base)
         rerun_s = emoprompt_run(suite, api_base, folder / "rerun", env)
         rerun_calls = server_requests(api_base) - calls_before
+        resume_started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "emoprompt", "run", "--resume", str(folder / "first"), "--no-progress"],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
+        resume_s = time.perf_counter() - resume_started
+        resume_calls = server_requests(api_base) - calls_before - rerun_calls
         manifest = json.loads((folder / "rerun" / "manifest.json").read_text())
         records = [json.loads(line) for line in (folder / "rerun" / "records.jsonl").open()]
         first = [json.loads(line) for line in (folder / "first" / "records.jsonl").open()]
@@ -65,9 +71,13 @@ def main() -> None:
             "rerun_runner_s": manifest["invocations"][-1]["wall_s"],
             "rerun_model_calls": rerun_calls,
             "rerun_records_all_cached": all(r["cached"] for r in records),
+            "resume_of_finished_run_wall_s": round(resume_s, 2),
+            "resume_model_calls": resume_calls,
             "rerun_records_equal": sorted((r["key"], r["response"]) for r in records)
             == sorted((r["key"], r["response"]) for r in first),
-            "note": "wall time is the whole `emoprompt run` subprocess, report included",
+            "note": ("rerun: the same experiment into a new folder, every cell from the cache; wall time is the whole "
+                     "`emoprompt run` subprocess (imports, plan, cells, summary, report); runner time is the cells "
+                     "alone. resume: `emoprompt run --resume` of the finished folder (nothing to run)."),
         })
 
 

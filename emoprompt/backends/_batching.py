@@ -16,7 +16,9 @@ class MicroBatcher(Generic[Request, Result]):
 
     `run_batch` is a blocking function (e.g. `model.generate`); it runs in a worker thread so the event
     loop keeps accepting requests while the model works. Requests are grouped by `group_key` (for example
-    the generation settings), since one batched call takes one setting.
+    the generation settings), since one batched call takes one setting. When more requests wait than one batch
+    holds, `sort_key` (for example the prompt's length) orders them first, so each batch holds similar requests
+    and pads less.
     """
 
     def __init__(
@@ -25,9 +27,11 @@ class MicroBatcher(Generic[Request, Result]):
         group_key: Callable[[Request], Hashable],
         max_batch: int = 32,
         max_wait_s: float = 0.02,
+        sort_key: Callable[[Request], int] | None = None,
     ) -> None:
         self._run_batch = run_batch
         self._group_key = group_key
+        self._sort_key = sort_key
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._pending: dict[Hashable, list[tuple[Request, asyncio.Future[Result]]]] = {}
@@ -57,6 +61,9 @@ class MicroBatcher(Generic[Request, Result]):
             while self._pending:
                 key = max(self._pending, key=lambda k: len(self._pending[k]))
                 queue = self._pending[key]
+                if self._sort_key is not None and len(queue) > self.max_batch:
+                    sort_key = self._sort_key
+                    queue.sort(key=lambda entry: sort_key(entry[0]))
                 batch, self._pending[key] = queue[: self.max_batch], queue[self.max_batch:]
                 if not self._pending[key]:
                     del self._pending[key]

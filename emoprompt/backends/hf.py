@@ -54,7 +54,8 @@ class HFBackend:
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
         self._batcher: MicroBatcher[tuple[Chat, GenerateConfig], Completion] = MicroBatcher(
-            self._generate_batch, group_key=lambda request: request[1], max_batch=max_batch)
+            self._generate_batch, group_key=lambda request: request[1], max_batch=max_batch,
+            sort_key=lambda request: sum(len(message.content) for message in request[0]))
 
     def identity(self) -> dict[str, Any]:
         if self.model_ref == EMBEDDED:

@@ -40,3 +40,22 @@ def test_a_failing_batch_fails_only_its_requests():
 
     bad, good = asyncio.run(main())
     assert isinstance(bad[0], RuntimeError) and good == "OK"
+
+
+def test_waiting_requests_are_batched_by_similar_length_and_answered_in_place():
+    calls = []
+
+    def run_batch(requests):
+        calls.append(list(requests))
+        return [text.upper() for text in requests]
+
+    async def main():
+        batcher = MicroBatcher(run_batch, group_key=lambda r: 0, max_batch=4, max_wait_s=0.05, sort_key=len)
+        texts = ["a" * n for n in (9, 1, 8, 2, 7, 3, 6, 4)]
+        results = await asyncio.gather(*(batcher.submit(t) for t in texts))
+        await batcher.close()
+        return texts, results
+
+    texts, results = asyncio.run(main())
+    assert results == [t.upper() for t in texts]  # every caller gets its own answer
+    assert [sorted(len(t) for t in batch) for batch in calls] == [[1, 2, 3, 4], [6, 7, 8, 9]]
