@@ -118,4 +118,5 @@ def test_missing_optional_dependency(tmp_path, monkeypatch):
     suite = write(tmp_path / "hf.toml", SUITE_HEAD + 'source = { hf = "gsm8k" }\n')
     expect_error(invoke("run", "--suite", suite, "--model", "scripted/echo"),
                  "datasets is not installed; install it with: pip install 'emoprompt[datasets]'")
-    expect_error(invoke("run", "--model", "vllm/Qwen/Qwen2.5-0.5B"), "the vllm/ offline backend is not in this version")
+    expect_error(invoke("run", "--model", "vllm/Qwen/Qwen2.5-0.5B", "--no-progress", "--out", str(tmp_path / "v")),
+                 "vllm is not installed; install it with: pip install 'emoprompt[vllm]'")
