@@ -13,7 +13,8 @@ sends the same requests at the same concurrency:
   URL).
 
 Every client is timed at the server, from the first request's arrival to the last answer, so start-up costs
-(imports, dataset building) are left out for all alike. Reported: wall ÷ ideal where ideal = requests·L/C, and
+(imports, dataset building) are left out for all alike; the in-process clients first send 128 other requests
+so that their first-use costs are paid before timing too. Reported: wall ÷ ideal where ideal = requests·L/C, and
 requests/s at zero latency; for emoprompt also its own runner time.
 """
 
@@ -52,11 +53,12 @@ def loopback_server(latency_s: float) -> Iterator[str]:
         process.wait(10)
 
 
-def write_suite(folder: Path, requests: int) -> Path:
+def write_suite(folder: Path, requests: int, name: str = "item") -> Path:
     """A one-task suite of `requests` distinct items (the server answers the input's last word)."""
+    folder.mkdir(parents=True, exist_ok=True)
     with (folder / "items.jsonl").open("w") as handle:
         for index in range(requests):
-            handle.write(json.dumps({"input": f"item {index} word{index}", "target": f"word{index}"}) + "\n")
+            handle.write(json.dumps({"input": f"{name} {index} word{index}", "target": f"word{index}"}) + "\n")
     suite = folder / "suite.toml"
     suite.write_text('name = "load"\ntemplate = "instruction-induction"\n\n[[task]]\nname = "echo"\n'
                      'instruction = "Repeat the last word."\nscorer = "exact"\nsource = { file = "items.jsonl" }\n')
@@ -172,6 +174,9 @@ def measure(api_base: str, suite: Path, folder: Path, args: argparse.Namespace) 
         clients["lm-eval"] = lambda: lm_eval_run(api_base, folder, args.requests, args.concurrency)
         clients["inspect-ai"] = lambda: inspect_run(api_base, folder, args.requests, args.concurrency)
     results: dict[str, dict[str, float]] = {}
+    warm_suite = write_suite(folder / "warm", 128, name="warm")
+    asyncio.run(bare_aiohttp(api_base, 128, args.concurrency))  # in-process clients: first-use costs paid once
+    emoprompt_run("openai/test-model", api_base, warm_suite, args.concurrency, folder)
     for name, client in clients.items():
         server_span(api_base, reset=True)
         outcome = client()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import os
 import re
 import sys
@@ -73,9 +74,11 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                 bar.update(1)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(limit, len(todo))))]
+    gc.freeze()  # the plan's many long-lived objects need no garbage-collector passes while cells run
     try:
         await asyncio.gather(*workers)
     finally:
+        gc.unfreeze()
         for task in workers:
             task.cancel()
         counters.wall_s = time.perf_counter() - started
