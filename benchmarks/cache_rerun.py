@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from _common import save
-from harness_overhead import ROOT, loopback_server, write_suite
+from harness_overhead import ROOT, loopback_server, server_span, write_suite
 
 CONDITIONS = ("baseline", "PL01", "EP02", "EP03", "NP01")
 
@@ -36,13 +36,6 @@ def emoprompt_run(suite: Path, api_base: str, out: Path, env: dict[str, str]) ->
     return time.perf_counter() - started
 
 
-def server_requests(api_base: str) -> int:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{api_base}/stats") as response:
-        return int(json.load(response)["requests"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
@@ -52,14 +45,14 @@ def main() -> None:
         suite = write_suite(folder, args.items)
         env = os.environ | {"EMOPROMPT_CACHE_DIR": str(folder / "cache"), "PYTHONPATH": str(ROOT)}
         first_s = emoprompt_run(suite, api_base, folder / "first", env)
-        calls_before = server_requests(api_base)
+        calls_before = server_span(api_base)[0]
         rerun_s = emoprompt_run(suite, api_base, folder / "rerun", env)
-        rerun_calls = server_requests(api_base) - calls_before
+        rerun_calls = server_span(api_base)[0] - calls_before
         resume_started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "emoprompt", "run", "--resume", str(folder / "first"), "--no-progress"],
                        check=True, env=env, stdout=subprocess.DEVNULL)
         resume_s = time.perf_counter() - resume_started
-        resume_calls = server_requests(api_base) - calls_before - rerun_calls
+        resume_calls = server_span(api_base)[0] - calls_before - rerun_calls
         manifest = json.loads((folder / "rerun" / "manifest.json").read_text())
         records = [json.loads(line) for line in (folder / "rerun" / "records.jsonl").open()]
         first = [json.loads(line) for line in (folder / "first" / "records.jsonl").open()]

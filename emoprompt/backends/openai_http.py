@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+import aiohttp
+
 from emoprompt.backends._api import check_reachable, token_prices, with_retries
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
 from emoprompt.errors import RequestError, UsageError
@@ -54,7 +56,7 @@ class OpenAIHTTPBackend:
         self.backoff_s = backoff_s
         self.default_concurrency = concurrency
         self._explicit_base = api_base is not None
-        self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._prices = token_prices(model) if provider == "openai" else None
 
     def identity(self) -> dict[str, Any]:
@@ -81,8 +83,6 @@ class OpenAIHTTPBackend:
         return json.dumps(payload, ensure_ascii=False).encode()
 
     async def _post(self, body: bytes) -> Completion:
-        import aiohttp
-
         session = self._session()
         started = time.perf_counter()
         try:
@@ -121,10 +121,8 @@ class OpenAIHTTPBackend:
         cost = tokens_in * self._prices[0] + tokens_out * self._prices[1] if self._prices else None
         return Completion(text, finish, tokens_in, tokens_out, latency, cost, extra={"model": data.get("model")})
 
-    def _session(self) -> Any:
+    def _session(self) -> aiohttp.ClientSession:
         """The connection pool of the running event loop (a caller may use several loops, one after another)."""
-        import aiohttp
-
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:

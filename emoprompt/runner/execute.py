@@ -49,6 +49,7 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
     if cache is None:
         for model in needed:
             await starts.ensure(model, plan.backends[model])
+    identities = {model: plan.backends[model].identity() for model in needed}  # once, not per cell
     limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
     bar = _progress_bar(len(plan.cells), counters.already_done, progress)
     queue: asyncio.Queue[Cell] = asyncio.Queue()
@@ -63,7 +64,7 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
             except asyncio.QueueEmpty:
                 return
             record = await run_cell(cell, plan.backends[cell.model], cache, plan.experiment.generation, counters,
-                                    starts)
+                                    starts, identities[cell.model])
             store.append(record)
             counters.ran += 1
             if record["error"]:
@@ -97,10 +98,12 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
 
 
 async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, config: GenerateConfig,
-                   counters: RunCounters, starts: LazyStarts) -> dict[str, Any]:
-    """Run one cell through its condition's transform and score it; failures become error records."""
+                   counters: RunCounters, starts: LazyStarts, identity: dict[str, Any]) -> dict[str, Any]:
+    """Run one cell through its condition's transform and score it; failures become error records.
+
+    `identity` is the backend's `identity()`, computed once per run by the caller (it may read package metadata).
+    """
     template = get_template(cell.task.template)
-    identity = backend.identity()
     calls: list[tuple[Chat, Completion]] = []
 
     async def generate(query: Query, call_config: GenerateConfig) -> Completion:
