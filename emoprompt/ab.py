@@ -9,12 +9,14 @@ and lets the call proceed. `emoprompt report RUN_DIR` analyses the folder with u
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import datetime as dt
 import hashlib
 import itertools
 import json
 import logging
+import math
 import queue
 import random
 import threading
@@ -25,16 +27,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from emoprompt.conditions import parse_condition
 from emoprompt.decorator import (
+    ConditionLike,
     PromptSlot,
-    TransformSpec,
-    resolve_transform,
+    call_defaults,
     response_text,
     transform_call,
     wrap_function,
 )
 from emoprompt.errors import UsageError
-from emoprompt.runner.store import MANIFEST, RECORDS, write_json_atomic
+from emoprompt.runner.store import MANIFEST, RECORDS, cut_torn_tail, scrub, write_json_atomic
+from emoprompt.schema import AnalysisInfo, ConditionInfo, ErrorInfo, Manifest, Record
+from emoprompt.secrets import truncate
 
 OUTCOMES = "outcomes.jsonl"
 ASSIGNMENTS = ("balanced", "weighted", "sticky")
@@ -45,39 +50,64 @@ _open_tests: weakref.WeakValueDictionary[str, ABTest] = weakref.WeakValueDiction
 
 
 class _Recorder:
-    """Appends JSON lines on a background thread; failures become one warning, never an exception."""
+    """Appends JSON lines on a background thread, flushed line by line; failures become one warning, never an
+    exception. A torn last line left by a killed process is cut before the first append; whatever is still
+    queued when the interpreter exits is written then."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._warned = False
+        self._closed = False
+        self._repaired: set[str] = set()
         self._thread = threading.Thread(target=self._work, name="emoprompt-ab-recorder", daemon=True)
         self._thread.start()
+        _live_recorders.add(self)
 
     def put(self, file_name: str, row: dict[str, Any]) -> None:
         self._queue.put_nowait((file_name, row))
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            file_name, row = item
-            try:
-                with (self.folder / file_name).open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            except Exception as exc:  # recording must never break the application
-                if not self._warned:
-                    log.warning("emoprompt A/B recording to %s failed (%s); calls continue unrecorded",
-                                self.folder, exc)
-                    self._warned = True
+            self._write(*item)
+
+    def _write(self, file_name: str, row: dict[str, Any]) -> None:
+        try:
+            path = self.folder / file_name
+            if file_name not in self._repaired:
+                cut_torn_tail(path)
+                self._repaired.add(file_name)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(scrub(json.dumps(row, ensure_ascii=False, default=str)) + "\n")
+        except Exception as exc:  # recording must never break the application
+            if not self._warned:
+                log.warning("emoprompt A/B recording to %s failed (%s); calls continue unrecorded",
+                            self.folder, exc)
+                self._warned = True
 
     def close(self, timeout: float = 10.0) -> None:
+        """Write everything queued, then stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
+        _live_recorders.discard(self)
+
+
+_live_recorders: weakref.WeakSet[_Recorder] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for recorder in list(_live_recorders):
+        recorder.close()
 
 
 class ABTest:
     """Decorator and context manager that assigns, applies and records prompt conditions per call."""
 
-    def __init__(self, conditions: dict[str, TransformSpec] | Sequence[str], run_dir: str | Path,
+    def __init__(self, conditions: dict[str, ConditionLike] | Sequence[str], run_dir: str | Path,
                  assignment: str = "balanced", weights: Sequence[float] | None = None,
                  user_key: str | Callable[..., Any] | None = None, seed: int = 0,
                  scorer: Callable[[str], float] | None = None, prompt: str | None = None, placement: str = "end",
@@ -92,8 +122,8 @@ class ABTest:
         if assignment == "sticky" and user_key is None:
             raise UsageError("sticky assignment needs user_key (an argument name or a function of the call)")
         self.names = list(specs)
-        self.transforms = {name: resolve_transform([] if spec in ([], "baseline") else spec, placement, separator)
-                           for name, spec in specs.items()}
+        defaults = call_defaults(placement, separator)
+        self.conditions = {name: parse_condition(spec, defaults) for name, spec in specs.items()}
         self.assignment, self.weights, self.user_key, self.seed = assignment, weights, user_key, seed
         self.scorer, self.prompt, self.model = scorer, prompt, model
         self.run_dir = Path(run_dir)
@@ -109,14 +139,16 @@ class ABTest:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not (self.run_dir / MANIFEST).is_file():
-                write_json_atomic(self.run_dir / MANIFEST, {
-                    "format": 1, "kind": "ab", "run_id": self.run_dir.name,
-                    "experiment": {"name": f"ab-{self.run_dir.name}", "suite": "application traffic"},
-                    "conditions": [{"name": n, "family": "baseline" if i == 0 else "user"}
-                                   for i, n in enumerate(self.names)],
-                    "control": self.names[0], "analysis": {"baseline": self.names[0], "alpha": 0.05, "sesoi": 0.03},
-                    "assignment": self.assignment, "seed": self.seed,
-                    "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+                manifest = Manifest(
+                    run_id=self.run_dir.name, kind="ab",
+                    experiment={"name": f"ab-{self.run_dir.name}", "suite": "application traffic"},
+                    conditions=[ConditionInfo(name, "baseline" if i == 0 else self.conditions[name].family,
+                                              self.conditions[name].transform.identity())
+                                for i, name in enumerate(self.names)],
+                    control=self.names[0], analysis=AnalysisInfo(baseline=self.names[0], control=self.names[0]),
+                    assignment=self.assignment, seed=self.seed,
+                    started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+                write_json_atomic(self.run_dir / MANIFEST, manifest.to_dict())
         except OSError as exc:
             log.warning("emoprompt A/B cannot write to %s (%s); calls continue unrecorded", self.run_dir, exc)
         self._recorder = _Recorder(self.run_dir)
@@ -152,7 +184,7 @@ class ABTest:
             condition, call_id = prepared
             started = time.perf_counter()
             try:
-                response = await transform_call(self.transforms[condition], prompt, call)
+                response = await transform_call(self.conditions[condition].transform, prompt, call)
             except Exception as exc:
                 self._finish(call_id, condition, prompt, None, started, exc)
                 raise
@@ -172,24 +204,28 @@ class ABTest:
         try:
             text = response_text(response) if response is not None else None
             score = float(self.scorer(text)) if self.scorer and text is not None else None
-            record = {
-                "key": call_id, "call_id": call_id, "model": self.model, "task": "app",
-                "sample_id": call_id, "input_hash": hashlib.sha256(repr(prompt).encode()).hexdigest()[:16],
-                "condition": condition, "family": "user", "repeat": 0, "response": text, "score": score,
-                "correct": None if score is None else score >= 1.0, "parsed": None if text is None else True,
-                "error": None if error is None else {"kind": type(error).__name__, "message": str(error)[:300]},
-                "latency_s": round(time.perf_counter() - started, 4),
-                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            }
+            if score is not None and not math.isfinite(score):
+                raise ValueError(f"the scorer returned {score}, not a finite number")
+            record = Record(
+                key=call_id, call_id=call_id, model=self.model, task="app", sample_id=call_id,
+                input_hash=hashlib.sha256(repr(prompt).encode("utf-8", "surrogatepass")).hexdigest()[:16],
+                condition=condition, family=self.conditions[condition].family, response=text, score=score,
+                correct=None if score is None else score >= 1.0, parsed=None if text is None else True,
+                error=None if error is None else ErrorInfo(type(error).__name__, truncate(str(error))),
+                latency_s=round(time.perf_counter() - started, 4),
+                time=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
             assert self._recorder is not None
-            self._recorder.put(RECORDS, record)
+            self._recorder.put(RECORDS, record.to_dict())
         except Exception as exc:  # scoring or recording must never break the call
             log.warning("emoprompt A/B could not record call %s (%s)", call_id, exc)
 
     def record_outcome(self, call_id: str, score: float) -> None:
-        """Attach an outcome (a score) to a recorded call."""
+        """Attach an outcome (a finite score) to a recorded call."""
+        value = float(score)
+        if not math.isfinite(value):
+            raise UsageError(f"an outcome must be a finite number, not {score!r}")
         assert self._recorder is not None
-        self._recorder.put(OUTCOMES, {"call_id": call_id, "score": float(score),
+        self._recorder.put(OUTCOMES, {"call_id": call_id, "score": value,
                                       "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")})
 
     def close(self) -> None:
@@ -204,7 +240,7 @@ class ABTest:
         self.close()
 
 
-def ab(conditions: dict[str, TransformSpec] | Sequence[str], run_dir: str | Path, **options: Any) -> ABTest:
+def ab(conditions: dict[str, ConditionLike] | Sequence[str], run_dir: str | Path, **options: Any) -> ABTest:
     """An A/B test of prompt conditions (see ABTest): `@emoprompt.ab({...}, "results/ab")` or `with ... as test:`."""
     return ABTest(conditions, run_dir, **options)
 
@@ -221,3 +257,25 @@ def record_outcome(call_id: str, score: float) -> None:
         log.warning("emoprompt: no open A/B test for call %s; outcome dropped", call_id)
         return
     test.record_outcome(call_id, score)
+
+
+def read_outcomes(run_dir: Path) -> dict[str, float]:
+    """Outcomes by call id (the latest one wins); a bad line stops with one line naming the file and line."""
+    path = run_dir / OUTCOMES
+    outcomes: dict[str, float] = {}
+    if not path.is_file():
+        return outcomes
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                row = json.loads(raw)
+                call_id, score = row["call_id"], float(row["score"])
+                if not isinstance(call_id, str) or not math.isfinite(score):
+                    raise ValueError
+            except (ValueError, TypeError, KeyError, RecursionError):
+                raise UsageError(f"{path}:{number}: not an outcome ({{call_id, score}}); fix or delete that line"
+                                 ) from None
+            outcomes[call_id] = score
+    return outcomes

@@ -31,6 +31,17 @@ def chat_to_dicts(chat: Chat) -> list[dict[str, str]]:
 
 
 @dataclass(frozen=True)
+class Oracle:
+    """Judges an answer text against the gold answer: the runner builds it from the task's scorer and the sample;
+    `emoprompt.affect(check=...)` from the caller's own function."""
+
+    is_correct: Callable[[str], bool]
+
+    def __call__(self, text: str) -> bool:
+        return bool(self.is_correct(text))
+
+
+@dataclass(frozen=True)
 class Query:
     """A structured prompt before rendering.
 
@@ -49,8 +60,8 @@ class Query:
     history: tuple[Message, ...] = ()
     """Earlier turns of a conversation, rendered before the main user message (a user's own message list)."""
     turns: tuple[Message, ...] = ()
-    check: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
-    """The oracle: does an answer text score as correct? Set by the runner; never sent to the model."""
+    oracle: Oracle | None = field(default=None, compare=False, repr=False)
+    """The task's gold answer as a judge of answer texts, for verifiers (HEART's oracle); never rendered or sent."""
 
     def replace(self, **changes: Any) -> Query:
         """A copy with some fields changed."""
@@ -78,28 +89,75 @@ class GenerateConfig:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
+class LoopTrace:
+    """What a feedback loop did for one item: every attempt's text, the feedback given after each wrong one,
+    and the verifier's verdicts."""
+
+    attempts: tuple[str, ...]
+    feedback: tuple[str, ...] = ()
+    verdicts: tuple[bool, ...] = ()
+    verifier: str = "none"
+
+
+@dataclass(frozen=True)
 class Completion:
-    """What a backend returns for one request."""
+    """What a backend returns for one request (immutable: change it with `replace`).
+
+    Token counts are None when the provider did not say (or said something impossible); `cost_usd` is None when
+    the price is unknown; `loop` is set by feedback loops.
+    """
 
     text: str
     finish_reason: str = "stop"
-    tokens_in: int = 0
-    tokens_out: int = 0
+    tokens_in: int | None = 0
+    tokens_out: int | None = 0
     latency_s: float = 0.0
     cost_usd: float | None = None
     cached: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    served_model: str | None = None
+    """The model name the provider reported serving, when it did."""
+    loop: LoopTrace | None = None
+
+    def replace(self, **changes: Any) -> Completion:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (for the cache and the records); `extra` is copied one level deep."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {"extra": dict(self.extra)}
+        """Plain JSON data for the response cache (without `loop`, which belongs to a cell, not a request)."""
+        return {"text": self.text, "finish_reason": self.finish_reason, "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out, "latency_s": self.latency_s, "cost_usd": self.cost_usd,
+                "served_model": self.served_model}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Completion:
-        """Inverse of `to_dict`, tolerant of missing optional fields."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
+    def from_dict(cls, data: dict[str, Any], cached: bool = False) -> Completion:
+        """Inverse of `to_dict`; raises ValueError when `data` is not a completion."""
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            raise ValueError("not a completion (no text)")
+        return cls(text, str(data.get("finish_reason") or "stop"), token_count(data.get("tokens_in")),
+                   token_count(data.get("tokens_out")), float(data.get("latency_s") or 0.0),
+                   _cost(data.get("cost_usd")), cached,
+                   data.get("served_model") if isinstance(data.get("served_model"), str) else None)
+
+
+MAX_TOKEN_COUNT = 100_000_000
+"""Token counts above this are impossible for one request and are stored as unknown."""
+
+
+def token_count(value: Any) -> int | None:
+    """A provider's token count as an int, or None when absent, not a whole number, negative or absurd."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != value or value < 0 or value > MAX_TOKEN_COUNT or int(value) != value:
+        return None
+    return int(value)
+
+
+def _cost(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
+        return None
+    return float(value)
 
 
 Generate = Callable[[Query, GenerateConfig], Awaitable[Completion]]

@@ -12,7 +12,7 @@ Quick start (embedded model, built-in suite, offline):
 from __future__ import annotations
 
 import json
-import os
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,11 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @cli.command()
 @click.argument("experiment", required=False, type=click.Path(path_type=Path))
 @click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Folder holding benchmark data (instruction_induction/, bigbench/); also EMOPROMPT_DATA_DIR.")
+              help="Folder holding benchmark data (instruction_induction/, bigbench/); default EMOPROMPT_DATA_DIR, "
+                   "else the user cache. Kept in the manifest for --resume.")
 @click.option("--shots", type=int, help="Few-shot demonstrations per item for every task.")
-@click.option("--model", multiple=True, help="hf/smollm2 (default), hf/<folder>, provider/model via litellm.")
+@click.option("--model", multiple=True, help="hf/smollm2 (default), hf/<folder>, provider/model via litellm; "
+              "repeatable, or comma-separated.")
 @click.option("--api-base", help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...).")
 @click.option("--engine-arg", "engine_arg", multiple=True, metavar="KEY=VALUE",
               help="vllm/<model>: an engine argument (tensor_parallel_size=2, gpu_memory_utilization=0.8, "
@@ -69,7 +71,8 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.option("--task", multiple=True, help="Run only these tasks (repeatable).")
 @click.option("--condition", multiple=True,
               help="baseline, a stimulus id (EP02, NP01, PL01, EP06:figure), a family (emotionprompt, "
-                   "negativeprompt, placebo, control), optionally @placement (EP02@system). Repeatable.")
+                   "negativeprompt, placebo, control), heart conditions, a registered transform, optionally "
+                   "@placement (EP02@system), chained with + (EP02+heart). Repeatable.")
 @click.option("--placement", help="after_instruction (default), end, start or system.")
 @click.option("--separator", help="space (default), newline or none (NegativePrompt's released code).")
 @click.option("--limit", help="Samples per task (seeded subset), or 'all'. Default: 25.")
@@ -97,19 +100,24 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.pass_context
 def run(ctx: click.Context, **options: Any) -> None:
     """Run an experiment (flags override the EXPERIMENT file) and print the per-condition summary."""
+    from emoprompt.backends import BackendOptions
     from emoprompt.runner.experiment import Experiment, load_experiment
     from emoprompt.runner.plan import build_plan
     from emoprompt.runner.run import default_run_dir, experiment_of
     from emoprompt.runner.run import run as run_plan
+    from emoprompt.runner.store import read_manifest
     from emoprompt.summary import format_summary
     from emoprompt.usage import format_usage
 
-    if options["data_dir"] is not None:
-        if not options["data_dir"].is_dir():
-            raise UsageError(f"--data-dir {options['data_dir']} is not a folder; check the path")
-        os.environ["EMOPROMPT_DATA_DIR"] = str(options["data_dir"].resolve())
+    data_dir = options["data_dir"]
+    if data_dir is not None and not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a folder; check the path")
     if options["concurrency"] is not None and options["concurrency"] < 1:
         raise UsageError(f"--concurrency must be 1 or more, not {options['concurrency']}")
+    if not (math.isfinite(options["timeout_s"]) and options["timeout_s"] > 0):
+        raise UsageError(f"--timeout must be a positive number of seconds, not {options['timeout_s']}")
+    if options["max_retries"] < 0 or not (math.isfinite(options["backoff_s"]) and options["backoff_s"] >= 0):
+        raise UsageError("--retries and --backoff must be 0 or more")
     if options["resume"] is not None:
         given = [name for name in _EXPERIMENT_FLAGS
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
@@ -117,19 +125,27 @@ def run(ctx: click.Context, **options: Any) -> None:
             raise UsageError(f"--resume continues a run as it was; drop --{given[0].replace('_', '-')}")
         run_dir = options["resume"]
         experiment = experiment_of(run_dir)
+        if data_dir is None:
+            stored = read_manifest(run_dir).data_dir
+            data_dir = Path(stored) if stored else None
     else:
         if options["retry_errors"]:
             raise UsageError("--retry-errors goes with --resume RUN_DIR")
         base = load_experiment(options["experiment"]) if options["experiment"] else Experiment()
         experiment = _override(base, options)
         run_dir = options["out"]
-    if options["timeout_s"] <= 0 or options["max_retries"] < 0 or options["backoff_s"] < 0:
-        raise UsageError("--timeout must be positive, --retries and --backoff 0 or more")
-    plan = build_plan(experiment, backend_options={k: options[k] for k in ("timeout_s", "max_retries", "backoff_s")})
+    backend_options = BackendOptions(timeout_s=options["timeout_s"], max_retries=options["max_retries"],
+                                     backoff_s=options["backoff_s"], concurrency=options["concurrency"])
+    plan = build_plan(experiment, options=backend_options, data_dir=data_dir.resolve() if data_dir else None)
     run_dir = run_dir or default_run_dir(plan)
+    from emoprompt.backends.litellm_backend import quiet
+
+    quiet()
     click.echo(f"emoprompt: {len(plan.cells)} cells ({len(plan.conditions)} conditions × "
                f"{len(plan.suite.tasks)} tasks × {experiment.repeats} repeats × {len(plan.backends)} models) "
                f"→ {run_dir}", err=True)
+    for note in plan.notes:
+        click.echo(f"emoprompt: note: {note}", err=True)
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
@@ -152,6 +168,15 @@ def run(ctx: click.Context, **options: Any) -> None:
 
         paths = report_run(run_dir)
         click.echo(f"Report:  {paths['html']}")
+
+
+def _models(values: tuple[str, ...]) -> list[str]:
+    """--model values, each possibly a comma-separated list (as lm-eval and inspect_ai accept)."""
+    models = [part.strip() for value in values for part in str(value).split(",")]
+    if any(not model for model in models):
+        raise UsageError(f"--model {', '.join(values)!r} has an empty model name; write --model a --model b "
+                         "or --model a,b")
+    return list(dict.fromkeys(models))
 
 
 def _engine_args(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -182,6 +207,8 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
                         ("stimuli", "stimuli_files")):
         if options[flag]:
             changes[field] = tuple(str(v) for v in options[flag])
+    if options["model"]:
+        changes["models"] = tuple(_models(options["model"]))
     for flag in ("api_base", "suite", "placement", "separator", "repeats", "seed", "shots"):
         if options[flag] is not None:
             changes[flag] = options[flag]
@@ -208,7 +235,11 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
 
 
 @cli.command()
-@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--from", "importer", metavar="NAME",
+              help="Read other harnesses' results with this importer (table, or a registered one) from PATHS, write "
+                   "them as a run folder (--out) and report it.")
+@click.option("--rename", multiple=True, metavar="OLD=NEW", help="With --from: rename a condition.")
 @click.option("--records", "records_file", type=click.Path(path_type=Path),
               help="Analyse a CSV/JSONL/Parquet file from another harness instead of a run folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: beside the data).")
@@ -219,31 +250,67 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
 @click.option("--model-column", default="model", show_default=True)
 @click.option("--repeat-column", default="repeat", show_default=True)
 @click.option("--parsed-column", default="parsed", show_default=True)
-@click.option("--control", help="With --records: the comparator (default: a condition named placebo*, else baseline).")
-@click.option("--baseline", help="With --records: the unmodified condition (default: 'baseline', else the first).")
+@click.option("--control", help="With --records or --from: the comparator (default: placebo*, else the baseline).")
+@click.option("--baseline", help="With --records or --from: the unmodified condition (default: 'baseline', else the "
+                                 "first).")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="With --records.")
 @click.option("--sesoi", type=float, default=0.03, show_default=True,
               help="With --records: smallest effect of interest (proportion).")
-def report(run_dir: Path | None, records_file: Path | None, out: Path | None, **options: Any) -> None:
-    """Write analysis.json, report.md and report.html for RUN_DIR (or for --records FILE)."""
-    from emoprompt.report.runs import ColumnMap, report_records, report_run
+def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...], records_file: Path | None,
+           out: Path | None, **options: Any) -> None:
+    """Write analysis.json, report.md and report.html for a run folder (or for --records FILE, or --from NAME
+    PATHS)."""
+    from emoprompt.report.runs import report_run
 
-    if (run_dir is None) == (records_file is None):
-        raise UsageError("give a run folder or --records FILE (one of them)")
     if not 0 < options["alpha"] < 1:
         raise UsageError(f"--alpha must be between 0 and 1, not {options['alpha']}")
-    if run_dir is not None:
-        paths = report_run(run_dir, out)
+    columns = _column_map(options)
+    if importer is not None:
+        paths_out = _report_imported(importer, paths, rename, out, columns, options)
+    elif records_file is not None:
+        from emoprompt.report.runs import report_records
+
+        if paths:
+            raise UsageError("give a run folder or --records FILE, not both")
+        paths_out = report_records(records_file, columns, out or records_file.parent, options["control"],
+                                   options["baseline"], options["alpha"], options["sesoi"])
     else:
-        assert records_file is not None
-        columns = ColumnMap(**{role: options[f"{role}_column"] for role in
-                               ("item", "condition", "score", "task", "model", "repeat", "parsed")})
-        paths = report_records(records_file, columns, out or records_file.parent, options["control"],
-                               options["baseline"], options["alpha"], options["sesoi"])
-    analysis = json.loads(paths["analysis"].read_text())
+        if len(paths) != 1:
+            raise UsageError("give a run folder or --records FILE (one of them)")
+        paths_out = report_run(paths[0], out)
+    analysis = json.loads(paths_out["analysis"].read_text())
     for paragraph in analysis["headline"]:
         click.echo(paragraph + "\n")
-    click.echo(f"Report: {paths['html']}\n        {paths['markdown']}\n        {paths['analysis']}")
+    click.echo(f"Report: {paths_out['html']}\n        {paths_out['markdown']}\n        {paths_out['analysis']}")
+
+
+def _column_map(options: dict[str, Any]) -> Any:
+    from emoprompt.importers import ColumnMap
+
+    return ColumnMap(**{role: options[f"{role}_column"] for role in
+                        ("item", "condition", "score", "task", "model", "repeat", "parsed")})
+
+
+def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, ...], out: Path | None,
+                     columns: Any, options: dict[str, Any]) -> dict[str, Path]:
+    from emoprompt.importers import ImportOptions, write_imported_run
+    from emoprompt.registry import importers
+    from emoprompt.report.runs import report_run
+
+    read = importers.get(importer)
+    if not paths:
+        raise UsageError(f"--from {importer} needs the paths to read, e.g. emoprompt report --from {importer} FILE")
+    renames = {}
+    for pair in rename:
+        old, equals, new = pair.partition("=")
+        if not equals or not old or not new:
+            raise UsageError(f"--rename {pair!r} is not OLD=NEW")
+        renames[old] = new
+    imported = read(list(paths), ImportOptions(columns, renames, options["baseline"], options["control"]))
+    run_dir = out or paths[0].with_name(f"{paths[0].stem}-emoprompt")
+    write_imported_run(imported, run_dir, importer)
+    click.echo(f"emoprompt: {len(imported.records)} records imported → {run_dir}", err=True)
+    return report_run(run_dir)
 
 
 @cli.command()
@@ -368,12 +435,14 @@ def data() -> None:
 
 
 @data.command("list")
-def data_list() -> None:
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where to look (default: the user cache).")
+def data_list(data_dir: Path | None) -> None:
     """The fetchable data sets and whether they are present."""
-    from emoprompt.suites.datasets import catalogue, data_root
+    from emoprompt.paths import data_root
+    from emoprompt.suites.datasets import catalogue
 
     for name, entry in catalogue().items():
-        folder = data_root() / name
+        folder = data_root(data_dir) / name
         state = "present" if folder.is_dir() and any(folder.iterdir()) else "missing"
         click.echo(f"{name:<24} {state:<8} {len(entry['files']):>4} files  {folder}  ({entry['source']})")
 
@@ -387,21 +456,33 @@ def data_fetch(name: str, data_dir: Path | None, no_verify: bool, base_url: str 
     """Download a data set (instruction_induction, bigbench) and check every file's sha256."""
     from emoprompt.suites.datasets import fetch_dataset
 
-    if data_dir is not None:
-        os.environ["EMOPROMPT_DATA_DIR"] = str(data_dir.resolve())
-    folder = fetch_dataset(name, verify=not no_verify, base_url=base_url)
+    folder = fetch_dataset(name, verify=not no_verify, base_url=base_url, data_dir=data_dir)
     click.echo(f"{name}: {folder}")
 
 
 @cli.command()
 def protocols() -> None:
     """Shipped experiment files that replicate published protocols (run one with `emoprompt run NAME`)."""
-    from emoprompt.datafile import read_mapping
+    from emoprompt.mapping_files import read_mapping
     from emoprompt.runner.experiment import protocol_names, protocol_path
 
     for name in protocol_names():
         summary = str(read_mapping(protocol_path(name)).get("protocol", {}).get("summary", ""))
         click.echo(f"{name:<28} {summary}")
+
+
+@cli.command()
+def plugins() -> None:
+    """What is registered: backends (model prefixes), scorers, transforms, templates, suite sources, importers,
+    and where each came from (emoprompt, your code, or an installed plugin)."""
+    from emoprompt import registry
+
+    for kind in (registry.backends, registry.scorers, registry.transforms, registry.templates,
+                 registry.suite_sources, registry.importers):
+        names = kind.names()
+        click.echo(f"{kind.kind}s ({kind.group}): " + (", ".join(
+            name if kind.origin(name) == "emoprompt" else f"{name} [{kind.origin(name)}]" for name in names)
+            or "none"))
 
 
 @cli.group()
@@ -412,7 +493,7 @@ def suites() -> None:
 @suites.command("list")
 def suites_list() -> None:
     """The shipped suites."""
-    from emoprompt.datafile import read_mapping
+    from emoprompt.mapping_files import read_mapping
     from emoprompt.suites.loader import builtin_suite_names, suite_path
 
     for name in builtin_suite_names():

@@ -9,30 +9,33 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from emoprompt.chat import Completion, GenerateConfig, Message, Query
+from emoprompt.chat import Completion, GenerateConfig, Message, Oracle, Query
+from emoprompt.conditions import ConditionDefaults, parse_condition
 from emoprompt.stimuli import load_library
 from emoprompt.suites.templates import get_template
-from emoprompt.transforms import AttachStimulus, Chain, Transform, chain
-from emoprompt.transforms.feedback import HEART_CONDITIONS, FeedbackLoop, HeartSettings, heart_condition
+from emoprompt.transforms import Chain, Transform
+from emoprompt.transforms.feedback import FeedbackLoop, HeartSettings
 
-TransformSpec = Transform | str | Sequence[Any]
+ConditionLike = Transform | str | Sequence[Any]
+"""A condition name (the one grammar: 'baseline', 'EP02', 'EP02@system', 'EP02+heart', ...), a Transform, an async
+transform function, or a sequence of these (chained in order)."""
 _RAW = get_template("raw")
 
 
-def resolve_transform(spec: TransformSpec, placement: str = "end", separator: str = "space",
-                      heart: HeartSettings | None = None) -> Transform:
-    """A transform from a Transform, a stimulus id ('EP02', 'EP06:figure'), a heart condition name, 'a+b', or a list."""
-    if isinstance(spec, str):
-        if "+" in spec:
-            return chain(*(resolve_transform(part, placement, separator, heart) for part in spec.split("+")))
-        if spec in HEART_CONDITIONS:
-            return heart_condition(spec, heart or HeartSettings(verifier="self"), 0)
-        return AttachStimulus.of(load_library().get(spec), placement, separator)
-    if isinstance(spec, list | tuple):
-        return chain(*(resolve_transform(part, placement, separator, heart) for part in spec))
-    if isinstance(spec, Transform):
-        return spec
-    raise TypeError(f"cannot use {spec!r} as a transform; give a stimulus id, a Transform or a list of them")
+def resolve_transform(spec: ConditionLike, defaults: ConditionDefaults | None = None) -> Transform:
+    """The transform of one condition, parsed with the one condition grammar."""
+    return parse_condition(spec, defaults).transform
+
+
+def call_defaults(placement: str = "after_instruction", separator: str = "space", heart: HeartSettings | None = None,
+                  has_oracle: bool = False, stimuli: Sequence[str] = ()) -> ConditionDefaults:
+    """Condition defaults for wrapping a user's own calls: the CLI's placement and separator unless given (a plain
+    prompt has no instruction, so `after_instruction` puts a stimulus at its end); feedback loops verify with the
+    oracle when `has_oracle`, else with the model itself."""
+    from pathlib import Path
+
+    return ConditionDefaults(placement, separator, heart or HeartSettings(), 0, has_oracle,
+                             load_library(Path(p) for p in stimuli) if stimuli else None)
 
 
 def is_multi_turn(transform: Transform) -> bool:
@@ -115,11 +118,11 @@ class PromptSlot:
 async def transform_call(transform: Transform, prompt: Any, call: Callable[[Any], Awaitable[Any]],
                          check: Callable[[str], bool] | None = None) -> Any:
     """Run `transform` with the user's function as the model; returns the user's final response unchanged."""
-    if isinstance(prompt, str) and is_multi_turn(transform):
+    multi_turn = is_multi_turn(transform)
+    if isinstance(prompt, str) and multi_turn:
         raise TypeError("feedback loops (multi-turn) need a function that takes OpenAI-style messages, "
                         "not a string prompt")
-
-    multi_turn = is_multi_turn(transform)
+    answered: list[tuple[Completion, Any]] = []
 
     async def generate(query: Query, config: GenerateConfig) -> Completion:
         response = await call(prompt_like(prompt, query))
@@ -129,11 +132,16 @@ async def transform_call(transform: Transform, prompt: Any, call: Callable[[Any]
             if multi_turn:  # a feedback loop must read the answer; a one-call transform passes it through
                 raise
             text = ""
-        return Completion(text, extra={"response": response})
+        completion = Completion(text)
+        answered.append((completion, response))
+        return completion
 
-    final = await transform(query_from_prompt(prompt).replace(check=check), GenerateConfig(), generate)
-    if "response" in final.extra:
-        return final.extra["response"]
+    query = query_from_prompt(prompt).replace(oracle=Oracle(check) if check else None)
+    final = await transform(query, GenerateConfig(), generate)
+    plain_final = final.replace(loop=None)
+    for completion, response in reversed(answered):
+        if completion is final or completion == plain_final:
+            return response
     return final.text  # a vote chose among attempts: the chosen text
 
 
@@ -178,19 +186,21 @@ def wrap_function(function: Callable[..., Any], slot: PromptSlot, around: Around
     return wrapper
 
 
-def affect(*transforms: TransformSpec, prompt: str | None = None, placement: str = "end", separator: str = "space",
-           check: Callable[[str], bool] | None = None, heart: HeartSettings | None = None
-           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a function that calls an LLM so every call goes through the given transform(s).
+def affect(*conditions: ConditionLike, prompt: str | None = None, placement: str = "after_instruction",
+           separator: str = "space", check: Callable[[str], bool] | None = None, heart: HeartSettings | None = None,
+           stimuli: Sequence[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a function that calls an LLM so every call goes through the given condition(s), chained in order.
 
-    The prompt is the function's first argument, or the one named by `prompt`; it may be a string or OpenAI-style
-    messages, and the return value (a string or an OpenAI/litellm response) comes back unchanged in type. Works
-    on sync and async functions. Stimuli go at the end of the (last) user message unless `placement` says
-    otherwise. Feedback loops (`"heart"`) need messages and verify with the model itself unless `check` (a
-    function of the answer text) is given.
+    Conditions use the same grammar as the CLI ('baseline', 'EP02', 'EP02@system', 'EP06:figure', 'EP02+heart', a
+    registered transform) or are Transform objects. The prompt is the function's first argument, or the one named
+    by `prompt`; it may be a string or OpenAI-style messages, and the return value (a string or an OpenAI/litellm
+    response) comes back unchanged in type. Works on sync and async functions. Stimuli go after the instruction as
+    in experiments, which for a plain prompt is the end of the (last) user message. Feedback loops (`"heart"`)
+    need messages; they verify with `check` (a function of the answer text) when given, else with the model itself.
+    `stimuli` adds your own stimulus files.
     """
-    settings = heart or HeartSettings(verifier="oracle" if check else "self")
-    transform = resolve_transform(list(transforms), placement, separator, settings)
+    defaults = call_defaults(placement, separator, heart, check is not None, stimuli)
+    transform = resolve_transform(list(conditions), defaults)
 
     async def around(prompt_value: Any, call: Callable[[Any], Awaitable[Any]], prepared: Any) -> Any:
         return await transform_call(transform, prompt_value, call, check)

@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from emoprompt.data_files import data_dir
 from emoprompt.errors import UsageError, unknown_name
+from emoprompt.package_data import shipped_dir
 
 FAMILIES = ("emotionprompt", "negativeprompt", "placebo", "control", "user")
 _STIMULUS_KEYS = {"id", "text", "family", "theories", "source", "variants", "notes", "code_pnum",
@@ -122,7 +122,7 @@ def _stimulus_from_entry(path: Path, entry: dict[str, Any], defaults: dict[str, 
 def builtin_library() -> StimulusLibrary:
     """The stimuli shipped with emoprompt."""
     library = StimulusLibrary()
-    for path in sorted(data_dir("stimuli").glob("*.toml")):
+    for path in sorted(shipped_dir("stimuli").glob("*.toml")):
         library = library.merged(parse_stimulus_file(path))
     return library
 

@@ -7,19 +7,20 @@ import pytest
 from click.testing import CliRunner
 
 from emoprompt.cli import cli
+from emoprompt.schema import ErrorInfo, Record
 from emoprompt.stats.frame import records_frame
 from emoprompt.usage import TOTAL, cost_text, format_usage, usage
 
 
 def record(condition, item, tokens_in, tokens_out, cost, calls=1, cached=False, error=None):
-    return {"model": "m", "task": "t", "sample_id": str(item), "condition": condition, "repeat": 0,
-            "score": None if error else 1.0, "parsed": True, "error": error, "tokens_in": tokens_in,
-            "tokens_out": tokens_out, "cost_usd": cost, "n_calls": calls, "cached": cached}
+    return Record(key=f"{condition}{item}", model="m", task="t", sample_id=str(item), condition=condition,
+                  score=None if error else 1.0, parsed=True, error=ErrorInfo(error, "") if error else None,
+                  tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, n_calls=calls, cached=cached)
 
 
 def test_usage_sums_tokens_calls_and_cost_per_condition_and_in_total():
     records = [record("baseline", 1, 100, 5, 0.001), record("baseline", 2, 110, 6, 0.002, cached=True),
-               record("heart", 1, 400, 40, 0.010, calls=4), record("heart", 2, 0, 0, None, error={"kind": "timeout"})]
+               record("heart", 1, 400, 40, 0.010, calls=4), record("heart", 2, 0, 0, None, error="timeout")]
     rows = usage(records_frame(records), ["baseline", "heart"])
     by_name = {r.condition: r for r in rows}
     assert by_name["baseline"].tokens_in == 210 and by_name["baseline"].tokens_out == 11

@@ -1,4 +1,4 @@
-"""What the API backends share: retries that honour Retry-After, a reachability check, and token prices."""
+"""What the API backends share: the retry delay (Retry-After or backoff), a reachability check, and token prices."""
 
 from __future__ import annotations
 
@@ -7,41 +7,40 @@ import functools
 import importlib.util
 import json
 import random
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlparse
 
-from emoprompt.errors import RequestError, UsageError
-
-TRANSIENT = ("rate_limit", "server_error", "unavailable", "connection", "timeout", "malformed_response",
-             "empty_choices")
-"""Request error kinds worth another attempt."""
+from emoprompt.errors import UsageError
 
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
 
-T = TypeVar("T")
-
-
-async def with_retries(call: Callable[[], Awaitable[T]], max_retries: int, backoff_s: float) -> T:
-    """Await `call()`, retrying transient RequestErrors with jittered exponential backoff or the server's
-    Retry-After (capped at 60 s); the last error is raised as it was."""
-    attempt = 0
-    while True:
-        try:
-            return await call()
-        except RequestError as error:
-            if error.kind not in TRANSIENT or attempt >= max_retries:
-                raise
-            await asyncio.sleep(retry_delay(attempt, backoff_s, error.retry_after))
-            attempt += 1
-
 
 def retry_delay(attempt: int, backoff_s: float, retry_after: float | None) -> float:
-    """Seconds to wait before retry number `attempt + 1`."""
-    if retry_after is not None:
+    """Seconds to wait before retry number `attempt + 1`: the server's Retry-After (capped at 60 s), else jittered
+    exponential backoff (capped at 30 s)."""
+    if retry_after is not None and retry_after == retry_after:
         return min(max(retry_after, 0.0), 60.0)
     return min(backoff_s * 2**attempt, 30.0) * (0.5 + random.random() / 2)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number of seconds or an HTTP date; None when absent or unreadable (nan, inf)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        import datetime as dt
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return seconds if seconds == seconds and abs(seconds) != float("inf") else None
 
 
 async def check_reachable(api_base: str) -> None:

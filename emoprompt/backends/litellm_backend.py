@@ -2,47 +2,79 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 import time
 from typing import Any
 
-from emoprompt.backends._api import check_reachable, with_retries
-from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
+from emoprompt.backends._api import check_reachable, retry_after_seconds
+from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError, did_you_mean
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from emoprompt.secrets import redact_url, truncate
 
 
 def _litellm() -> Any:
-    import litellm
-
-    litellm.suppress_debug_info = True
+    """litellm, imported with its bundled price map (so its import never reaches the network) without leaving
+    anything changed in this process's environment."""
+    if "litellm" in sys.modules:
+        return sys.modules["litellm"]
+    previous = os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP")
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    try:
+        import litellm
+    finally:
+        if previous is None:
+            os.environ.pop("LITELLM_LOCAL_MODEL_COST_MAP", None)
+        else:
+            os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = previous
     return litellm
+
+
+def quiet() -> None:
+    """Silence litellm's "Give Feedback / Get Help" banners (for emoprompt's own command line, which owns the
+    process; a library import of emoprompt leaves litellm's settings alone)."""
+    if "litellm" in sys.modules:
+        sys.modules["litellm"].suppress_debug_info = True
 
 
 class LiteLLMBackend:
     """`provider/model` through `litellm.acompletion`; keys come only from the environment."""
 
-    def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0, max_retries: int = 5,
-                 concurrency: int = 16, backoff_s: float = 1.0) -> None:
+    def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0,
+                 concurrency: int = 16) -> None:
         self.name = model
         self.litellm_model = model.removeprefix("litellm/")
         """The model string litellm sees (`litellm/openai/x` forces litellm for a protocol emoprompt speaks itself)."""
         self.api_base = api_base
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
         self.default_concurrency = concurrency
-        self.backoff_s = backoff_s
         self._api_key: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "api", "model": self.litellm_model, "api_base": self.api_base}
+        """The model, and the endpoint litellm will use: `api_base`, else the one the provider's environment
+        variables name (for example OPENAI_BASE_URL), else the provider's default (None)."""
+        endpoint = self.api_base or self._endpoint_from_environment()
+        return {"backend": "api", "model": self.litellm_model,
+                "api_base": redact_url(endpoint).rstrip("/") if endpoint else None}
+
+    def _endpoint_from_environment(self) -> str | None:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                _, _, _, endpoint = _litellm().get_llm_provider(self.litellm_model)
+        except Exception:
+            return None
+        if not endpoint and self.litellm_model.startswith("openai/"):
+            endpoint = os.environ.get("OPENAI_API_BASE") or os.environ.get("OPENAI_BASE_URL")
+        return str(endpoint) if endpoint else None
 
     def check_model(self) -> None:
         """Refuse an unknown provider with a suggestion."""
         litellm = _litellm()
         try:
-            litellm.get_llm_provider(self.litellm_model, api_base=self.api_base)
+            with contextlib.redirect_stdout(io.StringIO()):  # litellm prints a provider list before raising
+                litellm.get_llm_provider(self.litellm_model, api_base=self.api_base)
         except Exception:
             provider = self.litellm_model.split("/", 1)[0]
             raise UsageError(
@@ -66,12 +98,9 @@ class LiteLLMBackend:
         return bool(result.get("keys_in_environment"))
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
-        async def attempt() -> Completion:
-            started = time.perf_counter()
-            response = await self._call(chat, config)
-            return self._completion(response, time.perf_counter() - started)
-
-        return await with_retries(attempt, self.max_retries, self.backoff_s)
+        started = time.perf_counter()
+        response = await self._call(chat, config)
+        return self._completion(response, time.perf_counter() - started)
 
     async def _call(self, chat: Chat, config: GenerateConfig) -> Any:
         litellm = _litellm()
@@ -98,19 +127,24 @@ class LiteLLMBackend:
         if not choices:
             raise RequestError("empty_choices", "the API returned no choices")
         choice = choices[0]
-        finish = choice.finish_reason or "stop"
-        text = choice.message.content
+        finish = getattr(choice, "finish_reason", None) or "stop"
         if finish == "content_filter":
             raise RequestError("content_filter", "the provider's content filter stopped the answer")
+        message = getattr(choice, "message", None)
+        text = getattr(message, "content", None)
+        if not isinstance(text, str):
+            raise RequestError("malformed_response", "the provider's answer has no message text")
         usage = getattr(response, "usage", None)
         cost = None
         try:
             cost = float(_litellm().completion_cost(completion_response=response))
         except Exception:
             cost = None
-        return Completion(text or "", finish, getattr(usage, "prompt_tokens", 0) or 0,
-                          getattr(usage, "completion_tokens", 0) or 0, latency, cost,
-                          extra={"model": getattr(response, "model", None)})
+        served = getattr(response, "model", None)
+        return Completion(text, finish, token_count(getattr(usage, "prompt_tokens", None)),
+                          token_count(getattr(usage, "completion_tokens", None)), latency,
+                          cost if cost is None or cost >= 0 else None,
+                          served_model=served if isinstance(served, str) else None)
 
     async def close(self) -> None:
         return None
@@ -119,7 +153,7 @@ class LiteLLMBackend:
 def classify(exc: Exception) -> RequestError:
     """Map a litellm/HTTP exception to a RequestError kind (transient kinds are retried)."""
     litellm = _litellm()
-    message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    message = truncate(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
     kinds = [
         ("RateLimitError", "rate_limit"), ("Timeout", "timeout"), ("APIConnectionError", "connection"),
         ("ServiceUnavailableError", "unavailable"), ("InternalServerError", "server_error"),
@@ -154,6 +188,6 @@ def _retry_after(exc: Exception) -> float | None:
         return None
     try:
         value = headers.get("retry-after") or headers.get("Retry-After")
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, AttributeError):
         return None
+    return retry_after_seconds(str(value)) if value is not None else None

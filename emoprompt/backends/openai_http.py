@@ -15,14 +15,15 @@ from typing import Any
 
 import aiohttp
 
-from emoprompt.backends._api import check_reachable, token_prices, with_retries
-from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
+from emoprompt.backends._api import check_reachable, retry_after_seconds, token_prices
+from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
+from emoprompt.secrets import redact_url, truncate
 
 PROVIDERS = {
-    # provider prefix: (default API base or None, environment variable of the key, environment variable of the base)
-    "openai": ("https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_API_BASE"),
-    "hosted_vllm": (None, "HOSTED_VLLM_API_KEY", "HOSTED_VLLM_API_BASE"),
+    # provider prefix: (default API base or None, environment variable of the key, environment variables of the base)
+    "openai": ("https://api.openai.com/v1", "OPENAI_API_KEY", ("OPENAI_API_BASE", "OPENAI_BASE_URL")),
+    "hosted_vllm": (None, "HOSTED_VLLM_API_KEY", ("HOSTED_VLLM_API_BASE",)),
 }
 
 _STATUS_KINDS = {400: "bad_request", 401: "auth", 403: "auth", 404: "not_found", 408: "timeout", 409: "server_error",
@@ -33,34 +34,33 @@ _STATUS_KINDS = {400: "bad_request", 401: "auth", 403: "auth", 404: "not_found",
 class OpenAIHTTPBackend:
     """`openai/<model>` or `hosted_vllm/<model>` posted straight to `<api base>/chat/completions`.
 
-    Keys come only from the environment (`OPENAI_API_KEY`, `HOSTED_VLLM_API_KEY`). One connection pool per
-    event loop, as wide as the caller's concurrency; transient failures are retried inside, honouring Retry-After.
+    Keys come only from the environment (`OPENAI_API_KEY`, `HOSTED_VLLM_API_KEY`). The endpoint is `api_base`,
+    else `OPENAI_API_BASE` / `OPENAI_BASE_URL` (`HOSTED_VLLM_API_BASE`), else OpenAI's; wherever it came from, it is
+    part of the identity, so answers cached from one server are never served for another. One connection pool
+    per event loop, as wide as the caller's concurrency. Retries are the caller's (ManagedBackend).
     """
 
-    def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0, max_retries: int = 5,
-                 concurrency: int = 16, backoff_s: float = 1.0) -> None:
+    def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0,
+                 concurrency: int = 16) -> None:
         provider, _, self.model_id = model.partition("/")
         if provider not in PROVIDERS or not self.model_id:
             raise UsageError(f"{model!r} is not an OpenAI-compatible model string; use openai/<model> or "
                              "hosted_vllm/<model>")
-        default_base, self._key_variable, base_variable = PROVIDERS[provider]
+        default_base, self._key_variable, base_variables = PROVIDERS[provider]
         self.name = model
-        chosen = api_base or os.environ.get(base_variable) or default_base
+        chosen = api_base or next((os.environ[v] for v in base_variables if os.environ.get(v)), None) or default_base
         if chosen is None:
             raise UsageError(f"{model} needs the server's address: add --api-base http://HOST:PORT/v1 "
-                             f"(or export {base_variable})")
+                             f"(or export {base_variables[0]})")
         self.api_base: str = chosen
         self._url = f"{chosen.rstrip('/')}/chat/completions"
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
         self.default_concurrency = concurrency
-        self._explicit_base = api_base is not None
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._prices = token_prices(model) if provider == "openai" else None
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "api", "model": self.name, "api_base": self.api_base if self._explicit_base else None}
+        return {"backend": "api", "model": self.name, "api_base": endpoint_identity(self.api_base)}
 
     async def start(self) -> None:
         if os.environ.get(self._key_variable) is None and self.api_base == PROVIDERS["openai"][0]:
@@ -69,8 +69,7 @@ class OpenAIHTTPBackend:
         await check_reachable(self.api_base)
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
-        body = self._body(chat, config)
-        return await with_retries(lambda: self._post(body), self.max_retries, self.backoff_s)
+        return await self._post(self._body(chat, config))
 
     def _body(self, chat: Chat, config: GenerateConfig) -> bytes:
         payload: dict[str, Any] = {"model": self.model_id, "messages": chat_to_dicts(chat),
@@ -89,11 +88,11 @@ class OpenAIHTTPBackend:
             async with session.post(self._url, data=body) as response:
                 payload = await response.read()
                 status = response.status
-                retry_after = _seconds(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         except TimeoutError:
             raise RequestError("timeout", f"no answer within {self.timeout_s:g} s") from None
         except aiohttp.ClientError as exc:
-            raise RequestError("connection", f"{type(exc).__name__}: {exc}"[:300]) from None
+            raise RequestError("connection", truncate(f"{type(exc).__name__}: {exc}")) from None
         latency = time.perf_counter() - started
         if status >= 400:
             raise _status_error(status, payload, retry_after)
@@ -105,21 +104,16 @@ class OpenAIHTTPBackend:
 
     def _completion(self, data: Any, latency: float) -> Completion:
         choices = data.get("choices") if isinstance(data, dict) else None
-        if not choices:
+        if not choices or not isinstance(choices, list):
             raise RequestError("empty_choices", "the API returned no choices")
-        try:
-            choice = choices[0]
-            finish = choice.get("finish_reason") or "stop"
-            text = (choice.get("message") or {}).get("content") or ""
-        except (AttributeError, TypeError):
-            raise RequestError("malformed_response", "the answer's choices are not OpenAI-shaped") from None
-        if finish == "content_filter":
-            raise RequestError("content_filter", "the provider's content filter stopped the answer")
-        usage = data.get("usage") or {}
-        tokens_in = int(usage.get("prompt_tokens") or 0)
-        tokens_out = int(usage.get("completion_tokens") or 0)
-        cost = tokens_in * self._prices[0] + tokens_out * self._prices[1] if self._prices else None
-        return Completion(text, finish, tokens_in, tokens_out, latency, cost, extra={"model": data.get("model")})
+        text, finish = message_text(choices[0])
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        tokens_in, tokens_out = token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens"))
+        cost = None
+        if self._prices and tokens_in is not None and tokens_out is not None:
+            cost = tokens_in * self._prices[0] + tokens_out * self._prices[1]
+        served = data.get("model") if isinstance(data.get("model"), str) else None
+        return Completion(text, finish, tokens_in, tokens_out, latency, cost, served_model=served)
 
     def _session(self) -> aiohttp.ClientSession:
         """The connection pool of the running event loop (a caller may use several loops, one after another)."""
@@ -145,23 +139,42 @@ class OpenAIHTTPBackend:
             await session.close()
 
 
+def message_text(choice: Any) -> tuple[str, str]:
+    """(text, finish reason) of one OpenAI chat choice; a choice without a message with text content is a
+    `malformed_response` error (a completions-API `text` choice, `message: null`, `choices: [{}]`), never an
+    empty answer."""
+    if not isinstance(choice, dict):
+        raise RequestError("malformed_response", "the answer's choices are not OpenAI-shaped")
+    finish = choice.get("finish_reason") or "stop"
+    if finish == "content_filter":
+        raise RequestError("content_filter", "the provider's content filter stopped the answer")
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        shape = "a completions-API choice (text); the endpoint must serve /chat/completions" if "text" in choice \
+            else "a choice without a message"
+        raise RequestError("malformed_response", f"the server sent {shape}")
+    content = message.get("content")
+    if not isinstance(content, str):
+        what = "tool calls" if message.get("tool_calls") else "no text content"
+        raise RequestError("malformed_response", f"the server's message has {what}")
+    return content, str(finish)
+
+
+def endpoint_identity(api_base: str) -> str:
+    """The endpoint as it enters identities: credentials removed, no trailing slash."""
+    return redact_url(api_base).rstrip("/")
+
+
 def _status_error(status: int, payload: bytes, retry_after: float | None) -> RequestError:
-    message = payload[:300].decode("utf-8", "replace")
+    message = payload[:2000].decode("utf-8", "replace")
     try:
         error = json.loads(payload).get("error")
-        message = str(error.get("message") if isinstance(error, dict) else error)[:300]
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        message = str(error.get("message") if isinstance(error, dict) else error)
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
         pass
+    message = truncate(message)
     kind = _STATUS_KINDS.get(status, "server_error" if status >= 500 else "api_error")
     if kind == "bad_request" and any(word in message.lower() for word in ("context length", "maximum context",
                                                                           "too many tokens", "context window")):
         kind = "context_window"
     return RequestError(kind, f"HTTP {status}: {message}", retry_after)
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emoprompt.chat import Chat, Completion, GenerateConfig
+from emoprompt.identity import callable_identity
 
 Reply = str | Exception
 ReplyFunction = Callable[[Chat, GenerateConfig], Reply]
@@ -26,8 +27,10 @@ class ScriptedBackend:
     history: list[tuple[Chat, GenerateConfig]] = field(default_factory=list)
 
     def identity(self) -> dict[str, Any]:
-        reply = f"{self.reply.__module__}.{self.reply.__qualname__}" if self.reply else None
-        replies = None if self.reply else [repr(r) for r in self.replies]
+        """The name and the script: the reply function's identity (its source's hash and captured data, so
+        editing it invalidates cached answers) or the reply list."""
+        reply = callable_identity(self.reply) if self.reply else None
+        replies = None if self.reply else [r if isinstance(r, str) else repr(r) for r in self.replies]
         return {"backend": "scripted", "name": self.name, "reply": reply, "replies": replies}
 
     async def start(self) -> None:

@@ -16,48 +16,64 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from emoprompt.backends import Backend
+from emoprompt.backends import Backend, ManagedBackend
 from emoprompt.chat import Completion, GenerateConfig, Message, Query
-from emoprompt.decorator import TransformSpec, resolve_transform
+from emoprompt.conditions import parse_condition
+from emoprompt.decorator import ConditionLike, call_defaults
 from emoprompt.errors import require
 from emoprompt.runner.store import RunStore
+from emoprompt.schema import AnalysisInfo, ConditionInfo, ErrorInfo, Manifest, Record
+from emoprompt.secrets import truncate
 from emoprompt.suites.templates import get_template
 from emoprompt.transforms import Transform
+from emoprompt.transforms.feedback import HeartSettings
 
 _RAW = get_template("raw")
+
+
+class EventLoopThread:
+    """One event loop in a daemon thread: a backend's connection pool or micro-batcher lives there, so calls from
+    DSPy's threads share it. `close()` stops the loop and joins the thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="emoprompt-dspy", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Any) -> Any:
+        """Run a coroutine on the loop from any other thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
 
 
 class TransformEngine:
     """A DSPy 3.4+ engine (`complete(request) -> response`) that routes calls through a transform and a backend."""
 
-    def __init__(self, backend: Backend, transform: Transform) -> None:
+    def __init__(self, backend: ManagedBackend, transform: Transform, loop: EventLoopThread | None = None) -> None:
         self.backend = backend
         self.transform = transform
         self.calls: list[tuple[Message, ...]] = []
-        self._started: asyncio.Future[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_lock = threading.Lock()
+        self._own_loop = loop is None
+        self._loop = loop or EventLoopThread()
 
     def complete(self, request: Any) -> Any:
         """Answer one DSPy request (from any thread: DSPy's parallel evaluators call from several at once)."""
-        return asyncio.run_coroutine_threadsafe(self._complete(request), self._background_loop()).result()
+        return self._loop.run(self._complete(request))
 
-    def _background_loop(self) -> asyncio.AbstractEventLoop:
-        """One event loop per engine, in a daemon thread: the backend's connection pool or micro-batcher lives
-        there, so calls from DSPy's threads share it (and the hf backend batches them)."""
-        with self._loop_lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="emoprompt-dspy", daemon=True).start()
-                self._loop = loop
-            return self._loop
+    def close(self) -> None:
+        """Stop the engine's event loop thread (when it owns it)."""
+        if self._own_loop:
+            self._loop.close()
 
     async def _complete(self, request: Any) -> Any:
         import dspy.lm15 as lm15
 
-        if self._started is None:
-            self._started = asyncio.ensure_future(self.backend.start())
-        await self._started
         config = GenerateConfig(temperature=request.config.temperature or 0.0,
                                 max_tokens=request.config.max_tokens or 1024, top_p=request.config.top_p or 1.0,
                                 seed=request.config.seed, stop=tuple(request.config.stop or ()))
@@ -68,8 +84,8 @@ class TransformEngine:
             chat = _RAW.render(next_query)
             self.calls.append(chat)
             completion = await self.backend.complete(chat, next_config)
-            usage["in"] += completion.tokens_in
-            usage["out"] += completion.tokens_out
+            usage["in"] += completion.tokens_in or 0
+            usage["out"] += completion.tokens_out or 0
             return completion
 
         final = await self.transform(query, config, generate)
@@ -93,49 +109,71 @@ def _role(role: Any) -> Any:
     return {"developer": "system"}.get(text, text)
 
 
-def affect_lm(backend: Backend, transform: TransformSpec = (), placement: str = "end", separator: str = "space"
+def _managed(backend: Backend | ManagedBackend) -> ManagedBackend:
+    if isinstance(backend, ManagedBackend):
+        return backend
+    return ManagedBackend(str(getattr(backend, "name", type(backend).__name__)), backend)
+
+
+def affect_lm(backend: Backend | ManagedBackend, condition: ConditionLike = (), placement: str = "after_instruction",
+              separator: str = "space", heart: HeartSettings | None = None, loop: EventLoopThread | None = None
               ) -> Any:
-    """A `dspy.LM` that applies `transform` (a stimulus id, Transform or list) to every call, answered by `backend`."""
+    """A `dspy.LM` that applies `condition` (the one condition grammar, a Transform, or a list chained) to every
+    call, answered by `backend`. `lm.kwargs["engine"].close()` stops its event loop thread."""
     require("dspy", "dspy")
     import dspy
 
-    resolved = resolve_transform(list(transform) if isinstance(transform, list | tuple) else transform,
-                                 placement, separator)
-    return dspy.LM(f"emoprompt/{backend.name}", engine=TransformEngine(backend, resolved), cache=False)
+    managed = _managed(backend)
+    transform = parse_condition(condition, call_defaults(placement, separator, heart)).transform
+    return dspy.LM(f"emoprompt/{managed.name}", engine=TransformEngine(managed, transform, loop), cache=False)
 
 
 def run_program_experiment(program: Any, examples: Sequence[Any], metric: Callable[[Any, Any], Any],
-                           backend: Backend, conditions: dict[str, TransformSpec], run_dir: Path,
+                           backend: Backend | ManagedBackend, conditions: dict[str, ConditionLike], run_dir: Path,
                            control: str | None = None, task: str = "dspy") -> Path:
-    """Run `program` on every example under every condition; score with the DSPy `metric`; write a run folder."""
+    """Run `program` on every example under every condition; score with the DSPy `metric`; write a run folder.
+
+    One engine per condition, all on one event loop thread that is stopped at the end."""
     require("dspy", "dspy")
     import dspy
 
+    managed = _managed(backend)
     names = list(conditions)
+    defaults = call_defaults()
+    parsed = {name: parse_condition(spec, defaults) for name, spec in conditions.items()}
+    loop = EventLoopThread()
+    engines = {name: TransformEngine(managed, parsed[name].transform, loop) for name in names}
+    lms = {name: dspy.LM(f"emoprompt/{managed.name}", engine=engines[name], cache=False) for name in names}
     store = RunStore(run_dir)
     store.open()
     try:
-        store.write_manifest({
-            "format": 1, "kind": "dspy", "run_id": run_dir.name, "experiment": {"name": task, "suite": "dspy"},
-            "conditions": [{"name": n, "family": "baseline" if not conditions[n] else "user"} for n in names],
-            "control": control or names[0], "analysis": {"baseline": names[0], "alpha": 0.05, "sesoi": 0.03},
-            "identity": {"models": {backend.name: backend.identity()}},
-            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "status": "running"})
+        store.write_manifest(Manifest(
+            run_id=run_dir.name, kind="dspy", experiment={"name": task, "suite": "dspy"},
+            conditions=[ConditionInfo(n, parsed[n].family, parsed[n].transform.identity()) for n in names],
+            control=control or names[0], analysis=AnalysisInfo(baseline=names[0], control=control or names[0]),
+            identity={"models": {managed.name: managed.identity}},
+            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
         for index, example in enumerate(examples):
+            input_hash = hashlib.sha256(str(example.inputs()).encode()).hexdigest()[:16]
             for name in names:
-                lm = affect_lm(backend, conditions[name])
-                record: dict[str, Any] = {"key": f"{index}:{name}", "model": backend.name, "task": task,
-                                          "sample_id": str(index), "condition": name, "family": "user", "repeat": 0}
-                try:
-                    with dspy.context(lm=lm):
-                        prediction = program(**example.inputs())
-                    value = float(metric(example, prediction))
-                    record.update(response=str(prediction), score=value, correct=value >= 1.0, parsed=True, error=None)
-                except Exception as exc:  # a failed example is an error cell, never a wrong answer
-                    record.update(response=None, score=None, correct=None, parsed=None,
-                                  error={"kind": type(exc).__name__, "message": str(exc)[:300]})
-                record["input_hash"] = hashlib.sha256(str(example.inputs()).encode()).hexdigest()[:16]
-                store.append(record)
+                store.append(_example_record(program, example, metric, lms[name], managed.name, task, index, name,
+                                             parsed[name].family, input_hash, dspy))
     finally:
         store.close()
+        loop.run(managed.close())
+        loop.close()
     return run_dir
+
+
+def _example_record(program: Any, example: Any, metric: Callable[[Any, Any], Any], lm: Any, model: str, task: str,
+                    index: int, condition: str, family: str, input_hash: str, dspy: Any) -> Record:
+    """One example under one condition; a failed example is an error cell, never a wrong answer."""
+    base = Record(key=f"{index}:{condition}", model=model, task=task, sample_id=str(index), condition=condition,
+                  family=family, input_hash=input_hash)
+    try:
+        with dspy.context(lm=lm):
+            prediction = program(**example.inputs())
+        value = float(metric(example, prediction))
+    except Exception as exc:
+        return base.replace(error=ErrorInfo(type(exc).__name__, truncate(str(exc))))
+    return base.replace(response=str(prediction), score=value, correct=value >= 1.0, parsed=True)

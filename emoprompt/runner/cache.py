@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
-from emoprompt.runner.experiment import stable_hash
+from emoprompt.identity import stable_hash
 
 
 def cache_key(model_identity: dict[str, Any], chat: Chat, config: GenerateConfig, repeat: int) -> str:
@@ -38,6 +38,8 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._pending: dict[str, str] = {}
         self._oldest_pending = 0.0
+        self.damaged = 0
+        """Entries found unreadable (and dropped) so far: their cells ask the model again."""
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -52,13 +54,16 @@ class ResponseCache:
                 value = row[0] if row else None
         if value is None:
             return None
-        completion = Completion.from_dict(json.loads(value))
-        completion.cached = True
-        return completion
+        try:
+            return Completion.from_dict(json.loads(value), cached=True)
+        except (ValueError, TypeError, RecursionError):
+            self.damaged += 1
+            self._forget(key)
+            return None
 
     def put(self, key: str, completion: Completion) -> None:
         """Store a successful completion (committed with the next batch)."""
-        value = json.dumps({**completion.to_dict(), "cached": False})
+        value = json.dumps(completion.to_dict())
         with self._lock:
             if not self._pending:
                 self._oldest_pending = time.monotonic()
@@ -66,6 +71,11 @@ class ResponseCache:
             due = len(self._pending) >= self.batch or time.monotonic() - self._oldest_pending >= self.max_delay_s
             if due:
                 self._commit()
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._pending.pop(key, None)
+            self._db.execute("DELETE FROM completions WHERE key = ?", (key,))
 
     def flush(self) -> None:
         """Commit every buffered write now."""

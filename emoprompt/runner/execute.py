@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
-import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from emoprompt.backends import Backend
-from emoprompt.chat import Chat, Completion, GenerateConfig, Query, chat_to_dicts
+from emoprompt.backends import ManagedBackend
+from emoprompt.chat import Chat, Completion, GenerateConfig, Oracle, Query
 from emoprompt.errors import EmopromptError, RequestError
+from emoprompt.registry import scorers
 from emoprompt.runner.cache import ResponseCache, cache_key
-from emoprompt.runner.plan import Cell, RunPlan
+from emoprompt.runner.plan import Cell, RunPlan, repeat_config
 from emoprompt.runner.store import RunStore, iter_records
-from emoprompt.suites.scorers import get_scorer
+from emoprompt.schema import CallRecord, ChatTurn, ErrorInfo, Record
+from emoprompt.secrets import truncate
 from emoprompt.suites.templates import get_template
 
 
@@ -33,23 +33,23 @@ class RunCounters:
     cache_hits: int = 0
     wall_s: float = 0.0
     error_kinds: dict[str, int] = field(default_factory=dict)
+    error_examples: dict[str, str] = field(default_factory=dict)
+    """One message per error kind, for the end-of-run report."""
 
 
 async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                   concurrency: int | None = None, progress: bool = True) -> RunCounters:
     """Run every cell of `plan` that has no record in the store yet."""
     counters = RunCounters()
-    done = {record["key"] for record in iter_records(store.run_dir)}
+    done = {record.key for record in iter_records(store.run_dir)}
     todo = [cell for cell in plan.cells if cell.key not in done]
     counters.already_done = len(plan.cells) - len(todo)
     if not todo:
         return counters
     needed = {cell.model for cell in todo}
-    starts = LazyStarts()
     if cache is None:
         for model in needed:
-            await starts.ensure(model, plan.backends[model])
-    identities = {model: plan.backends[model].identity() for model in needed}  # once, not per cell
+            await plan.backends[model].ensure_started()
     limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
     bar = _progress_bar(len(plan.cells), counters.already_done, progress)
     queue: asyncio.Queue[Cell] = asyncio.Queue()
@@ -63,14 +63,15 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                 cell = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            record = await run_cell(cell, plan.backends[cell.model], cache, plan.experiment.generation, counters,
-                                    starts, identities[cell.model])
+            record = await run_cell(cell, plan.backends[cell.model], cache if plan.cacheable(cell) else None,
+                                    repeat_config(plan.experiment.generation, cell.repeat), counters)
             store.append(record)
             counters.ran += 1
-            if record["error"]:
+            if record.error is not None:
                 counters.errors += 1
-                kind = record["error"]["kind"]
+                kind = record.error.kind
                 counters.error_kinds[kind] = counters.error_kinds.get(kind, 0) + 1
+                counters.error_examples.setdefault(kind, record.error.message)
             if bar is not None:
                 bar.update(1)
 
@@ -97,22 +98,18 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
                 dynamic_ncols=True, desc="emoprompt")
 
 
-async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, config: GenerateConfig,
-                   counters: RunCounters, starts: LazyStarts, identity: dict[str, Any]) -> dict[str, Any]:
-    """Run one cell through its condition's transform and score it; failures become error records.
-
-    `identity` is the backend's `identity()`, computed once per run by the caller (it may read package metadata).
-    """
+async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | None, config: GenerateConfig,
+                   counters: RunCounters) -> Record:
+    """Run one cell through its condition's transform and score it; failures become error records."""
     template = get_template(cell.task.template)
     calls: list[tuple[Chat, Completion]] = []
 
     async def generate(query: Query, call_config: GenerateConfig) -> Completion:
         chat = template.render(query)
-        key = cache_key(identity, chat, call_config, cell.repeat) if cache else ""
+        key = cache_key(backend.identity, chat, call_config, cell.repeat) if cache else ""
         completion = cache.get(key) if cache else None
         if completion is None:
             counters.model_calls += 1
-            await starts.ensure(cell.model, backend)
             completion = await backend.complete(chat, call_config)
             if cache:
                 cache.put(key, completion)
@@ -121,66 +118,50 @@ async def run_cell(cell: Cell, backend: Backend, cache: ResponseCache | None, co
         calls.append((chat, completion))
         return completion
 
-    record: dict[str, Any] = {
-        "key": cell.key, "model": cell.model, "task": cell.task.name, "sample_id": cell.sample.id,
-        "condition": cell.condition.name, "family": cell.condition.family, "repeat": cell.repeat,
-        "target": list(cell.sample.targets),
-    }
-    scorer = get_scorer(cell.task.scorer)
-    query = cell.task.query(cell.sample, cell.demos).replace(check=lambda text: scorer(text, cell.sample).correct)
+    scorer = scorers.get(cell.task.scorer)
+    sample = cell.sample
+    query = cell.task.query(sample, cell.demos).replace(oracle=Oracle(lambda text: scorer(text, sample).correct))
+    fields: dict[str, Any]
     try:
         final = await cell.condition.transform(query, config, generate)
-        score = scorer(final.text, cell.sample)
-        record.update(response=final.text, finish_reason=final.finish_reason, answer=score.answer,
-                      score=score.value, correct=score.correct, parsed=score.parsed, error=None)
-        if "attempts" in final.extra:
-            record.update(attempt_scores=[scorer(text, cell.sample).value for text in final.extra["attempts"]],
-                          feedback=final.extra["feedback"], verifier=final.extra["verifier"])
+        if not isinstance(final, Completion):
+            raise TypeError(f"the transform returned {type(final).__name__}, not a Completion")
+        score = scorer(final.text, sample)
+        fields = {"response": final.text, "finish_reason": final.finish_reason, "answer": score.answer,
+                  "score": float(score.value), "correct": bool(score.correct), "parsed": bool(score.parsed)}
+        if final.loop is not None:
+            fields.update(attempt_scores=[float(scorer(text, sample).value) for text in final.loop.attempts],
+                          feedback=list(final.loop.feedback), verdicts=list(final.loop.verdicts),
+                          verifier=final.loop.verifier)
     except EmopromptError:
         raise
     except RequestError as exc:
-        record.update(response=None, finish_reason=None, answer=None, score=None, correct=None, parsed=None,
-                      error={"kind": exc.kind, "message": redact(exc.message)})
+        fields = {"error": ErrorInfo(exc.kind, truncate(exc.message))}
     except Exception as exc:  # a bug in a transform or scorer must not kill the run; it is recorded
-        record.update(response=None, finish_reason=None, answer=None, score=None, correct=None, parsed=None,
-                      error={"kind": "exception", "message": redact(f"{type(exc).__name__}: {exc}")})
-    record["messages"] = chat_to_dicts(calls[-1][0]) if calls else None
-    if len(calls) > 1:
-        record["calls"] = [{"messages": chat_to_dicts(chat), "response": c.text, "finish_reason": c.finish_reason,
-                            "tokens_in": c.tokens_in, "tokens_out": c.tokens_out, "cached": c.cached}
-                           for chat, c in calls]
+        fields = {"error": ErrorInfo("exception", truncate(f"{type(exc).__name__}: {exc}"))}
     costs = [c.cost_usd for _, c in calls if c.cost_usd is not None]
-    record.update(
-        n_calls=len(calls),
-        tokens_in=sum(c.tokens_in for _, c in calls),
-        tokens_out=sum(c.tokens_out for _, c in calls),
-        latency_s=round(sum(c.latency_s for _, c in calls), 4),
-        cost_usd=sum(costs) if costs else None,
+    return Record(
+        key=cell.key, model=cell.model, task=cell.task.name, sample_id=sample.id, condition=cell.condition.name,
+        family=cell.condition.family, repeat=cell.repeat, target=list(sample.targets),
+        messages=_turns(calls[-1][0]) if calls else None,
+        calls=[CallRecord(_turns(chat), c.text, c.finish_reason, c.tokens_in, c.tokens_out, c.cached)
+               for chat, c in calls] if len(calls) > 1 else None,
+        n_calls=len(calls), tokens_in=_total(c.tokens_in for _, c in calls),
+        tokens_out=_total(c.tokens_out for _, c in calls), latency_s=round(sum(c.latency_s for _, c in calls), 4),
+        cost_usd=sum(costs) if costs and len(costs) == len(calls) else None,
         cached=bool(calls) and all(c.cached for _, c in calls),
-        time=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-    )
-    return record
+        time=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **fields)
 
 
-class LazyStarts:
-    """Starts each backend on its first cache miss, once per run: a fully cached rerun never loads a model."""
-
-    def __init__(self) -> None:
-        self._starts: dict[str, asyncio.Task[None]] = {}
-
-    async def ensure(self, name: str, backend: Backend) -> None:
-        """Wait until `backend` has started (starting it if nobody has)."""
-        if name not in self._starts:
-            self._starts[name] = asyncio.ensure_future(backend.start())
-        await self._starts[name]
+def _turns(chat: Chat) -> list[ChatTurn]:
+    return [ChatTurn(message.role, message.content) for message in chat]
 
 
-_SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|_SECRET)$")
-
-
-def redact(text: str) -> str:
-    """Remove the values of secret-looking environment variables and bearer tokens from a message."""
-    for name, value in os.environ.items():
-        if _SECRET_NAME.search(name) and len(value) >= 8:
-            text = text.replace(value, "[redacted]")
-    return re.sub(r"(?i)(bearer\s+|sk-)[A-Za-z0-9_\-.]{8,}", r"\1[redacted]", text)
+def _total(counts: Any) -> int | None:
+    """The sum of token counts, or None when any is unknown."""
+    total = 0
+    for count in counts:
+        if count is None:
+            return None
+        total += count
+    return total

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emoprompt.chat import GenerateConfig
-from emoprompt.datafile import check_keys, expect, read_mapping
+from emoprompt.conditions import Condition, ConditionDefaults, parse_condition, parse_conditions
 from emoprompt.errors import UsageError
-from emoprompt.stimuli import FAMILIES, StimulusLibrary, load_library
-from emoprompt.transforms import AttachStimulus, Baseline, Transform, chain
-from emoprompt.transforms.feedback import HEART_CONDITIONS, HeartSettings, heart_condition
+from emoprompt.mapping_files import check_keys, expect, read_mapping
+from emoprompt.stimuli import StimulusLibrary, load_library
+from emoprompt.transforms import Transform, as_transform
+from emoprompt.transforms.feedback import HeartSettings
 from emoprompt.transforms.stimulus import check_placement, check_separator
 
 DEFAULT_CONDITIONS = ("baseline", "PL01", "EP02", "EP03", "NP01", "NP03")
+MAX_REPEATS = 1000
+"""More repeats than this per cell are refused (a typo, not a design)."""
+
+ConditionLike = str | Transform
+"""A condition in an experiment: a name in the condition grammar, or a Transform object."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,17 @@ class AnalysisPlan:
 
 @dataclass(frozen=True)
 class Experiment:
-    """Everything that defines a run. Concurrency, caching and output folders are not part of it."""
+    """Everything that defines a run. Concurrency, caching and output folders are not part of it.
+
+    `conditions` are names in the condition grammar (`baseline`, `EP02`, `emotionprompt`, `EP02@system`,
+    `EP02+heart`, a registered transform) or Transform objects; sequences may be lists.
+    """
 
     name: str = "default"
     models: tuple[str, ...] = ("hf/smollm2",)
     suite: str = "builtin"
     tasks: tuple[str, ...] = ()
-    conditions: tuple[str, ...] = DEFAULT_CONDITIONS
+    conditions: tuple[ConditionLike, ...] = DEFAULT_CONDITIONS
     placement: str = "after_instruction"
     separator: str = "space"
     limit: int | None = 25
@@ -58,14 +67,23 @@ class Experiment:
     """Settings of the heart, heart-neutral and heart-neutral-length conditions."""
 
     def __post_init__(self) -> None:
+        for name in ("models", "tasks", "stimuli_files"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(str(v) for v in value))
+        conditions = (self.conditions,) if isinstance(self.conditions, str) else tuple(self.conditions)
+        object.__setattr__(self, "conditions", tuple(c if isinstance(c, str) else as_transform(c)
+                                                     for c in conditions))
         check_placement(self.placement)
         check_separator(self.separator)
         if self.shots is not None and self.shots < 0:
             raise UsageError(f"shots must be 0 or more, not {self.shots}")
         if self.repeats < 1:
             raise UsageError(f"repeats must be 1 or more, not {self.repeats}")
+        if self.repeats > MAX_REPEATS:
+            raise UsageError(f"repeats must be at most {MAX_REPEATS:,}, not {self.repeats:,}; run more repeats as "
+                             "separate experiments")
         if self.limit is not None and self.limit < 1:
-            raise UsageError(f"limit must be 1 or more, not {self.limit}; omit it to use every sample")
+            raise UsageError(f"limit must be 1 or more, not {self.limit}; use 'all' (or omit it) for every sample")
         if not self.models:
             raise UsageError("no model given; pass --model (the embedded default is hf/smollm2)")
         if not self.conditions:
@@ -79,15 +97,27 @@ class Experiment:
         if not 0 < self.analysis.alpha < 1:
             raise UsageError(f"alpha must be between 0 and 1, not {self.analysis.alpha}")
 
+    @property
+    def python_conditions(self) -> list[Transform]:
+        """The conditions given as Transform objects (an experiment file cannot hold them)."""
+        return [c for c in self.conditions if not isinstance(c, str)]
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data; `from_dict` inverts it."""
-        data = dataclasses.asdict(self)
+        """Plain JSON data; `from_dict` inverts it for every experiment whose conditions are names."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["conditions"] = [c if isinstance(c, str) else {"python": c.label, "identity": c.identity()}
+                              for c in self.conditions]
+        data["generation"] = dataclasses.asdict(self.generation)
         data["generation"]["stop"] = list(self.generation.stop)
-        return json.loads(json.dumps(data))
+        data["analysis"] = dataclasses.asdict(self.analysis)
+        data["heart"] = dataclasses.asdict(self.heart)
+        return json.loads(json.dumps(data, default=list))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "experiment") -> Experiment:
         """Build from the nested form of `to_dict` or of an experiment file, validating keys and types."""
+        if not isinstance(data, dict):
+            raise UsageError(f"{where}: an experiment is a table of keys, not {type(data).__name__}")
         allowed = {f.name for f in dataclasses.fields(cls)} | {"model", "condition", "task"}
         check_keys(where, data, allowed)
         values: dict[str, Any] = {}
@@ -96,68 +126,35 @@ class Experiment:
             values[target] = _coerce(where, target, value)
         return cls(**values)
 
-    def resolve_conditions(self, library: StimulusLibrary | None = None) -> list[Condition]:
-        """The conditions as named transforms, family names expanded, duplicates dropped."""
+    def condition_defaults(self, library: StimulusLibrary | None = None) -> ConditionDefaults:
+        """What condition names mean in this experiment (placement, separator, HEART settings, seed, stimuli)."""
         library = library or load_library(Path(p) for p in self.stimuli_files)
-        resolved: dict[str, Condition] = {}
-        for name in self.conditions:
-            for condition in self._expand_composite(name, library):
-                resolved.setdefault(condition.name, condition)
-        return list(resolved.values())
+        return ConditionDefaults(self.placement, self.separator, self.heart, self.seed, True, library)
 
-    def _expand_composite(self, name: str, library: StimulusLibrary) -> list[Condition]:
-        """`a+b` chains conditions (`a` sees the call first), e.g. EP02+heart; otherwise one name or family."""
-        parts = name.split("+")
-        if len(parts) == 1:
-            if name in HEART_CONDITIONS:
-                return [Condition(name, heart_condition(name, self.heart, self.seed),
-                                  "heart" if name == "heart" else "control")]
-            return _expand(name, library, self.placement, self.separator)
-        pieces = [self._expand_composite(part, library) for part in parts]
-        if any(len(piece) != 1 for piece in pieces):
-            raise UsageError(f"condition {name!r}: a family cannot be chained; chain single conditions")
-        families = [piece[0].family for piece in pieces]
-        family = "heart" if "heart" in families else families[0]
-        return [Condition(name, chain(*(piece[0].transform for piece in pieces)), family)]
+    def resolve_conditions(self, library: StimulusLibrary | None = None) -> list[Condition]:
+        """The conditions, families expanded and duplicates (one transform, several spellings) merged."""
+        return parse_conditions(self.conditions, self.condition_defaults(library))[0]
 
     def control_condition(self, conditions: list[Condition]) -> str:
         """The primary comparator: the declared control, else the first placebo, else the baseline."""
         names = [c.name for c in conditions]
         if self.analysis.control:
-            if self.analysis.control not in names:
+            control = self._canonical(self.analysis.control, conditions)
+            if control not in names:
                 raise UsageError(f"control {self.analysis.control!r} is not among the conditions; add it")
-            return self.analysis.control
+            return control
         placebos = [c.name for c in conditions if c.family == "placebo"]
         return placebos[0] if placebos else self.analysis.baseline
 
-
-@dataclass(frozen=True)
-class Condition:
-    """A named prompt condition: the label in records and reports, and the transform that implements it."""
-
-    name: str
-    transform: Transform
-    family: str
-
-
-def _expand(name: str, library: StimulusLibrary, placement: str, separator: str) -> list[Condition]:
-    base, _, where = name.partition("@")
-    placement = check_placement(where) if where else placement
-    if base == "baseline":
-        return [Condition("baseline", Baseline(), "baseline")]
-    if base in FAMILIES:
-        members = library.family(base)
-        if not members:
-            raise UsageError(f"stimulus family {base!r} is empty; add stimuli to it or pick another")
-        return [_stimulus_condition(s.label, library, placement, separator, where) for s in members]
-    return [_stimulus_condition(base, library, placement, separator, where)]
-
-
-def _stimulus_condition(name: str, library: StimulusLibrary, placement: str, separator: str, where: str
-                        ) -> Condition:
-    stimulus = library.get(name)
-    label = f"{stimulus.label}@{where}" if where else stimulus.label
-    return Condition(label, AttachStimulus.of(stimulus, placement, separator), stimulus.family)
+    def _canonical(self, name: str, conditions: list[Condition]) -> str:
+        """A condition name as the conditions spell it (`pl01` → `PL01`; a spelling merged into another)."""
+        for condition in conditions:
+            if name == condition.name or name in condition.spellings:
+                return condition.name
+        try:
+            return parse_condition(name, self.condition_defaults()).name
+        except UsageError:
+            return name
 
 
 _TYPES: dict[str, Any] = {
@@ -171,7 +168,14 @@ _ANALYSIS_TYPES = {"control": (str, type(None)), "baseline": str, "alpha": (int,
 
 
 def _coerce(where: str, key: str, value: Any) -> Any:
-    if key in ("models", "conditions", "tasks", "stimuli_files"):
+    if key == "conditions":
+        items = [value] if isinstance(value, str) else expect(where, key, value, list)
+        for item in items:
+            if isinstance(item, dict) and "python" in item:
+                raise UsageError(f"{where}: condition {item['python']!r} is a Python transform object, which a file "
+                                 "cannot hold; run or resume this experiment from Python with emoprompt.run(...)")
+        return tuple(expect(where, key, item, str) for item in items)
+    if key in ("models", "tasks", "stimuli_files"):
         items = [value] if isinstance(value, str) else expect(where, key, value, list)
         return tuple(expect(where, key, item, str) for item in items)
     if key == "generation":
@@ -208,19 +212,13 @@ def load_experiment(path: Path) -> Experiment:
 
 def protocol_names() -> list[str]:
     """Shipped protocol files (suites/protocols/*.toml)."""
-    from emoprompt.data_files import data_dir
+    from emoprompt.package_data import shipped_dir
 
-    return sorted(p.stem for p in (data_dir("suites") / "protocols").glob("*.toml"))
+    return sorted(p.stem for p in (shipped_dir("suites") / "protocols").glob("*.toml"))
 
 
 def protocol_path(name: str) -> Path:
     """The file of a shipped protocol."""
-    from emoprompt.data_files import data_dir
+    from emoprompt.package_data import shipped_dir
 
-    return data_dir("suites") / "protocols" / f"{name}.toml"
-
-
-def stable_hash(data: Any, length: int = 16) -> str:
-    """sha256 of canonical JSON, truncated."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+    return shipped_dir("suites") / "protocols" / f"{name}.toml"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from emoprompt.backends import Backend, resolve_backend
+from emoprompt.backends import Backend, BackendOptions, ManagedBackend, resolve_backend
+from emoprompt.chat import GenerateConfig
+from emoprompt.conditions import Condition, parse_conditions
 from emoprompt.errors import UsageError
-from emoprompt.runner.experiment import Condition, Experiment, stable_hash
+from emoprompt.identity import stable_hash
+from emoprompt.runner.experiment import Experiment
 from emoprompt.suites.loader import load_suite, pick_demos
 from emoprompt.suites.suite import Sample, Suite, Task
 
@@ -36,33 +40,51 @@ class RunPlan:
     suite: Suite
     conditions: list[Condition]
     control: str
-    backends: dict[str, Backend]
+    backends: dict[str, ManagedBackend]
     cells: list[Cell]
     experiment_hash: str
+    notes: list[str] = field(default_factory=list)
+    """What a reader should know: merged duplicate conditions, answers that will not be cached."""
+    data_dir: Path | None = None
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the run's outputs (hashed into `experiment_hash`)."""
         return _identity(self.experiment, self.suite, self.conditions, self.backends)
 
+    def cacheable(self, cell: Cell) -> bool:
+        """Whether a cell's answers may come from and go to the response cache."""
+        return self.backends[cell.model].cacheable and cell.condition.transform.cacheable
 
-def build_plan(experiment: Experiment, backends: dict[str, Backend] | None = None,
-               backend_options: dict[str, Any] | None = None) -> RunPlan:
+
+def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = None,
+               options: BackendOptions | None = None, data_dir: Path | None = None) -> RunPlan:
     """Load the suite, resolve conditions and backends, and lay out every cell in run order.
 
-    `backend_options` (timeout_s, max_retries, backoff_s) change how requests are made, never their output,
-    so they are not part of the experiment.
+    `backends` (model name → Backend) replaces resolving the experiment's model strings. `options` (timeouts,
+    retries, concurrency) change how requests are made, never their output, so they are not part of the experiment.
+    `data_dir` is where benchmark data lives (None: EMOPROMPT_DATA_DIR, else the user cache).
     """
-    suite = with_shots(load_suite(experiment.suite).select(experiment.tasks), experiment.shots)
-    conditions = experiment.resolve_conditions()
+    options = dataclasses.replace(options or BackendOptions(), api_base=experiment.api_base,
+                                  engine_args=dict(experiment.engine_args))
+    suite = with_shots(load_suite(experiment.suite, data_dir).select(experiment.tasks), experiment.shots)
+    conditions, notes = parse_conditions(experiment.conditions, experiment.condition_defaults())
     control = experiment.control_condition(conditions)
-    if backends is None:
-        backends = {m: resolve_backend(m, experiment.api_base, engine_args=experiment.engine_args,
-                                       **(backend_options or {}))
-                    for m in dict.fromkeys(experiment.models)}
+    raw = dict(backends) if backends is not None else {
+        model: resolve_backend(model, options) for model in dict.fromkeys(experiment.models)}
+    missing = [model for model in experiment.models if model not in raw]
+    if missing:
+        raise UsageError(f"no backend given for model {missing[0]!r}; pass it in backends={{...}}")
+    managed = {model: backend if isinstance(backend, ManagedBackend)
+               else ManagedBackend(model, backend, options.max_retries, options.backoff_s)
+               for model, backend in raw.items() if model in experiment.models}
+    notes += [f"model {m}: its identity cannot tell versions apart (code without readable source); its answers "
+              "are not cached" for m, b in managed.items() if not b.cacheable]
+    notes += [f"condition {c.name}: its transform's identity cannot tell versions apart (define identity()); its "
+              "answers are not cached" for c in conditions if not c.transform.cacheable]
     samples = {task.name: limited(task, experiment.limit, experiment.seed) for task in suite.tasks}
-    identity = _identity(experiment, suite, conditions, backends)
-    cells = list(_cells(experiment, suite, samples, conditions, backends))
-    return RunPlan(experiment, suite, conditions, control, backends, cells, stable_hash(identity))
+    identity = _identity(experiment, suite, conditions, managed)
+    cells = list(_cells(experiment, suite, samples, conditions, managed))
+    return RunPlan(experiment, suite, conditions, control, managed, cells, stable_hash(identity), notes, data_dir)
 
 
 def with_shots(suite: Suite, shots: int | None) -> Suite:
@@ -86,10 +108,19 @@ def limited(task: Task, limit: int | None, seed: int) -> tuple[Sample, ...]:
     return tuple(s for i, s in enumerate(task.samples) if i in chosen)
 
 
+def repeat_config(config: GenerateConfig, repeat: int) -> GenerateConfig:
+    """The generation settings of one repeat: with a seed, each repeat draws with its own seed derived from it
+    (repeat 0 keeps the seed as given), so K repeats are K reproducible, distinct draws."""
+    if config.seed is None or repeat == 0:
+        return config
+    derived = int(stable_hash({"seed": config.seed, "repeat": repeat}, length=8), 16) & 0x7FFFFFFF
+    return dataclasses.replace(config, seed=derived)
+
+
 def _identity(experiment: Experiment, suite: Suite, conditions: list[Condition],
-              backends: dict[str, Backend]) -> dict[str, Any]:
+              backends: Mapping[str, ManagedBackend]) -> dict[str, Any]:
     return {
-        "models": {name: backend.identity() for name, backend in backends.items()},
+        "models": {name: backend.identity for name, backend in backends.items()},
         "tasks": {t.name: t.fingerprint() for t in suite.tasks},
         "task_info": {t.name: dict(t.info) for t in suite.tasks if t.info},
         "conditions": {c.name: c.transform.identity() for c in conditions},
@@ -99,7 +130,7 @@ def _identity(experiment: Experiment, suite: Suite, conditions: list[Condition],
 
 
 def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample, ...]],
-           conditions: list[Condition], backends: dict[str, Backend]) -> Iterator[Cell]:
+           conditions: list[Condition], backends: Mapping[str, ManagedBackend]) -> Iterator[Cell]:
     """Cells ordered item by item, with the conditions of each item in a seeded random order.
 
     Every stretch of time then holds every condition, so drift (an API silently changing, a machine
@@ -110,7 +141,7 @@ def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample
     fingerprints = {task.name: task.fingerprint() for task in suite.tasks}  # hashes every sample: once per task
     identities = {condition.name: condition.transform.identity() for condition in conditions}
     for model in dict.fromkeys(experiment.models):
-        model_identity = backends[model].identity()
+        model_identity = backends[model].identity
         for repeat in range(experiment.repeats):
             for index in range(longest):
                 for task in suite.tasks:

@@ -8,15 +8,15 @@ import importlib.metadata
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from emoprompt.backends.hf import cache_dir
 from emoprompt.errors import UsageError
+from emoprompt.paths import cache_dir
 from emoprompt.runner.cache import ResponseCache
 from emoprompt.runner.execute import RunCounters, execute
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import RunStore, iter_records, read_manifest
+from emoprompt.schema import AnalysisInfo, ConditionInfo, Manifest
 from emoprompt.stats.frame import records_frame
 from emoprompt.summary import ConditionSummary, summarize, summary_dicts
 from emoprompt.usage import Usage, usage
@@ -34,6 +34,7 @@ class RunResult:
     counters: RunCounters
     summary: list[ConditionSummary]
     usage: list[Usage]
+    manifest: Manifest
 
 
 def now() -> str:
@@ -48,9 +49,12 @@ def default_run_dir(plan: RunPlan, results_root: Path = Path("results")) -> Path
 
 
 def experiment_of(run_dir: Path) -> Experiment:
-    """The experiment a run folder was started with."""
+    """The experiment a run folder was started with (for --resume)."""
     manifest = read_manifest(run_dir)
-    return Experiment.from_dict(manifest["experiment"], where=f"{run_dir}/manifest.json")
+    if manifest.kind != "experiment":
+        raise UsageError(f"{run_dir} is an {manifest.kind} run, not an experiment; it cannot be resumed with "
+                         "emoprompt run (report it with emoprompt report)")
+    return Experiment.from_dict(manifest.experiment, where=f"{run_dir}/manifest.json")
 
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
@@ -60,9 +64,9 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
     store.open()
     try:
         manifest = _start_manifest(plan, run_dir, argv)
-        store.write_manifest(manifest)
         if retry_errors:
             store.drop_errors()
+        store.write_manifest(manifest)
         cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
         try:
             counters = asyncio.run(_execute(plan, store, cache, concurrency, progress))
@@ -70,18 +74,19 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             if cache:
                 cache.close()
         frame = records_frame(iter_records(run_dir))
-        summary = summarize(frame, [c.name for c in plan.conditions], plan.experiment.analysis.baseline,
-                            plan.control, plan.experiment.analysis.alpha)
-        errors = int(frame["error"].notna().sum())
-        usage_rows = usage(frame, [c.name for c in plan.conditions])
-        manifest.setdefault("invocations", []).append({
-            "wall_s": round(counters.wall_s, 3), "cells_run": counters.ran, "model_calls": counters.model_calls,
-            "cache_hits": counters.cache_hits, "errors": counters.errors})
-        manifest.update(status="complete" if len(frame) == len(plan.cells) else "incomplete",
-                        finished=now(), records=len(frame), errors=errors, summary=summary_dicts(summary),
-                        usage=[row.to_dict() for row in usage_rows])
+        names = [c.name for c in plan.conditions]
+        summary = summarize(frame, names, plan.experiment.analysis.baseline, plan.control,
+                            plan.experiment.analysis.alpha)
+        usage_rows = usage(frame, names)
+        invocation = {"wall_s": round(counters.wall_s, 3), "cells_run": counters.ran,
+                      "model_calls": counters.model_calls, "cache_hits": counters.cache_hits,
+                      "errors": counters.errors}
+        manifest = manifest.replace(
+            status="complete" if len(frame) == len(plan.cells) else "incomplete", finished=now(),
+            records=len(frame), errors=int(frame["error"].notna().sum()), summary=summary_dicts(summary),
+            usage=[row.to_dict() for row in usage_rows], invocations=[*manifest.invocations, invocation])
         store.write_manifest(manifest)
-        return RunResult(run_dir, plan, counters, summary, usage_rows)
+        return RunResult(run_dir, plan, counters, summary, usage_rows, manifest)
     finally:
         store.close()
 
@@ -95,32 +100,22 @@ async def _execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None, 
             await backend.close()
 
 
-def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> dict[str, Any]:
-    existing = (run_dir / "manifest.json").is_file()
-    if existing:
+def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> Manifest:
+    if (run_dir / "manifest.json").is_file():
         manifest = read_manifest(run_dir)
-        if manifest.get("experiment_hash") != plan.experiment_hash:
-            raise UsageError(f"{run_dir} holds a different experiment (hash {manifest.get('experiment_hash')}, "
+        if manifest.experiment_hash != plan.experiment_hash:
+            raise UsageError(f"{run_dir} holds a different experiment (hash {manifest.experiment_hash}, "
                              f"this one {plan.experiment_hash}); choose another --out or resume it as it was")
-        manifest.setdefault("resumed", []).append(now())
-        manifest["status"] = "running"
-        return manifest
-    return {
-        "format": 1,
-        "run_id": run_dir.name,
-        "experiment": plan.experiment.to_dict(),
-        "experiment_hash": plan.experiment_hash,
-        "identity": plan.identity(),
-        "conditions": [{"name": c.name, "family": c.family, "transform": c.transform.identity()}
-                       for c in plan.conditions],
-        "control": plan.control,
-        "analysis": plan.experiment.to_dict()["analysis"] | {"control": plan.control},
-        "cells": len(plan.cells),
-        "versions": _versions(),
-        "command": argv or [],
-        "started": now(),
-        "status": "running",
-    }
+        return manifest.replace(resumed=[*manifest.resumed, now()], status="running")
+    analysis = plan.experiment.analysis
+    return Manifest(
+        run_id=run_dir.name, kind="experiment", experiment=plan.experiment.to_dict(),
+        experiment_hash=plan.experiment_hash, identity=plan.identity(),
+        conditions=[ConditionInfo(c.name, c.family, c.transform.identity(), list(c.spellings))
+                    for c in plan.conditions],
+        control=plan.control, analysis=AnalysisInfo(analysis.baseline, plan.control, analysis.alpha, analysis.sesoi),
+        cells=len(plan.cells), versions=_versions(), command=argv or [],
+        data_dir=str(plan.data_dir) if plan.data_dir else None, notes=list(plan.notes), started=now())
 
 
 def _versions() -> dict[str, str]:

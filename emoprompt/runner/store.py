@@ -1,92 +1,189 @@
-"""A run folder: `manifest.json` and `records.jsonl` (append-only, flushed per record, the source of truth)."""
+"""A run folder: `manifest.json` and `records.jsonl` (append-only, flushed per record, the source of truth), both in
+the schema of `emoprompt.schema`."""
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from emoprompt.errors import UsageError
+from emoprompt.schema import (
+    SCHEMA_VERSION,
+    Manifest,
+    Record,
+    SchemaError,
+    from_plain,
+    upgrade_manifest,
+    upgrade_record,
+)
 
 MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
+LOCK = ".lock"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file and rename it over `path`, so a reader never sees half a file."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    partial.write_text(scrub(text), encoding="utf-8")
     os.replace(partial, path)
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """A run's manifest, or a one-line error saying the folder is not a run."""
+def scrub(text: str) -> str:
+    """`text` without lone surrogates (which UTF-8 cannot hold): each becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def read_manifest(run_dir: Path) -> Manifest:
+    """A run's manifest (version-1 manifests upgraded), or a one-line error saying what is wrong with it."""
     path = run_dir / MANIFEST
     if not path.is_file():
         raise UsageError(f"{run_dir} is not an emoprompt run folder (no {MANIFEST}); check the path")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UsageError(f"{path} is corrupt; restore it or start a new run") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise UsageError(f"{path} is corrupt (not JSON); restore it or start a new run") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a manifest (a JSON object); restore it or start a new run")
+    data = upgrade_manifest(data)
+    _check_version(path, data.get("schema_version"))
+    try:
+        return from_plain(Manifest, data)
+    except SchemaError as exc:
+        raise UsageError(f"{path}: {exc}; restore the file or start a new run") from None
 
 
-def iter_records(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """Every complete record of a run; a torn last line (from a kill mid-write) is skipped."""
+def _check_version(path: Path, version: Any) -> None:
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise UsageError(f"{path} was written by a newer emoprompt (schema {version}, this one reads up to "
+                         f"{SCHEMA_VERSION}); upgrade emoprompt")
+
+
+def parse_record_line(line: str, where: str) -> Record:
+    """One line of records.jsonl as a Record; raises UsageError naming `where` (file:line)."""
+    try:
+        data = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        raise UsageError(f"{where}: not a JSON record") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: a record is a JSON object, not {type(data).__name__}")
+    data = upgrade_record(data)
+    try:
+        _check_version(Path(where), data.get("schema_version"))
+        return from_plain(Record, data)
+    except SchemaError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def iter_records(run_dir: Path) -> Iterator[Record]:
+    """Every complete record of a run, validated; a torn last line (from a kill mid-write) is skipped. A bad line
+    anywhere else stops with one line naming the file and line number."""
     path = run_dir / RECORDS
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a records file; move it away")
     if not path.is_file():
         return
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
                 return
-            yield json.loads(line)
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"{where}: not UTF-8 text{_REPAIR_HINT.format(run_dir=run_dir)}") from None
+            if not line.strip():
+                raise UsageError(f"{where}: blank line{_REPAIR_HINT.format(run_dir=run_dir)}")
+            try:
+                yield parse_record_line(line, where)
+            except UsageError as exc:
+                raise UsageError(f"{exc}{_REPAIR_HINT.format(run_dir=run_dir)}") from None
+
+
+_REPAIR_HINT = "; fix or delete that line, then continue with emoprompt run --resume {run_dir}"
+
+
+def read_records(run_dir: Path) -> list[Record]:
+    """Every record of a run, as a list."""
+    return list(iter_records(run_dir))
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Cut a last line that has no newline (a process killed mid-write) from a JSON-lines file, reading only its
+    end; returns the bytes removed."""
+    if not path.is_file():
+        return 0
+    with path.open("rb+") as handle:
+        end = position = handle.seek(0, os.SEEK_END)
+        keep = 0
+        while position > 0:
+            step = min(1 << 16, position)
+            handle.seek(position - step)
+            newline = handle.read(step).rfind(b"\n")
+            if newline >= 0:
+                keep = position - step + newline + 1
+                break
+            position -= step
+        if keep < end:
+            handle.truncate(keep)
+        return end - keep
 
 
 class RunStore:
-    """Exclusive, append-only access to one run folder."""
+    """Exclusive, append-only access to one run folder (a lock file that works on every OS)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self._lock_handle: IO[str] | None = None
-        self._records: IO[str] | None = None
+        self._lock: Any = None
+        self._records: Any = None
 
     def open(self) -> None:
         """Create the folder if needed, take the lock, repair a torn tail, open records for appending."""
+        from filelock import FileLock, Timeout
+
+        lock_path = self.run_dir / LOCK
+        if lock_path.is_symlink():
+            raise UsageError(f"{lock_path} is a symbolic link; emoprompt never follows it. Remove it and run again")
+        records_path = self.run_dir / RECORDS
+        if records_path.is_dir():
+            raise UsageError(f"{records_path} is a folder, not a records file; move it away")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_handle = (self.run_dir / ".lock").open("w")
-        except OSError as exc:
-            raise UsageError(f"cannot write to {self.run_dir} ({exc.strerror}); choose a writable --out") from None
-        try:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            self._lock = FileLock(str(lock_path), timeout=0)
+            self._lock.acquire()
+        except Timeout:
+            self._lock = None
             raise UsageError(f"{self.run_dir} is in use by another emoprompt process; wait for it "
                              "or choose another --out") from None
+        except OSError as exc:
+            self._lock = None
+            raise UsageError(f"cannot write to {self.run_dir} ({exc.strerror or exc}); choose a writable --out"
+                             ) from None
         self.repair()
-        self._records = (self.run_dir / RECORDS).open("a", encoding="utf-8")
+        self._records = records_path.open("a", encoding="utf-8")
 
     def repair(self) -> int:
         """Cut a torn last line from records.jsonl; returns the bytes removed."""
-        path = self.run_dir / RECORDS
-        if not path.is_file():
-            return 0
-        with path.open("rb+") as handle:
-            data = handle.read()
-            keep = data.rfind(b"\n") + 1
-            if keep == len(data):
-                return 0
-            handle.truncate(keep)
-            return len(data) - keep
+        return cut_torn_tail(self.run_dir / RECORDS)
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Record) -> None:
         """Append one record and flush it to the OS, so a kill cannot lose it."""
         assert self._records is not None, "RunStore.open() first"
+        line = json.dumps(record.to_dict(), ensure_ascii=False) + "\n"
         try:
-            self._records.write(json.dumps(record, ensure_ascii=False) + "\n")
+            try:
+                self._records.write(line)
+            except UnicodeEncodeError:
+                self._records.write(scrub(line))
             self._records.flush()
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
@@ -97,23 +194,26 @@ class RunStore:
 
     def drop_errors(self) -> int:
         """Rewrite records.jsonl without its error records (for --retry-errors); returns how many went."""
-        records = list(iter_records(self.run_dir))
-        kept = [r for r in records if not r.get("error")]
+        records = read_records(self.run_dir)
+        kept = [r for r in records if r.error is None]
         if len(kept) != len(records):
-            if self._records:
-                self._records.close()
-            partial = self.run_dir / f".{RECORDS}.partial"
-            with partial.open("w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, self.run_dir / RECORDS)
-            self._records = (self.run_dir / RECORDS).open("a", encoding="utf-8")
+            self._rewrite(kept)
         return len(records) - len(kept)
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def _rewrite(self, records: list[Record]) -> None:
+        if self._records:
+            self._records.close()
+        partial = self.run_dir / f".{RECORDS}.partial"
+        with partial.open("w", encoding="utf-8") as handle:
+            handle.writelines(scrub(json.dumps(r.to_dict(), ensure_ascii=False)) + "\n" for r in records)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, self.run_dir / RECORDS)
+        self._records = (self.run_dir / RECORDS).open("a", encoding="utf-8")
+
+    def write_manifest(self, manifest: Manifest) -> None:
         """Replace the manifest atomically."""
-        write_json_atomic(self.run_dir / MANIFEST, manifest)
+        write_json_atomic(self.run_dir / MANIFEST, manifest.to_dict())
 
     def close(self) -> None:
         """Flush, sync and release the lock."""
@@ -122,7 +222,6 @@ class RunStore:
             os.fsync(self._records.fileno())
             self._records.close()
             self._records = None
-        if self._lock_handle:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-            self._lock_handle.close()
-            self._lock_handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import pandas as pd
+
+from emoprompt.schema import Record
 
 COLUMNS = ["model", "task", "item", "condition", "repeat", "score", "parsed", "error", "tokens_out", "tokens_in",
            "n_calls", "cost_usd", "cached"]
 
 
-def records_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def records_frame(records: Iterable[Record]) -> pd.DataFrame:
     """The tidy frame of run records; error cells keep `score` NaN and a non-empty `error`."""
-    rows = [{
-        "model": r["model"], "task": r["task"], "item": r["sample_id"], "condition": r["condition"],
-        "repeat": r.get("repeat", 0), "score": r.get("score"), "parsed": r.get("parsed"),
-        "error": (r.get("error") or {}).get("kind"), "tokens_out": r.get("tokens_out"),
-        "tokens_in": r.get("tokens_in"), "n_calls": r.get("n_calls"), "cost_usd": r.get("cost_usd"),
-        "cached": r.get("cached"),
-    } for r in records]
+    rows = [(r.model, r.task, r.sample_id, r.condition, r.repeat, r.score, r.parsed,
+             r.error.kind if r.error is not None else None, r.tokens_out, r.tokens_in, r.n_calls, r.cost_usd, r.cached)
+            for r in records]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
     return frame

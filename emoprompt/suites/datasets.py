@@ -10,48 +10,43 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from emoprompt.data_files import data_dir
 from emoprompt.errors import UsageError, unknown_name
-
-
-def data_root() -> Path:
-    """Where benchmark data lives: EMOPROMPT_DATA_DIR, else <cache>/data."""
-    configured = os.environ.get("EMOPROMPT_DATA_DIR")
-    if configured:
-        return Path(configured)
-    from emoprompt.backends.hf import cache_dir
-
-    return cache_dir() / "data"
+from emoprompt.package_data import shipped_dir
+from emoprompt.paths import data_root
 
 
 def catalogue() -> dict[str, Any]:
     """The fetchable data sets (suites/datasets.toml): base URL, files and their sha256."""
-    return tomllib.loads((data_dir("suites") / "datasets.toml").read_text(encoding="utf-8"))["dataset"]
+    return tomllib.loads((shipped_dir("suites") / "datasets.toml").read_text(encoding="utf-8"))["dataset"]
 
 
-def dataset_dir(name: str, fetch: bool = True) -> Path:
-    """The folder of a data set, fetched on first use if it is missing and `fetch` is set."""
-    folder = data_root() / name
+def dataset_dir(name: str, fetch: bool = True, data_dir: Path | None = None) -> Path:
+    """The folder of a data set under `data_dir` (None: EMOPROMPT_DATA_DIR, else the user cache), fetched on first
+    use if it is missing and `fetch` is set."""
+    root = data_root(data_dir)
+    folder = root / name
     if folder.is_dir() and any(folder.iterdir()):
         return folder
     if fetch and name in catalogue():
         try:
-            return fetch_dataset(name)
+            return fetch_dataset(name, data_dir=data_dir)
         except UsageError as exc:
-            raise UsageError(f"{name} data not found in {data_root()} and could not be downloaded ({exc}); "
+            raise UsageError(f"{name} data not found in {root} and could not be downloaded ({exc}); "
                              f"pass --data-dir DIR holding a {name}/ folder, or set EMOPROMPT_DATA_DIR") from None
-    raise UsageError(f"{name} data not found in {data_root()}; pass --data-dir DIR holding a {name}/ folder "
+    raise UsageError(f"{name} data not found in {root}; pass --data-dir DIR holding a {name}/ folder "
                      f"or run `emoprompt data fetch {name}`")
 
 
-def fetch_dataset(name: str, verify: bool = True, base_url: str | None = None) -> Path:
-    """Download every file of a catalogued data set, checking each sha256; files already there are kept."""
+def fetch_dataset(name: str, verify: bool = True, base_url: str | None = None, data_dir: Path | None = None
+                  ) -> Path:
+    """Download every file of a catalogued data set into `data_dir` (None: EMOPROMPT_DATA_DIR, else the user
+    cache), checking each sha256; files already there are kept."""
     entries = catalogue()
     if name not in entries:
         raise unknown_name("data set", name, entries)
     entry = entries[name]
     base = (base_url or os.environ.get("EMOPROMPT_DATA_URL_" + name.upper()) or entry["base_url"]).rstrip("/")
-    folder = data_root() / name
+    folder = data_root(data_dir) / name
     for relative, checksum in entry["files"].items():
         target = folder / relative
         if target.is_file() and (not verify or _sha256(target.read_bytes()) == checksum):

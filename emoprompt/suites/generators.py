@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from emoprompt.data_files import data_dir
 from emoprompt.errors import unknown_name
+from emoprompt.package_data import shipped_dir
 from emoprompt.suites.suite import Sample
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
@@ -43,7 +43,7 @@ def plural(noun: str) -> str:
 
 
 def _words(name: str) -> list[str]:
-    path = data_dir("suites") / "builtin" / name
+    path = shipped_dir("suites") / "builtin" / name
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.startswith("#")]
 

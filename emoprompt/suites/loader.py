@@ -6,11 +6,11 @@ import random
 from pathlib import Path
 from typing import Any
 
-from emoprompt.data_files import data_dir
-from emoprompt.datafile import check_keys, expect, read_mapping
 from emoprompt.errors import UsageError, unknown_name
-from emoprompt.suites.scorers import get_scorer
-from emoprompt.suites.sources import load_source
+from emoprompt.mapping_files import check_keys, expect, read_mapping
+from emoprompt.package_data import shipped_dir
+from emoprompt.registry import scorers
+from emoprompt.suites.sources import SourceContext, load_source
 from emoprompt.suites.suite import Suite, Task, check_samples
 from emoprompt.suites.templates import get_template
 
@@ -21,7 +21,7 @@ _SUFFIXES = (".toml", ".yaml", ".yml")
 
 def builtin_suite_names() -> list[str]:
     """Names of the suites shipped in `suites/`."""
-    return sorted(p.stem for p in data_dir("suites").iterdir() if p.suffix in _SUFFIXES)
+    return sorted(p.stem for p in shipped_dir("suites").iterdir() if p.suffix in _SUFFIXES)
 
 
 def suite_path(name_or_path: str) -> Path:
@@ -32,24 +32,25 @@ def suite_path(name_or_path: str) -> Path:
             raise UsageError(f"suite file {path} not found; check the path")
         return path
     for suffix in _SUFFIXES:
-        candidate = data_dir("suites") / f"{name_or_path}{suffix}"
+        candidate = shipped_dir("suites") / f"{name_or_path}{suffix}"
         if candidate.is_file():
             return candidate
     raise unknown_name("suite", name_or_path, builtin_suite_names(),
                        hint="Give a shipped suite name or the path of a .toml/.yaml suite file.")
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """Read, validate and materialise a suite."""
+def load_suite(name_or_path: str, data_dir: Path | None = None) -> Suite:
+    """Read, validate and materialise a suite; benchmark data is looked for in `data_dir` (None:
+    EMOPROMPT_DATA_DIR, else the user cache)."""
     path = suite_path(name_or_path)
     data = read_mapping(path)
     check_keys(path.name, data, SUITE_KEYS)
     tasks_data = data.get("task", [])
     if "discover" in data:
-        tasks_data = [*tasks_data, *_discovered(expect(path.name, "discover", data["discover"], str), path)]
+        tasks_data = [*tasks_data, *_discovered(expect(path.name, "discover", data["discover"], str), data_dir)]
     if not isinstance(tasks_data, list) or not tasks_data:
         raise UsageError(f"{path}: the suite has no [[task]] entries; add at least one")
-    tasks = tuple(_task(entry, data, path, i) for i, entry in enumerate(tasks_data))
+    tasks = tuple(_task(entry, data, path, i, data_dir) for i, entry in enumerate(tasks_data))
     names = [t.name for t in tasks]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -61,64 +62,53 @@ def load_suite(name_or_path: str) -> Suite:
     return Suite(name, tasks, str(data.get("description", "")), metadata, tuple(present))
 
 
-def _discovered(kind: str, path: Path) -> list[dict[str, Any]]:
+def _discovered(kind: str, data_dir: Path | None) -> list[dict[str, Any]]:
     """Task entries for every task of a data set found on disk (BIG-Bench: every folder with a task.json)."""
     if kind != "bigbench":
         raise unknown_name("discover kind", kind, ["bigbench"])
     from emoprompt.suites.bigbench import discover
     from emoprompt.suites.datasets import dataset_dir
 
-    found = discover(dataset_dir("bigbench"))
+    found = discover(dataset_dir("bigbench", data_dir=data_dir))
     return [{"name": name.replace("/", ":"), "source": {"bigbench": name}} for name in found]
 
 
-def _task(entry: Any, suite: dict[str, Any], path: Path, index: int) -> Task:
+def _task(entry: Any, suite: dict[str, Any], path: Path, index: int, data_dir: Path | None) -> Task:
     where = f"{path.name} task #{index + 1}"
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: expected a table of keys")
     check_keys(where, entry, TASK_KEYS)
     name = expect(where, "name", entry.get("name"), str)
     where = f"{path.name} task {name!r}"
+    if "source" not in entry:
+        raise UsageError(f"{where}: no `source`; give a generator or a file")
+    source = load_source(expect(where, "source", entry["source"], dict),
+                         SourceContext(path.parent, where, f"{name}-", data_dir))
 
     def setting(key: str, default: Any, kind: type) -> Any:
         return expect(where, key, entry.get(key, suite.get(key, default)), kind)
 
-    if "bigbench" in entry.get("source", {}):
-        return _bigbench_task(name, entry, suite, where)
-    scorer, template = setting("scorer", "normalized_exact", str), setting("template", "instruction-induction", str)
-    get_scorer(scorer)
+    scorer = entry.get("scorer") or source.scorer or setting("scorer", "normalized_exact", str)
+    template = source.template or setting("template", "instruction-induction", str)
+    scorers.get(expect(where, "scorer", scorer, str))
     get_template(template)
     shots = setting("shots", 0, int)
     if shots < 0:
         raise UsageError(f"{where}: `shots` must be 0 or more, not {shots}")
-    if "source" not in entry:
-        raise UsageError(f"{where}: no `source`; give a generator or a file")
-    samples = check_samples(name, load_source(expect(where, "source", entry["source"], dict),
-                                              path.parent, where, f"{name}-"))
+    samples = check_samples(name, source.samples)
     demo_pool: tuple = ()
     if "demo_source" in entry:
         demo_pool = load_source(expect(where, "demo_source", entry["demo_source"], dict),
-                                path.parent, where, f"{name}-demo-")
+                                SourceContext(path.parent, where, f"{name}-demo-", data_dir)).samples
     elif shots:
         demo_pool = samples
     if shots and len(demo_pool) <= shots:
         raise UsageError(f"{where}: {shots} shots need more than {len(demo_pool)} demonstrations")
     system = entry.get("system", suite.get("system"))
-    return Task(name, setting("instruction", "", str), samples, scorer, template, shots, demo_pool,
-                expect(where, "system", system, str) if system is not None else None)
-
-
-def _bigbench_task(name: str, entry: dict[str, Any], suite: dict[str, Any], where: str) -> Task:
-    from emoprompt.suites.bigbench import load_bigbench_task
-    from emoprompt.suites.datasets import dataset_dir
-
-    source = expect(where, "source", entry["source"], dict)
-    loaded = load_bigbench_task(dataset_dir("bigbench"), expect(where, "bigbench", source["bigbench"], str))
-    shots = expect(where, "shots", entry.get("shots", suite.get("shots", 0)), int)
-    info = (("preferred_score", loaded.preferred_score), ("random_baseline", loaded.random_baseline))
-    samples = check_samples(name, loaded.samples)
-    return Task(name, entry.get("instruction", loaded.instruction), samples, entry.get("scorer", loaded.scorer),
-                "bigbench", shots, samples if shots else (), None, info)
+    instruction = entry.get("instruction", source.instruction if source.instruction is not None
+                            else suite.get("instruction", ""))
+    return Task(name, expect(where, "instruction", instruction, str), samples, scorer, template, shots, demo_pool,
+                expect(where, "system", system, str) if system is not None else None, source.info)
 
 
 def pick_demos(task: Task, sample_id: str, seed: int) -> tuple:

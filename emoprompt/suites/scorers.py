@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emoprompt.errors import unknown_name
 from emoprompt.suites.suite import Sample
 
 _LABEL = re.compile(r"^\s*(?:final\s+)?(?:answer|output|result)\s*(?:is)?\s*[:：]\s*", re.IGNORECASE)
@@ -172,24 +171,6 @@ def score_token_f1(text: str, sample: Sample) -> Score:
 
 Scorer = Callable[[str, Sample], Score]
 
-SCORERS: dict[str, Scorer] = {
-    "exact": score_exact,
-    "normalized_exact": score_normalized_exact,
-    "contains": score_contains,
-    "numeric": score_numeric,
-    "multiple_choice": score_multiple_choice,
-    "token_f1": score_token_f1,
-}
-
-
-def get_scorer(name: str) -> Scorer:
-    """A scorer by name (general ones here, Instruction Induction ones in ii_scorers), with a suggestion."""
-    from emoprompt.suites.ii_scorers import II_SCORERS
-
-    registry = {**SCORERS, **II_SCORERS}
-    if name not in registry:
-        raise unknown_name("scorer", name, registry)
-    return registry[name]
 
 
 def score_choice_text(text: str, sample: Sample) -> Score:
@@ -215,4 +196,16 @@ def score_bigbench_exact(text: str, sample: Sample) -> Score:
     return _binary(hit, True, line)
 
 
-SCORERS.update({"choice_text": score_choice_text, "bigbench_exact": score_bigbench_exact})
+SCORERS: dict[str, Scorer] = {
+    "exact": score_exact,
+    "normalized_exact": score_normalized_exact,
+    "contains": score_contains,
+    "numeric": score_numeric,
+    "multiple_choice": score_multiple_choice,
+    "token_f1": score_token_f1,
+    "choice_text": score_choice_text,
+    "bigbench_exact": score_bigbench_exact,
+}
+"""The general built-in scorers (Instruction Induction's are in ii_scorers); look any scorer up with
+`emoprompt.registry.scorers.get`."""
+

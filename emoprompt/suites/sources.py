@@ -1,48 +1,124 @@
-"""Where a task's samples come from: a built-in generator or a local JSON / JSONL / CSV file."""
+"""Where a task's samples come from: the `source` table of a suite's task, one loader per kind.
+
+Built-in kinds: `generator` (offline built-in tasks), `file` (local JSON / JSONL / CSV), `instruction_induction`,
+`bigbench` and `hf` (Hugging Face datasets). A plugin adds a kind with `emoprompt.register_suite_source(kind,
+loader)`: `loader(spec, context)` gets the whole source table and returns samples (or a TaskSource).
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emoprompt.datafile import check_keys, expect, inside
 from emoprompt.errors import UsageError
+from emoprompt.mapping_files import check_keys, expect, inside
 from emoprompt.suites.generators import generate_samples
 from emoprompt.suites.suite import Sample
 
-SOURCE_KEYS = {"generator", "n", "seed", "file", "format", "fields", "records_key", "instruction_induction",
-               "split", "hf", "config"}
 DEFAULT_FIELDS = {"id": "id", "input": "input", "target": "target", "choices": "choices"}
+MAX_GENERATED = 100_000
+"""The most samples a built-in generator makes for one task."""
+MAX_CSV_FIELD = 10_000_000
 
 
-def load_source(spec: dict[str, Any], base: Path, where: str, id_prefix: str) -> tuple[Sample, ...]:
-    """Samples for one source spec found in a suite file."""
-    check_keys(where, spec, SOURCE_KEYS)
-    if "generator" in spec:
-        n = expect(where, "n", spec.get("n", 100), int)
-        seed = expect(where, "seed", spec.get("seed", 0), int)
-        if n <= 0:
-            raise UsageError(f"{where}: `n` must be positive, not {n}")
-        return generate_samples(expect(where, "generator", spec["generator"], str), n, seed, id_prefix)
-    if "instruction_induction" in spec:
-        from emoprompt.suites.datasets import dataset_dir
-        from emoprompt.suites.instruction_induction import load_ii_samples
+@dataclass(frozen=True)
+class SourceContext:
+    """Where a source is read: the suite file's folder (relative paths), a label for errors, the prefix of sample
+    ids, and the benchmark data folder (`--data-dir`; None: EMOPROMPT_DATA_DIR or the user cache)."""
 
-        task = expect(where, "instruction_induction", spec["instruction_induction"], str)
-        split = expect(where, "split", spec.get("split", "execute"), str)
-        return load_ii_samples(dataset_dir("instruction_induction"), task, split, id_prefix)
-    if "hf" in spec:
-        fields = {**DEFAULT_FIELDS, **expect(where, "fields", spec.get("fields", {}), dict)}
-        rows = hf_rows(expect(where, "hf", spec["hf"], str), spec.get("config"), spec.get("split", "test"))
-        return tuple(row_to_sample(row, fields, i, f"{spec['hf']}:{i}") for i, row in enumerate(rows))
-    if "file" in spec:
-        path = inside(base, expect(where, "file", spec["file"], str), where)
-        fields = {**DEFAULT_FIELDS, **expect(where, "fields", spec.get("fields", {}), dict)}
-        rows = read_rows(path, spec.get("format"), spec.get("records_key"))
-        return tuple(row_to_sample(row, fields, i, f"{path.name}:{i + 1}") for i, row in enumerate(rows))
-    raise UsageError(f"{where}: a source needs `generator` or `file`")
+    base: Path
+    where: str
+    id_prefix: str
+    data_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """What a source may say besides its samples: the task's own instruction, scorer, template and facts."""
+
+    samples: tuple[Sample, ...]
+    instruction: str | None = None
+    scorer: str | None = None
+    template: str | None = None
+    info: tuple[tuple[str, Any], ...] = ()
+
+
+def load_source(spec: dict[str, Any], context: SourceContext) -> TaskSource:
+    """The samples (and task facts) of one `source` table, by its kind."""
+    from emoprompt.registry import suite_sources
+
+    kinds = [key for key in spec if suite_sources.find(str(key)) is not None]
+    if len(kinds) != 1:
+        known = ", ".join(suite_sources.names())
+        problem = "names no kind" if not kinds else f"names {len(kinds)} kinds ({', '.join(kinds)})"
+        raise UsageError(f"{context.where}: the source {problem}; give exactly one of {known}")
+    loaded = suite_sources.get(kinds[0])(spec, context)
+    if isinstance(loaded, TaskSource):
+        return loaded
+    samples = tuple(loaded)
+    if not all(isinstance(sample, Sample) for sample in samples):
+        raise UsageError(f"{context.where}: the {kinds[0]!r} source returned something other than Samples")
+    return TaskSource(samples)
+
+
+def _generator(spec: dict[str, Any], context: SourceContext) -> tuple[Sample, ...]:
+    where = context.where
+    check_keys(where, spec, {"generator", "n", "seed"})
+    n = expect(where, "n", spec.get("n", 100), int)
+    seed = expect(where, "seed", spec.get("seed", 0), int)
+    if not 0 < n <= MAX_GENERATED:
+        raise UsageError(f"{where}: `n` must be between 1 and {MAX_GENERATED:,}, not {n}")
+    return generate_samples(expect(where, "generator", spec["generator"], str), n, seed, context.id_prefix)
+
+
+def _instruction_induction(spec: dict[str, Any], context: SourceContext) -> tuple[Sample, ...]:
+    from emoprompt.suites.datasets import dataset_dir
+    from emoprompt.suites.instruction_induction import load_ii_samples
+
+    where = context.where
+    check_keys(where, spec, {"instruction_induction", "split"})
+    task = expect(where, "instruction_induction", spec["instruction_induction"], str)
+    split = expect(where, "split", spec.get("split", "execute"), str)
+    return load_ii_samples(dataset_dir("instruction_induction", data_dir=context.data_dir), task, split,
+                           context.id_prefix)
+
+
+def _bigbench(spec: dict[str, Any], context: SourceContext) -> TaskSource:
+    from emoprompt.suites.bigbench import load_bigbench_task
+    from emoprompt.suites.datasets import dataset_dir
+
+    check_keys(context.where, spec, {"bigbench"})
+    loaded = load_bigbench_task(dataset_dir("bigbench", data_dir=context.data_dir),
+                                expect(context.where, "bigbench", spec["bigbench"], str))
+    info = (("preferred_score", loaded.preferred_score), ("random_baseline", loaded.random_baseline))
+    return TaskSource(loaded.samples, loaded.instruction, loaded.scorer, "bigbench", info)
+
+
+def _hugging_face(spec: dict[str, Any], context: SourceContext) -> tuple[Sample, ...]:
+    where = context.where
+    check_keys(where, spec, {"hf", "config", "split", "fields"})
+    fields = {**DEFAULT_FIELDS, **expect(where, "fields", spec.get("fields", {}), dict)}
+    rows = hf_rows(expect(where, "hf", spec["hf"], str), spec.get("config"), spec.get("split", "test"))
+    return tuple(row_to_sample(row, fields, i, f"{spec['hf']}:{i}") for i, row in enumerate(rows))
+
+
+def _file(spec: dict[str, Any], context: SourceContext) -> tuple[Sample, ...]:
+    where = context.where
+    check_keys(where, spec, {"file", "format", "fields", "records_key"})
+    path = inside(context.base, expect(where, "file", spec["file"], str), where)
+    fields = {**DEFAULT_FIELDS, **expect(where, "fields", spec.get("fields", {}), dict)}
+    rows = read_rows(path, spec.get("format"), spec.get("records_key"))
+    return tuple(row_to_sample(row, fields, i, f"{path.name}:{i + 1}") for i, row in enumerate(rows))
+
+
+BUILTIN_SOURCES: dict[str, Any] = {
+    "generator": _generator, "file": _file, "instruction_induction": _instruction_induction, "bigbench": _bigbench,
+    "hf": _hugging_face,
+}
 
 
 def read_rows(path: Path, fmt: str | None, records_key: str | None) -> list[dict[str, Any]]:
@@ -61,16 +137,32 @@ def read_rows(path: Path, fmt: str | None, records_key: str | None) -> list[dict
             data = json.loads(text)
             rows = data[records_key] if records_key else data
         elif fmt == "csv":
-            rows = list(csv.DictReader(text.splitlines()))
+            rows = _csv_rows(path, text)
         else:
             raise UsageError(f"{path}: unknown data format {fmt!r}; use json, jsonl or csv")
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}; fix the file") from None
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply to be a data file; fix the file") from None
+    except ValueError as exc:  # 5,000-digit numbers and the like
+        raise UsageError(f"{path}: {str(exc).splitlines()[0]}; fix the file") from None
     except (KeyError, TypeError):
         raise UsageError(f"{path}: no list of records under {records_key!r}; set `records_key`") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise UsageError(f"{path}: expected a list of records (objects); set `records_key` if nested")
     return rows
+
+
+def _csv_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    limit = csv.field_size_limit()
+    csv.field_size_limit(min(MAX_CSV_FIELD, sys.maxsize))
+    try:
+        return list(csv.DictReader(text.splitlines()))
+    except csv.Error as exc:
+        raise UsageError(f"{path}: malformed CSV ({exc}); fields over {MAX_CSV_FIELD:,} characters are refused"
+                         ) from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def row_to_sample(row: dict[str, Any], fields: dict[str, str], index: int, where: str) -> Sample:

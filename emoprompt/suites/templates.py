@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from emoprompt.chat import Chat, Message, Query
-from emoprompt.errors import UsageError, unknown_name
+from emoprompt.errors import UsageError
 
 _FIELDS = ("{instruction}", "{demos}", "{input}")
+_PLACEHOLDER = re.compile(r"\{(instruction|demos|input|output)\}")
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """Substitute `{name}` placeholders in one pass: text that a value brings in (a stimulus or an input that
+    contains `{input}`) is sent verbatim, never substituted again."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), text)
 
 
 @dataclass(frozen=True)
@@ -20,11 +28,8 @@ class Template:
 
     def render(self, query: Query) -> Chat:
         """The chat a backend receives for `query`."""
-        demos = self.demo_separator.join(
-            self.demo.replace("{input}", x).replace("{output}", y) for x, y in query.demos
-        )
-        user = (self.body.replace("{instruction}", query.instruction)
-                .replace("{demos}", demos).replace("{input}", query.input))
+        demos = self.demo_separator.join(fill(self.demo, {"input": x, "output": y}) for x, y in query.demos)
+        user = fill(self.body, {"instruction": query.instruction, "demos": demos, "input": query.input})
         messages = []
         if query.system:
             messages.append(Message("system", query.system))
@@ -33,7 +38,7 @@ class Template:
         return (*messages, *query.turns)
 
 
-TEMPLATES = {
+TEMPLATES: dict[str, Template] = {
     # NegativePrompt's released code (template.py, main.py): zero-shot renders as
     # "Instruction: P\n\n\nInput: X\nAnswer: "; few-shot puts "Input: x\nOutput: y" demos between.
     "instruction-induction": Template("Instruction: {instruction}\n\n{demos}\nInput: {input}\nAnswer: "),
@@ -45,12 +50,16 @@ TEMPLATES = {
 }
 
 
+"""The built-in templates; `get_template` also finds registered ones (`emoprompt.register_template`)."""
+
+
 def get_template(name_or_body: str) -> Template:
-    """A named template, or a custom body containing {input}."""
-    if name_or_body in TEMPLATES:
-        return TEMPLATES[name_or_body]
+    """A named template (built-in, registered or from a plugin), or a custom body containing {input}."""
+    from emoprompt.registry import templates
+
     if "{input}" in name_or_body:
-        return Template(name_or_body)
+        return TEMPLATES.get(name_or_body) or Template(name_or_body)
     if "{" not in name_or_body:
-        raise unknown_name("template", name_or_body, TEMPLATES)
+        template: Template = templates.get(name_or_body)
+        return template
     raise UsageError(f"template {name_or_body!r} lacks an {{input}} placeholder; use {', '.join(_FIELDS)}")

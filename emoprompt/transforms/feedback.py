@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from emoprompt.chat import Completion, Generate, GenerateConfig, Message, Query
-from emoprompt.data_files import data_dir
+from emoprompt.chat import Completion, Generate, GenerateConfig, LoopTrace, Message, Query
 from emoprompt.errors import UsageError, unknown_name
-from emoprompt.transforms.base import dataclass_identity
+from emoprompt.package_data import shipped_dir
+from emoprompt.transforms.base import Transform, dataclass_identity
 
 SCHEDULES = ("alternate", "cycle", "random")
 """alternate: critical and encouraging tones in turn (HEART's description); cycle: the emotions in a fixed
 order; random: seeded random phrases; plus fixed:<emotion> for one emotion throughout."""
 VERIFIERS = ("oracle", "self", "none")
 """oracle: the task's scorer against the gold answer (HEART's S1, an upper bound); self: the model judges its own
-answer without the gold; none: a fixed number of rounds, then a vote or a synthesis (HEART's S2)."""
+answer without the gold; none: a fixed number of rounds, then a vote or a synthesis (HEART's S2). Settings may also
+say `auto`: the oracle where a gold answer exists (every experiment; `affect(check=...)`), else self."""
 AGGREGATES = ("vote", "synthesis")
 EKMAN_ORDER = ("anger", "disgust", "fear", "sadness", "happiness", "surprise")
 SELF_CHECK = "Is your answer above correct? Reply with yes or no only."
@@ -35,7 +36,7 @@ Phrase = tuple[str, str, str]  # (emotion, valence, text)
 @cache
 def feedback_bank() -> dict[str, tuple[Phrase, ...]]:
     """The shipped phrase bank by emotion (emoprompt's own phrases)."""
-    data = tomllib.loads((data_dir("stimuli") / "feedback" / "heart.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads((shipped_dir("stimuli") / "feedback" / "heart.toml").read_text(encoding="utf-8"))
     return {entry["emotion"]: tuple((entry["emotion"], entry["valence"], text) for text in entry["texts"])
             for entry in data["phrase"]}
 
@@ -51,7 +52,7 @@ def phrases_for(kind: str) -> tuple[Phrase, ...]:
 
 
 @dataclass(frozen=True)
-class FeedbackLoop:
+class FeedbackLoop(Transform):
     """Up to `max_iters` attempts; after a wrong one (by the verifier), a feedback turn, then another attempt."""
 
     name: str
@@ -106,8 +107,8 @@ class FeedbackLoop:
         return next(p[1] for p in self.phrases if p[0] == emotion)
 
     async def __call__(self, query: Query, config: GenerateConfig, generate: Generate) -> Completion:
-        if self.verifier == "oracle" and query.check is None:
-            raise ValueError("the oracle verifier needs the task's scorer (query.check)")
+        if self.verifier == "oracle" and query.oracle is None:
+            raise ValueError("the oracle verifier needs the gold answer (query.oracle)")
         current = query
         completion = await generate(current, config)
         attempts, emotions, verdicts = [completion.text], [], []
@@ -126,15 +127,13 @@ class FeedbackLoop:
         final = completion
         if self.verifier == "none" and len(attempts) > 1:
             final = await self._combine(current, completion, attempts, config, generate)
-        final.extra = {**final.extra, "attempts": attempts, "feedback": emotions, "verdicts": verdicts,
-                       "verifier": self.verifier}
-        return final
+        return final.replace(loop=LoopTrace(tuple(attempts), tuple(emotions), tuple(verdicts), self.verifier))
 
     async def _verify(self, current: Query, completion: Completion, config: GenerateConfig, generate: Generate
                       ) -> bool:
         if self.verifier == "oracle":
-            assert current.check is not None
-            return current.check(completion.text)
+            assert current.oracle is not None
+            return current.oracle(completion.text)
         judged = await generate(current.replace(turns=(*current.turns, Message("assistant", completion.text),
                                                        Message("user", SELF_CHECK))), config)
         return judged.text.strip().lower().lstrip("\"'*").startswith("yes")
@@ -157,7 +156,7 @@ class FeedbackLoop:
 class HeartSettings:
     """Experiment-level settings of the `heart` conditions."""
 
-    verifier: str = "oracle"
+    verifier: str = "auto"
     max_iters: int = 4
     schedule: str = "alternate"
     aggregate: str = "vote"
@@ -166,8 +165,14 @@ class HeartSettings:
 HEART_CONDITIONS = {"heart": "emotional", "heart-neutral": "neutral", "heart-neutral-length": "neutral-length"}
 
 
-def heart_condition(name: str, settings: HeartSettings, seed: int) -> FeedbackLoop:
-    """`heart` (emotional feedback), `heart-neutral` or `heart-neutral-length` with the experiment's settings."""
+def heart_condition(name: str, settings: HeartSettings, seed: int, has_oracle: bool = True) -> FeedbackLoop:
+    """`heart` (emotional feedback), `heart-neutral` or `heart-neutral-length` with the experiment's settings;
+    an `auto` verifier is the oracle when a gold answer exists (`has_oracle`), else the model itself."""
     schedule = settings.schedule if name == "heart" else "cycle"
-    return FeedbackLoop(name, phrases_for(HEART_CONDITIONS[name]), schedule, settings.max_iters, settings.verifier,
+    verifier = settings.verifier
+    if verifier == "auto":
+        verifier = "oracle" if has_oracle else "self"
+    elif verifier == "oracle" and not has_oracle:
+        raise UsageError("the oracle verifier needs a gold answer; pass check=... or choose verifier='self'")
+    return FeedbackLoop(name, phrases_for(HEART_CONDITIONS[name]), schedule, settings.max_iters, verifier,
                         settings.aggregate, seed=seed)

@@ -8,7 +8,7 @@ from typing import Any
 from emoprompt.chat import Completion, Generate, GenerateConfig, Query
 from emoprompt.errors import unknown_name
 from emoprompt.stimuli import Stimulus
-from emoprompt.transforms.base import dataclass_identity
+from emoprompt.transforms.base import Transform, dataclass_identity
 
 PLACEMENTS = ("after_instruction", "end", "start", "system")
 """after_instruction: right after the task instruction (EmotionPrompt/NegativePrompt papers; the default);
@@ -33,7 +33,7 @@ def check_separator(separator: str) -> str:
 
 
 @dataclass(frozen=True)
-class AttachStimulus:
+class AttachStimulus(Transform):
     """A static stimulus transform: one edit of the query, one call to `generate`."""
 
     stimulus_id: str

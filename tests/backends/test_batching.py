@@ -1,7 +1,7 @@
 import asyncio
 import time
 
-from emoprompt.backends._batching import MicroBatcher
+from emoprompt.backends.batching import MicroBatcher
 
 
 def test_concurrent_requests_are_gathered_and_grouped():

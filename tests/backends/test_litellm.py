@@ -5,13 +5,13 @@ import pytest
 from emoprompt.backends import resolve_backend
 from emoprompt.backends.litellm_backend import LiteLLMBackend
 from emoprompt.errors import UsageError
-from tests.backends.test_openai_http import complete
+from tests.backends.test_openai_http import complete, managed
 
 
 def test_missing_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(UsageError, match="needs ANTHROPIC_API_KEY in the environment"):
-        complete(resolve_backend("anthropic/claude-3-5-haiku-20241022"))
+        complete(managed("anthropic/claude-3-5-haiku-20241022"))
 
 
 def test_other_providers_go_through_litellm():

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from emoprompt.backends import resolve_backend
-from emoprompt.backends._api import retry_delay, token_prices
+from emoprompt.backends import ManagedBackend, resolve_backend
+from emoprompt.backends._api import retry_after_seconds, retry_delay, token_prices
 from emoprompt.backends.litellm_backend import LiteLLMBackend
 from emoprompt.backends.openai_http import OpenAIHTTPBackend
 from emoprompt.chat import GenerateConfig, Message
@@ -17,9 +17,13 @@ CHAT = (Message("user", "Instruction: Repeat.\n\nInput: alpha beta\nAnswer: "),)
 CLIENTS = ["openai/test-model", "litellm/openai/test-model"]
 
 
+def managed(model, api_base=None, max_retries=5, backoff_s=1.0, **options):
+    """The backend as the runner uses it: started once, transient failures retried."""
+    return ManagedBackend(model, resolve_backend(model, api_base=api_base, **options), max_retries, backoff_s)
+
+
 def complete(backend, chat=CHAT, config=None):
     async def go():
-        await backend.start()
         try:
             return await backend.complete(chat, config or GenerateConfig())
         finally:
@@ -28,17 +32,17 @@ def complete(backend, chat=CHAT, config=None):
 
 
 def test_openai_compatible_models_take_the_lean_path_and_litellm_prefix_forces_litellm(loopback):
-    assert isinstance(resolve_backend("openai/test-model", loopback.url), OpenAIHTTPBackend)
-    assert isinstance(resolve_backend("hosted_vllm/m", loopback.url), OpenAIHTTPBackend)
-    forced = resolve_backend("litellm/openai/test-model", loopback.url)
+    assert isinstance(resolve_backend("openai/test-model", api_base=loopback.url), OpenAIHTTPBackend)
+    assert isinstance(resolve_backend("hosted_vllm/m", api_base=loopback.url), OpenAIHTTPBackend)
+    forced = resolve_backend("litellm/openai/test-model", api_base=loopback.url)
     assert isinstance(forced, LiteLLMBackend) and forced.litellm_model == "openai/test-model"
     # both clients send the same request, so they share cache entries
-    assert forced.identity() == resolve_backend("openai/test-model", loopback.url).identity()
+    assert forced.identity() == resolve_backend("openai/test-model", api_base=loopback.url).identity()
 
 
 @pytest.mark.parametrize("model", CLIENTS)
 def test_real_http_roundtrip(loopback, model):
-    completion = complete(resolve_backend(model, loopback.url))
+    completion = complete(managed(model, loopback.url))
     assert completion.text == "beta" and completion.tokens_in > 0 and completion.finish_reason == "stop"
     assert loopback.requests == 1
 
@@ -48,7 +52,7 @@ def test_real_http_roundtrip(loopback, model):
 def test_transient_faults_are_retried(fault, model):
     server = LoopbackServer(faults={1: fault, 2: fault}).start()
     try:
-        assert complete(resolve_backend(model, server.url, backoff_s=0.01)).text == "beta"
+        assert complete(managed(model, server.url, backoff_s=0.01)).text == "beta"
         assert server.requests == 3
     finally:
         server.stop()
@@ -58,7 +62,7 @@ def test_transient_faults_are_retried(fault, model):
 def test_retry_after_is_honoured(model):
     server = LoopbackServer(faults={1: "429-retry-after"}).start()
     try:
-        backend = resolve_backend(model, server.url, backoff_s=5.0)
+        backend = managed(model, server.url, backoff_s=5.0)
         started = time.perf_counter()
         complete(backend)
         assert time.perf_counter() - started < 4  # waited Retry-After (0.05 s), not the 5 s backoff
@@ -70,7 +74,7 @@ def test_retry_after_is_honoured(model):
 def test_persistent_failure_and_non_transient_errors_raise_request_error(model):
     server = LoopbackServer(faults={i: "500" for i in range(1, 10)} | {10: "filter", 11: "401"}).start()
     try:
-        backend = resolve_backend(model, server.url, backoff_s=0.001, max_retries=8)
+        backend = managed(model, server.url, backoff_s=0.001, max_retries=8)
         with pytest.raises(RequestError) as failure:
             complete(backend)
         assert failure.value.kind == "server_error" and server.requests == 9
@@ -88,7 +92,7 @@ def test_persistent_failure_and_non_transient_errors_raise_request_error(model):
 def test_timeout_is_a_request_error(model):
     server = LoopbackServer(faults={1: "timeout"}).start()
     try:
-        backend = resolve_backend(model, server.url, timeout_s=0.5, max_retries=0)
+        backend = managed(model, server.url, timeout_s=0.5, max_retries=0)
         with pytest.raises(RequestError) as failure:
             complete(backend)
         assert failure.value.kind == "timeout"
@@ -99,13 +103,13 @@ def test_timeout_is_a_request_error(model):
 @pytest.mark.parametrize("model", CLIENTS)
 def test_unreachable_api_base_is_a_usage_error(model):
     with pytest.raises(UsageError, match=r"cannot reach API base http://127\.0\.0\.1:9/v1"):
-        complete(resolve_backend(model, "http://127.0.0.1:9/v1"))
+        complete(managed(model, "http://127.0.0.1:9/v1"))
 
 
 @pytest.mark.parametrize("model", CLIENTS)
 def test_key_from_environment_is_sent_but_never_returned(loopback, monkeypatch, model):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123456")
-    completion = complete(resolve_backend(model, loopback.url))
+    completion = complete(managed(model, loopback.url))
     assert loopback.authorization_seen == ["Bearer sk-test-secret-123456"]
     assert "sk-test" not in repr(completion)
 
@@ -113,7 +117,7 @@ def test_key_from_environment_is_sent_but_never_returned(loopback, monkeypatch, 
 def test_missing_openai_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(UsageError, match="needs OPENAI_API_KEY in the environment"):
-        complete(resolve_backend("openai/gpt-4o-mini"))
+        complete(managed("openai/gpt-4o-mini"))
 
 
 def test_hosted_vllm_needs_an_address(monkeypatch):
@@ -135,7 +139,7 @@ def test_request_body_carries_the_generation_settings(monkeypatch):
 
     monkeypatch.setattr(OpenAIHTTPBackend, "_body", spy)
     try:
-        backend = resolve_backend("hosted_vllm/org/model-8b", server.url)
+        backend = managed("hosted_vllm/org/model-8b", server.url)
         complete(backend, config=GenerateConfig(temperature=0.7, max_tokens=9, top_p=0.9, seed=3, stop=("\n",)))
     finally:
         server.stop()
@@ -158,22 +162,22 @@ def test_cost_comes_from_litellms_price_map_without_importing_it():
 
 
 def test_one_backend_serves_successive_event_loops(loopback):
-    backend = resolve_backend("openai/test-model", loopback.url)
+    backend = managed("openai/test-model", loopback.url)
 
     async def one():
         return (await backend.complete(CHAT, GenerateConfig())).text
 
     assert [asyncio.run(one()) for _ in range(3)] == ["beta"] * 3
-    assert len(backend._sessions) == 1  # pools of closed loops are let go
+    assert len(backend.backend._sessions) == 1  # pools of closed loops are let go
 
 
 def test_many_concurrent_requests_share_one_pool():
     server = LoopbackServer(latency_s=0.05).start()
     try:
-        backend = resolve_backend("openai/test-model", server.url, concurrency=64)
+        backend = managed("openai/test-model", server.url, concurrency=64)
 
         async def go():
-            await backend.start()
+            await backend.ensure_started()
             started = time.perf_counter()
             results = await asyncio.gather(*(backend.complete(CHAT, GenerateConfig()) for _ in range(128)))
             elapsed = time.perf_counter() - started
@@ -192,3 +196,10 @@ def test_retry_delay_follows_retry_after_and_caps_backoff():
     assert retry_delay(0, 1.0, 600) == 60.0
     assert 0.5 <= retry_delay(0, 1.0, None) <= 1.0
     assert retry_delay(20, 1.0, None) <= 30.0
+    assert 0.5 <= retry_delay(0, 1.0, float("nan")) <= 1.0
+
+
+@pytest.mark.parametrize("header, seconds", [("2", 2.0), ("0.05", 0.05), ("nan", None), ("inf", None),
+                                             ("soon", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
+def test_retry_after_header_forms(header, seconds):
+    assert retry_after_seconds(header) == seconds

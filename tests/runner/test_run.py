@@ -32,17 +32,18 @@ def test_every_cell_once_with_full_record(tmp_path):
     result = run(plan_with(backend), tmp_path / "r", progress=False)
     records = list(iter_records(tmp_path / "r"))
     assert len(records) == 2 * 5 * 4 == len(result.plan.cells)
-    assert len({r["key"] for r in records}) == len(records)
-    record = records[0]
-    for field in ("model", "task", "sample_id", "condition", "repeat", "messages", "response", "answer", "score",
-                  "correct", "parsed", "error", "tokens_in", "tokens_out", "latency_s", "cached"):
-        assert field in record
-    assert all(r["correct"] for r in records)
+    assert len({r.key for r in records}) == len(records)
+    raw = json.loads((tmp_path / "r" / "records.jsonl").read_text().splitlines()[0])
+    for field in ("schema_version", "model", "task", "sample_id", "condition", "repeat", "messages", "response",
+                  "answer", "score", "correct", "parsed", "error", "tokens_in", "tokens_out", "latency_s", "cached"):
+        assert field in raw
+    assert raw["schema_version"] == 2
+    assert all(r.correct for r in records)
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["control"] == "PL01"
+    assert manifest["status"] == "complete" and manifest["control"] == "PL01" and manifest["schema_version"] == 2
     assert manifest["versions"]["emoprompt"]
-    ep02 = next(r for r in records if r["condition"] == "EP02")
-    assert "This is very important to my career." in ep02["messages"][0]["content"]
+    ep02 = next(r for r in records if r.condition == "EP02")
+    assert "This is very important to my career." in ep02.messages[0].content
 
 
 def test_conditions_interleave_item_by_item(tmp_path):
@@ -64,7 +65,7 @@ def test_resume_runs_only_missing_cells(tmp_path):
     again = run(plan_with(backend), tmp_path / "r", progress=False, use_cache=False)
     assert again.counters.already_done == 13 and again.counters.ran == 27
     assert len(backend.history) - calls_before == 27
-    keys = Counter(r["key"] for r in iter_records(tmp_path / "r"))
+    keys = Counter(r.key for r in iter_records(tmp_path / "r"))
     assert len(keys) == 40 and set(keys.values()) == {1}
 
 
@@ -75,7 +76,7 @@ def test_cache_serves_a_rerun(tmp_path):
     result = run(plan_with(backend), tmp_path / "b", progress=False)
     assert len(backend.history) == calls
     assert result.counters.cache_hits == 40 and result.counters.model_calls == 0
-    assert all(r["cached"] for r in iter_records(tmp_path / "b"))
+    assert all(r.cached for r in iter_records(tmp_path / "b"))
 
 
 def test_repeats_are_distinct_cells_and_cache_entries(tmp_path):
@@ -84,25 +85,30 @@ def test_repeats_are_distinct_cells_and_cache_entries(tmp_path):
     assert len(result.plan.cells) == 120 and result.counters.model_calls == 120
 
 
+OUTAGE = {"on": True}
+"""Module state, not a captured variable: the backend's identity (and so the experiment) stays the same while the
+outage ends, as a real server's does."""
+
+
+def flaky(chat, config):
+    if OUTAGE["on"] and "career" in chat[-1].content:
+        return RequestError("server_error", "boom")
+    return sum_solver(chat, config)
+
+
 def test_failures_become_error_records_not_wrong_answers(tmp_path):
-    outage = {"on": True}
-
-    def flaky(chat, config):
-        if outage["on"] and "career" in chat[-1].content:
-            return RequestError("server_error", "boom")
-        return sum_solver(chat, config)
-
+    OUTAGE["on"] = True
     result = run(plan_with(ScriptedBackend(reply=flaky)), tmp_path / "r", progress=False)
-    errors = [r for r in iter_records(tmp_path / "r") if r["error"]]
-    assert len(errors) == 10 and all(r["condition"] == "EP02" for r in errors)
-    assert all(r["score"] is None and r["correct"] is None for r in errors)
+    errors = [r for r in iter_records(tmp_path / "r") if r.error]
+    assert len(errors) == 10 and all(r.condition == "EP02" for r in errors)
+    assert all(r.score is None and r.correct is None for r in errors)
     ep02 = next(s for s in result.summary if s.condition == "EP02")
     assert ep02.errors == 10 and ep02.accuracy != ep02.accuracy  # NaN: no valid cells
-    outage["on"] = False
+    OUTAGE["on"] = False
     rerun = run(plan_with(ScriptedBackend(reply=flaky)), tmp_path / "r", progress=False, retry_errors=True)
     assert rerun.counters.ran == 10
     records = list(iter_records(tmp_path / "r"))
-    assert len(records) == 40 and not any(r["error"] for r in records)
+    assert len(records) == 40 and not any(r.error for r in records)
 
 
 def test_folder_with_another_experiment_is_refused(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from emoprompt.errors import UsageError
 from emoprompt.suites.bigbench import discover, load_bigbench_task, normalized_score
-from emoprompt.suites.scorers import get_scorer
+from emoprompt.registry import scorers
 from emoprompt.suites.templates import get_template
 
 
@@ -35,7 +35,7 @@ def test_multiple_choice_rendering_and_scoring(bb_folder):
     chat = get_template("bigbench").render(
         __import__("emoprompt").Query(input=first.input, instruction=task.instruction))
     assert chat[0].content.startswith("Answer the question.\n\nQ: Is fire hot?")
-    scorer = get_scorer("choice_text")
+    scorer = scorers.get("choice_text")
     assert scorer("yes", first).correct and scorer("No.", second).correct
     assert not scorer("perhaps", second).parsed
 
@@ -44,7 +44,7 @@ def test_exact_match_and_subtasks(bb_folder):
     assert discover(bb_folder) == ["math/sub", "yesno"]
     task = load_bigbench_task(bb_folder, "math/sub")
     assert task.name == "math:sub" and task.scorer == "bigbench_exact" and task.random_baseline == 0
-    scorer = get_scorer("bigbench_exact")
+    scorer = scorers.get("bigbench_exact")
     assert scorer("four\nmore text", task.samples[0]).correct
     assert scorer("Hi", task.samples[1]).correct and not scorer("Hello.", task.samples[1]).correct
 

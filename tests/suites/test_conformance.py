@@ -6,7 +6,7 @@ import pytest
 from emoprompt.runner.experiment import load_experiment, protocol_names, protocol_path
 from emoprompt.runner.plan import build_plan
 from emoprompt.suites.loader import load_suite
-from emoprompt.suites.scorers import get_scorer
+from emoprompt.registry import scorers
 from emoprompt.suites.templates import get_template
 from tests.conftest import SHARED_DATA
 
@@ -25,7 +25,7 @@ def test_gold_answers_score_as_correct(suite_name):
     expected = 24 if suite_name.startswith("instruction") else len(list(SHARED_DATA.glob("bigbench/*/task.json")))
     assert len(suite.tasks) == expected
     for task in suite.tasks:
-        scorer, template = get_scorer(task.scorer), get_template(task.template)
+        scorer, template = scorers.get(task.scorer), get_template(task.template)
         correct = 0
         for sample in task.samples:
             chat = template.render(task.query(sample))

@@ -6,7 +6,7 @@ import pytest
 
 from emoprompt.errors import UsageError
 from emoprompt.suites.instruction_induction import load_ii_samples
-from emoprompt.suites.scorers import get_scorer
+from emoprompt.registry import scorers
 from emoprompt.suites.suite import Sample
 
 
@@ -67,14 +67,14 @@ def sample(*targets):
     ("ii_exact", "The book was read by him. Extra sentence.", ("The book was read by him.",), True),
 ])
 def test_released_code_matchers(scorer, text, targets, correct):
-    assert get_scorer(scorer)(text, sample(*targets)).correct is correct
+    assert scorers.get(scorer)(text, sample(*targets)).correct is correct
 
 
 def test_f1_scorer_gives_partial_credit():
-    score = get_scorer("ii_f1")("things that are round", sample("are round.", "are circular."))
+    score = scorers.get("ii_f1")("things that are round", sample("are round.", "are circular."))
     assert 0 < score.value < 1 and not score.correct and score.parsed
 
 
 def test_unparseable_is_not_parsed():
-    assert not get_scorer("ii_sentiment")("I cannot tell.", sample("positive")).parsed
-    assert not get_scorer("ii_first_digit")("similar", sample("3 - probably")).parsed
+    assert not scorers.get("ii_sentiment")("I cannot tell.", sample("positive")).parsed
+    assert not scorers.get("ii_first_digit")("similar", sample("3 - probably")).parsed

@@ -62,7 +62,7 @@ def test_file_source_with_field_mapping_and_shots(tmp_path):
     ('[[task]]\nname = "t"\nsource = { generator = "summ" }\n', "Did you mean 'sum'"),
     ('[[task]]\nname = "t"\nshots = "two"\nsource = { generator = "sum" }\n', "`shots` must be int"),
     ('[[task]]\nname = "t"\nsource = { file = "../../etc/passwd" }\n', "leaves the suite's folder"),
-    ('[[task]]\nname = "t"\nsource = { generator = "sum", n = 0 }\n', "must be positive"),
+    ('[[task]]\nname = "t"\nsource = { generator = "sum", n = 0 }\n', "must be between 1 and 100,000"),
     ('[[task\nname = "t"', "malformed TOML"),
 ])
 def test_bad_suite_files(tmp_path, text, message):

@@ -1,7 +1,8 @@
 import pytest
 
 from emoprompt.errors import UsageError
-from emoprompt.suites.scorers import extract_answer, get_scorer, parse_number, token_f1
+from emoprompt.registry import scorers
+from emoprompt.suites.scorers import extract_answer, parse_number, token_f1
 from emoprompt.suites.suite import Sample
 
 
@@ -22,7 +23,7 @@ def test_extract_answer(text, answer):
 
 
 def test_parse_failure_is_separate_from_wrong():
-    exact = get_scorer("normalized_exact")
+    exact = scorers.get("normalized_exact")
     wrong = exact("dogs", sample("cats"))
     assert (wrong.correct, wrong.parsed) == (False, True)
     empty = exact("", sample("cats"))
@@ -30,7 +31,7 @@ def test_parse_failure_is_separate_from_wrong():
 
 
 def test_numeric():
-    numeric = get_scorer("numeric")
+    numeric = scorers.get("numeric")
     assert numeric("17 + 25 = 42", sample("42")).correct
     assert numeric("The sum is 1,042.", sample("1042")).correct
     assert not numeric("The sum is 41", sample("42")).correct
@@ -40,15 +41,15 @@ def test_numeric():
 
 
 def test_exact_and_normalized_and_contains():
-    assert get_scorer("exact")("Paris", sample("Paris")).correct
-    assert not get_scorer("exact")("paris", sample("Paris")).correct
-    assert get_scorer("normalized_exact")("forty-two", sample("forty two")).correct
-    assert get_scorer("contains")("I think the answer is Paris, France.", sample("paris")).correct
-    assert not get_scorer("contains")("Parisian", sample("paris")).correct
+    assert scorers.get("exact")("Paris", sample("Paris")).correct
+    assert not scorers.get("exact")("paris", sample("Paris")).correct
+    assert scorers.get("normalized_exact")("forty-two", sample("forty two")).correct
+    assert scorers.get("contains")("I think the answer is Paris, France.", sample("paris")).correct
+    assert not scorers.get("contains")("Parisian", sample("paris")).correct
 
 
 def test_multiple_choice_by_letter_or_text():
-    mc = get_scorer("multiple_choice")
+    mc = scorers.get("multiple_choice")
     s = sample("Yes", choices=("Yes", "No"))
     assert mc("A", s).correct
     assert mc("(A) Yes", s).correct
@@ -61,10 +62,10 @@ def test_multiple_choice_by_letter_or_text():
 def test_token_f1():
     assert token_f1("the cat sat", "the cat sat") == 1.0
     assert token_f1("cat", "the cat") == pytest.approx(2 / 3)
-    score = get_scorer("token_f1")("the cat", sample("the cat sat", "dog"))
+    score = scorers.get("token_f1")("the cat", sample("the cat sat", "dog"))
     assert score.value == pytest.approx(0.8) and not score.correct and score.parsed
 
 
 def test_unknown_scorer():
     with pytest.raises(UsageError, match="Did you mean 'numeric'"):
-        get_scorer("numerc")
+        scorers.get("numerc")

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from emoprompt.backends.scripted import ScriptedBackend
-from emoprompt.chat import Completion, GenerateConfig, Query
+from emoprompt.chat import Completion, GenerateConfig, Oracle, Query
 from emoprompt.errors import UsageError
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import build_plan
@@ -26,7 +26,8 @@ def drive(loop, replies, check=lambda text: text == "42", query=None):
         seen.append(RENDER(q))
         return Completion(next(answers))
 
-    query = query or Query(input="40 2", instruction="Sum the two given numbers.", check=check)
+    query = query or Query(input="40 2", instruction="Sum the two given numbers.",
+                           oracle=Oracle(check) if check else None)
     return asyncio.run(loop(query, GenerateConfig(), generate)), seen
 
 
@@ -34,7 +35,7 @@ def test_stops_when_the_oracle_says_correct():
     loop = heart_condition("heart", HeartSettings(max_iters=4), seed=0)
     final, seen = drive(loop, ["41", "43", "42", "never asked"])
     assert final.text == "42" and len(seen) == 3
-    assert final.extra["attempts"] == ["41", "43", "42"] and final.extra["verdicts"] == [False, False, True]
+    assert list(final.loop.attempts) == ["41", "43", "42"] and list(final.loop.verdicts) == [False, False, True]
     last = seen[-1]
     assert [m.role for m in last] == ["user", "assistant", "user", "assistant", "user"]
     assert last[1].content == "41" and last[2].content.endswith("Please try again. Give only the answer.")
@@ -65,14 +66,14 @@ def test_cycle_fixed_and_random_schedules():
 def test_self_verifier_asks_the_model_and_never_sees_the_gold():
     loop = heart_condition("heart", HeartSettings(verifier="self", max_iters=3), seed=0)
     final, seen = drive(loop, ["41", "no", "42", "Yes, it is correct."], check=None)
-    assert final.text == "42" and final.extra["verdicts"] == [False, True]
+    assert final.text == "42" and list(final.loop.verdicts) == [False, True]
     assert seen[1][-1].content == "Is your answer above correct? Reply with yes or no only."
 
 
 def test_no_verifier_runs_every_round_then_votes_or_synthesises():
     voting = heart_condition("heart", HeartSettings(verifier="none", max_iters=3), seed=0)
     final, seen = drive(voting, ["42", "41", "42"], check=None)
-    assert len(seen) == 3 and final.text == "42" and final.extra["verdicts"] == []
+    assert len(seen) == 3 and final.text == "42" and list(final.loop.verdicts) == []
     synthesis = heart_condition("heart", HeartSettings(verifier="none", max_iters=2, aggregate="synthesis"), seed=0)
     final, seen = drive(synthesis, ["41", "43", "final: 42"], check=None)
     assert final.text == "final: 42" and "give your single final answer" in seen[-1][-1].content
@@ -104,11 +105,11 @@ def test_run_records_every_turn_and_attempt_scores(tmp_path):
                             conditions=("baseline", "heart", "heart-neutral", "EP02+heart"))
     plan = build_plan(experiment, backends={"scripted/t": ScriptedBackend(reply=solver)})
     run(plan, tmp_path / "r", progress=False)
-    records = {(r["condition"], r["sample_id"]): r for r in iter_records(tmp_path / "r")}
+    records = {(r.condition, r.sample_id): r for r in iter_records(tmp_path / "r")}
     heart = next(r for (c, _), r in records.items() if c == "heart")
-    assert heart["n_calls"] == len(heart["calls"]) == len(heart["attempt_scores"]) == 4
-    assert heart["feedback"] and heart["verifier"] == "oracle"
-    assert heart["calls"][1]["messages"][-1]["role"] == "user"
+    assert heart.n_calls == len(heart.calls) == len(heart.attempt_scores) == 4
+    assert heart.feedback and heart.verifier == "oracle" and heart.verdicts == [False, False, False]
+    assert heart.calls[1].messages[-1].role == "user"
 
 
 def test_iteration_analysis_in_the_report(tmp_path):

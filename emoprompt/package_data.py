@@ -1,4 +1,4 @@
-"""Locate the data folders (`stimuli/`, `suites/`) in a source checkout or an installed wheel."""
+"""Locate the shipped data folders (`stimuli/`, `suites/`) in a source checkout or an installed wheel."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def data_dir(name: str) -> Path:
+def shipped_dir(name: str) -> Path:
     """The folder holding the shipped `stimuli` or `suites` data files."""
     for candidate in (_PACKAGE_DIR / "_data" / name, _PACKAGE_DIR.parent / name):
         if candidate.is_dir():

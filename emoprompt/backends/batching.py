@@ -1,11 +1,13 @@
-"""A micro-batcher: concurrent single requests are gathered into one batched call."""
+"""Batching around a backend: concurrent single requests are gathered into one batched call."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from emoprompt.chat import Chat, Completion, GenerateConfig
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
@@ -15,7 +17,9 @@ class MicroBatcher(Generic[Request, Result]):
     """Collects requests for up to `max_wait_s` (or until `max_batch` wait) and runs them together.
 
     `run_batch` is a blocking function (e.g. `model.generate`); it runs in a worker thread so the event
-    loop keeps accepting requests while the model works. Requests are grouped by `group_key` (for example
+    loop keeps accepting requests while the model works. It returns one result per request, or an exception
+    instance for a request that failed on its own; when it raises, the batch's requests run again one by one, so a
+    failing request fails only itself. Requests are grouped by `group_key` (for example
     the generation settings), since one batched call takes one setting. When more requests wait than one batch
     holds, `sort_key` (for example the prompt's length) orders them first, so each batch holds similar requests
     and pads less.
@@ -82,16 +86,29 @@ class MicroBatcher(Generic[Request, Result]):
         if not live:
             return
         self.batch_sizes.append(len(live))
-        try:
-            results = await asyncio.to_thread(self._run_batch, [r for r, _ in live])
-        except Exception as exc:  # one failed batch fails its requests, not the worker
-            for _, future in live:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        results = await asyncio.to_thread(self._run_isolated, [r for r, _ in live])
         for (_, future), result in zip(live, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
                 future.set_result(result)
+
+    def _run_isolated(self, requests: list[Request]) -> list[Result | BaseException]:
+        """The batch's results; if the batched call fails, each request alone, so only the bad one fails."""
+        try:
+            return list(self._run_batch(requests))
+        except Exception as exc:
+            if len(requests) == 1:
+                return [exc]
+        results: list[Result | BaseException] = []
+        for request in requests:
+            try:
+                results.extend(self._run_batch([request]))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     async def close(self) -> None:
         """Stop the worker."""
@@ -100,3 +117,42 @@ class MicroBatcher(Generic[Request, Result]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+
+
+BatchRequest = tuple[Chat, GenerateConfig]
+
+
+class BatchedBackend:
+    """Base of a backend that answers many requests in one blocking call (a local model's `generate`).
+
+    Implement `identity()` and `generate_batch(requests) -> list[Completion | Exception]`; `complete` gathers
+    concurrent requests into batches of up to `max_batch` with one generation config each, prompts of similar
+    length together, and runs `generate_batch` in a worker thread.
+    """
+
+    name = "batched"
+
+    def __init__(self, max_batch: int = 32, max_wait_s: float = 0.02) -> None:
+        self.max_batch = max_batch
+        self.default_concurrency = max_batch * 2
+        self._batcher: MicroBatcher[BatchRequest, Completion] = MicroBatcher(
+            self.generate_batch, group_key=lambda request: request[1], max_batch=max_batch, max_wait_s=max_wait_s,
+            sort_key=lambda request: sum(len(message.content) for message in request[0]))
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """The size of every batch run so far."""
+        return self._batcher.batch_sizes
+
+    def identity(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def generate_batch(self, requests: Sequence[BatchRequest]) -> list[Completion]:
+        """Answer every request (all with the same config); blocking."""
+        raise NotImplementedError
+
+    async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
+        return await self._batcher.submit((chat, config))
+
+    async def close(self) -> None:
+        await self._batcher.close()

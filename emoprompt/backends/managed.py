@@ -1,0 +1,106 @@
+"""What every caller of a backend uses: the backend with its identity computed once, started once on first use,
+transient failures retried (tenacity, honouring Retry-After), replies checked, and closed once."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+from emoprompt.backends.base import Backend
+from emoprompt.chat import Chat, Completion, GenerateConfig
+from emoprompt.errors import RequestError
+from emoprompt.identity import is_complete
+
+TRANSIENT = ("rate_limit", "server_error", "unavailable", "connection", "timeout", "malformed_response",
+             "empty_choices")
+"""Request error kinds worth another attempt."""
+MAX_RETRY_WAIT_S = 60.0
+DEFAULT_MAX_RESPONSE_CHARS = 1_000_000
+"""Answers longer than this become `response_too_large` error cells (`--max-response-chars`)."""
+
+
+class ManagedBackend:
+    """A backend as the runner, DSPy and A/B use it.
+
+    The first attempt of a request goes straight to the backend (no overhead); only a transient RequestError hands
+    the request to tenacity for up to `max_retries` more attempts, with jittered exponential backoff from
+    `backoff_s`, or the server's Retry-After when it gave one (capped at 60 s).
+    """
+
+    def __init__(self, name: str, backend: Backend, max_retries: int = 5, backoff_s: float = 1.0,
+                 max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS) -> None:
+        self.name = name
+        self.backend = backend
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_response_chars = max_response_chars
+        self.identity: dict[str, Any] = backend.identity()
+        self.cacheable = is_complete(self.identity)
+        """False when the identity cannot tell two versions of the backend apart: its answers are not cached."""
+        self.default_concurrency = int(getattr(backend, "default_concurrency", 16))
+        self._starts: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+
+    async def ensure_started(self) -> None:
+        """Start the backend once (per event loop) and wait until it has."""
+        loop = asyncio.get_running_loop()
+        start = self._starts.get(loop)
+        if start is None:
+            start = self._starts[loop] = asyncio.ensure_future(self._start())
+        await start
+
+    async def _start(self) -> None:
+        start = getattr(self.backend, "start", None)
+        if callable(start):
+            result = start()
+            if inspect.isawaitable(result):
+                await result
+
+    async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
+        """The backend's answer, after retries of transient failures; raises RequestError when it failed."""
+        await self.ensure_started()
+        try:
+            return self._checked(await self.backend.complete(chat, config))
+        except RequestError as error:
+            if error.kind not in TRANSIENT or self.max_retries < 1:
+                raise
+            return await self._retry(chat, config, error)
+
+    async def _retry(self, chat: Chat, config: GenerateConfig, first: RequestError) -> Completion:
+        from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+        from emoprompt.backends._api import retry_delay
+
+        await asyncio.sleep(retry_delay(0, self.backoff_s, first.retry_after))
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            retry_after = error.retry_after if isinstance(error, RequestError) else None
+            return retry_delay(state.attempt_number, self.backoff_s, retry_after)
+
+        async def attempt() -> Completion:
+            return self._checked(await self.backend.complete(chat, config))
+
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.max_retries), wait=wait, reraise=True,
+                                 retry=retry_if_exception(lambda e: isinstance(e, RequestError)
+                                                          and e.kind in TRANSIENT))
+        result: Completion = await retrying(attempt)
+        return result
+
+    def _checked(self, completion: Any) -> Completion:
+        if not isinstance(completion, Completion) or not isinstance(completion.text, str):
+            raise RequestError("malformed_response", f"the backend returned {type(completion).__name__}, not a "
+                                                     "Completion with text")
+        if len(completion.text) > self.max_response_chars:
+            raise RequestError("response_too_large", f"the answer has {len(completion.text):,} characters, over "
+                                                     f"the limit of {self.max_response_chars:,}")
+        return completion
+
+    async def close(self) -> None:
+        """Close the backend (once)."""
+        close = getattr(self.backend, "close", None)
+        self._starts.clear()
+        if callable(close):
+            result = close()
+            if inspect.isawaitable(result):
+                await result
