@@ -27,6 +27,7 @@ from emoprompt.schema import SCHEMA_VERSION, Manifest, Record
 from emoprompt.stimuli import Stimulus, load_library
 from emoprompt.suites.scorers import Score
 from emoprompt.suites.suite import Sample
+from emoprompt.suites.templates import Template
 from emoprompt.transforms import AttachStimulus, Baseline, Transform, chain
 from emoprompt.transforms.feedback import HeartSettings
 
@@ -58,6 +59,7 @@ __all__ = [
     "Sample",
     "Score",
     "Stimulus",
+    "Template",
     "Transform",
     "UsageError",
     "ab",

@@ -54,10 +54,11 @@ class _Recorder:
     exception. A torn last line left by a killed process is cut before the first append; whatever is still
     queued when the interpreter exits is written then."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, warned: bool = False) -> None:
         self.folder = folder
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-        self._warned = False
+        self._warned = warned
+        """Set once the one warning has been given (also when the test could not open its folder)."""
         self._closed = False
         self._repaired: set[str] = set()
         self._thread = threading.Thread(target=self._work, name="emoprompt-ab-recorder", daemon=True)
@@ -136,6 +137,7 @@ class ABTest:
         self._open()
 
     def _open(self) -> None:
+        warned = False
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not (self.run_dir / MANIFEST).is_file():
@@ -151,7 +153,8 @@ class ABTest:
                 write_json_atomic(self.run_dir / MANIFEST, manifest.to_dict())
         except OSError as exc:
             log.warning("emoprompt A/B cannot write to %s (%s); calls continue unrecorded", self.run_dir, exc)
-        self._recorder = _Recorder(self.run_dir)
+            warned = True
+        self._recorder = _Recorder(self.run_dir, warned)
         _open_tests[self.id] = self
 
     def assign(self, user: Any = None) -> str:
@@ -202,7 +205,7 @@ class ABTest:
     def _finish(self, call_id: str, condition: str, prompt: Any, response: Any, started: float,
                 error: Exception | None) -> None:
         try:
-            text = response_text(response) if response is not None else None
+            text = readable_text(response)
             score = float(self.scorer(text)) if self.scorer and text is not None else None
             if score is not None and not math.isfinite(score):
                 raise ValueError(f"the scorer returned {score}, not a finite number")
@@ -238,6 +241,17 @@ class ABTest:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def readable_text(response: Any) -> str | None:
+    """The text of a response when it has one (a string, an OpenAI/litellm response), else None: a call whose
+    return value is not text is still recorded."""
+    if response is None:
+        return None
+    try:
+        return response_text(response)
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return None
 
 
 def ab(conditions: dict[str, ConditionLike] | Sequence[str], run_dir: str | Path, **options: Any) -> ABTest:

@@ -196,24 +196,18 @@ def from_plain(cls: type[Typed], data: Any, where: str = "") -> Typed:
 
 
 def upgrade_record(data: dict[str, Any]) -> dict[str, Any]:
-    """A version-1 record in version-2 form: `schema_version` added, fields v1 never wrote left to defaults."""
-    if "schema_version" in data:
-        return data
-    upgraded = {key: value for key, value in data.items() if key in _RECORD_FIELDS}
-    upgraded["schema_version"] = 1
-    return upgraded
+    """A version-1 record in version-2 form (every v1 field exists in v2; the ones v1 never wrote keep their
+    defaults)."""
+    return data if "schema_version" in data else {**data, "schema_version": 1}
 
 
 def upgrade_manifest(data: dict[str, Any]) -> dict[str, Any]:
     """A version-1 manifest (`format: 1`) in version-2 form."""
     if "schema_version" in data:
         return data
-    upgraded = {key: value for key, value in data.items() if key in _MANIFEST_FIELDS}
+    upgraded = {key: value for key, value in data.items() if key != "format"}
     upgraded["schema_version"] = 1
     upgraded.setdefault("run_id", "")
-    analysis = upgraded.get("analysis")
-    if isinstance(analysis, dict):
-        upgraded["analysis"] = {k: v for k, v in analysis.items() if k in ("baseline", "control", "alpha", "sesoi")}
     return upgraded
 
 
@@ -353,10 +347,6 @@ def _writer(cls: Any) -> Callable[[Any], dict[str, Any]]:
             return data
         _WRITERS[cls] = write
     return _WRITERS[cls]
-
-
-_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(Record))
-_MANIFEST_FIELDS = frozenset(f.name for f in dataclasses.fields(Manifest))
 
 
 # --- JSON Schema --------------------------------------------------------------------------------------------

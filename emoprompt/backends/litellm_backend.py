@@ -35,8 +35,9 @@ def _litellm() -> Any:
 def quiet() -> None:
     """Silence litellm's "Give Feedback / Get Help" banners (for emoprompt's own command line, which owns the
     process; a library import of emoprompt leaves litellm's settings alone)."""
-    if "litellm" in sys.modules:
-        sys.modules["litellm"].suppress_debug_info = True
+    module = sys.modules.get("litellm")
+    if module is not None:
+        setattr(module, "suppress_debug_info", True)  # noqa: B010  (litellm's stubs do not declare it)
 
 
 class LiteLLMBackend:

@@ -119,7 +119,7 @@ def affect_lm(backend: Backend | ManagedBackend, condition: ConditionLike = (), 
               separator: str = "space", heart: HeartSettings | None = None, loop: EventLoopThread | None = None
               ) -> Any:
     """A `dspy.LM` that applies `condition` (the one condition grammar, a Transform, or a list chained) to every
-    call, answered by `backend`. `lm.kwargs["engine"].close()` stops its event loop thread."""
+    call, answered by `backend`. `lm.engine.close()` stops its event loop thread."""
     require("dspy", "dspy")
     import dspy
 

@@ -16,7 +16,7 @@ from emoprompt.runner.execute import RunCounters, execute
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import RunStore, iter_records, read_manifest
-from emoprompt.schema import AnalysisInfo, ConditionInfo, Manifest
+from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest
 from emoprompt.stats.frame import records_frame
 from emoprompt.summary import ConditionSummary, summarize, summary_dicts
 from emoprompt.usage import Usage, usage
@@ -106,7 +106,7 @@ def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> Man
         if manifest.experiment_hash != plan.experiment_hash:
             raise UsageError(f"{run_dir} holds a different experiment (hash {manifest.experiment_hash}, "
                              f"this one {plan.experiment_hash}); choose another --out or resume it as it was")
-        return manifest.replace(resumed=[*manifest.resumed, now()], status="running")
+        return manifest.replace(schema_version=SCHEMA_VERSION, resumed=[*manifest.resumed, now()], status="running")
     analysis = plan.experiment.analysis
     return Manifest(
         run_id=run_dir.name, kind="experiment", experiment=plan.experiment.to_dict(),
