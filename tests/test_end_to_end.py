@@ -40,7 +40,7 @@ def test_heart_protocol_on_the_embedded_model(tmp_path, smollm2_folder):
     loops = [r for r in records if r["condition"].startswith("heart")]
     assert len(loops) == 3 * 2 * 2 and all(1 <= len(r["attempt_scores"]) <= 3 for r in loops)
     assert all(r["n_calls"] == len(r["attempt_scores"]) for r in loops)
-    assert any(len(r["calls"]) > 1 for r in loops if "calls" in r)
+    assert any(len(r["calls"]) > 1 for r in loops if r["calls"])
     analysis = json.loads((out / "analysis.json").read_text())
     assert analysis["models"]["hf/smollm2"]["iterations"]["max_iters"] <= 3
     assert "ORACLE UPPER BOUND" in (out / "report.html").read_text()

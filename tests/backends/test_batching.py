@@ -25,21 +25,39 @@ def test_concurrent_requests_are_gathered_and_grouped():
     assert max(len(batch) for batch in calls) == 8 and len(calls) <= 5
 
 
-def test_a_failing_batch_fails_only_its_requests():
+def test_a_failing_request_fails_only_itself_not_its_batch():
+    calls = []
+
     def run_batch(requests):
+        calls.append(list(requests))
         if any(r == "bad" for r in requests):
             raise RuntimeError("boom")
         return [r.upper() for r in requests]
 
     async def main():
-        batcher = MicroBatcher(run_batch, group_key=lambda r: r, max_batch=4)
-        bad = await asyncio.gather(batcher.submit("bad"), return_exceptions=True)
-        good = await batcher.submit("ok")
+        batcher = MicroBatcher(run_batch, group_key=lambda r: 0, max_batch=4, max_wait_s=0.05)
+        results = await asyncio.gather(*(batcher.submit(r) for r in ("a", "bad", "b", "c")), return_exceptions=True)
+        later = await batcher.submit("ok")
         await batcher.close()
-        return bad, good
+        return results, later
 
-    bad, good = asyncio.run(main())
-    assert isinstance(bad[0], RuntimeError) and good == "OK"
+    results, later = asyncio.run(main())
+    assert results[0] == "A" and isinstance(results[1], RuntimeError) and results[2:] == ["B", "C"]
+    assert later == "OK" and calls[0] == ["a", "bad", "b", "c"]  # batched first, then one by one
+
+
+def test_a_batch_may_fail_single_requests_by_returning_exceptions():
+    def run_batch(requests):
+        return [ValueError(r) if r.startswith("x") else r for r in requests]
+
+    async def main():
+        batcher = MicroBatcher(run_batch, group_key=lambda r: 0, max_batch=4, max_wait_s=0.05)
+        results = await asyncio.gather(*(batcher.submit(r) for r in ("a", "xb")), return_exceptions=True)
+        await batcher.close()
+        return results
+
+    results = asyncio.run(main())
+    assert results[0] == "a" and isinstance(results[1], ValueError)
 
 
 def test_waiting_requests_are_batched_by_similar_length_and_answered_in_place():

@@ -52,3 +52,29 @@ def test_stop_strings_and_identity(smollm2_folder):
     completion = asyncio.run(go())
     assert "," not in completion.text
     assert backend.identity()["model"] == "SmolLM2-135M-Instruct"
+
+
+def test_sampling_uses_a_generator_per_request_not_torchs_global_one(smollm2_folder):
+    """With temperature > 0 each request draws from its own seeded generator: the same seed gives the same answer
+    alone or in a batch, another seed another draw, and torch's process-wide generator is left untouched."""
+    import torch
+
+    chats = [(Message("user", p),) for p in PROMPTS[:4]]
+
+    async def answers(max_batch, seed):
+        backend = HFBackend("smollm2", max_batch=max_batch)
+        await backend.start()
+        config = GenerateConfig(temperature=1.2, max_tokens=10, seed=seed)
+        if max_batch == 1:
+            results = [await backend.complete(chat, config) for chat in chats]
+        else:
+            results = await asyncio.gather(*(backend.complete(chat, config) for chat in chats))
+        await backend.close()
+        return [c.text for c in results]
+
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    batched = asyncio.run(answers(8, seed=5))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert batched == asyncio.run(answers(1, seed=5))
+    assert batched != asyncio.run(answers(8, seed=6))

@@ -154,14 +154,32 @@ def test_without_vllm_the_error_prints_the_install_command():
         run(resolve_backend("vllm/org/model-1b").start())
 
 
-def test_cli_passes_engine_args_into_the_experiment(tmp_path):
+def test_cli_passes_engine_args_into_the_experiment(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
+    import emoprompt.runner.run
     from emoprompt.cli import cli
 
     result = CliRunner().invoke(cli, ["run", "--model", "vllm/org/model-1b", "--engine-arg", "nonsense",
                                        "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "is not KEY=VALUE" in result.output
+    planned = []
+
+    def capture(plan, run_dir, **options):
+        planned.append(plan)
+        raise emoprompt.errors.UsageError("stopped here by the test")
+
+    monkeypatch.setattr(emoprompt.runner.run, "run", capture)
+    result = CliRunner().invoke(cli, ["run", "--model", "vllm/org/model-1b", "--engine-arg", "dtype=bfloat16",
+                                      "--engine-arg", "tensor-parallel-size=2", "--engine-arg", "max_model_len=4096",
+                                      "--out", str(tmp_path / "r")])
+    assert "stopped here by the test" in result.output, result.output
+    experiment = planned[0].experiment
+    assert experiment.engine_args == {"dtype": "bfloat16", "tensor_parallel_size": 2, "max_model_len": 4096}
+    backend = planned[0].backends["vllm/org/model-1b"]
+    assert backend.backend.engine_args["tensor_parallel_size"] == 2
+    assert backend.identity["engine_args"] == {"dtype": "bfloat16", "max_model_len": 4096}
+    assert emoprompt.runner.experiment.Experiment.from_dict(experiment.to_dict()) == experiment  # kept for --resume
 
 
 # --- real vLLM: only where a CUDA GPU is lent -------------------------------------------------------------------

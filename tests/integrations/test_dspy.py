@@ -41,3 +41,29 @@ def test_experiment_over_a_program_with_a_dspy_metric(tmp_path):
     analysis = json.loads(report_run(tmp_path / "run")["analysis"].read_text())
     pooled = analysis["models"]["scripted/dspy"]["pooled"][0]
     assert pooled["condition"] == "EP02" and pooled["fixed"]["diff"] == pytest.approx(1.0)
+
+
+def test_one_engine_per_condition_and_no_thread_left_behind(tmp_path):
+    import threading
+
+    backend = ScriptedBackend(reply=dspy_reply, name="scripted/dspy")
+    program = dspy.Predict("question -> answer")
+    examples = [dspy.Example(question=f"What is 40+{i}?", answer="42").with_inputs("question") for i in range(12)]
+    before = {t.ident for t in threading.enumerate()}
+    run_program_experiment(program, examples, lambda e, p, trace=None: e.answer == p.answer, backend,
+                           {"baseline": [], "EP02": "EP02", "both": "EP02+NP01"}, tmp_path / "run")
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.name.startswith("emoprompt")]
+    assert left == []
+    records = [json.loads(line) for line in (tmp_path / "run" / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 36 and {r["family"] for r in records} == {"baseline", "emotionprompt"}
+
+
+def test_affect_lm_takes_the_condition_grammar():
+    backend = ScriptedBackend(reply=dspy_reply, name="scripted/dspy")
+    lm = affect_lm(backend, "EP02@system")
+    try:
+        with dspy.context(lm=lm):
+            dspy.Predict("question -> answer")(question="x")
+        assert "important to my career" in backend.history[0][0][0].content
+    finally:
+        lm.engine.close()

@@ -3,6 +3,7 @@ from collections import Counter
 
 import pytest
 
+from emoprompt.backends import BackendOptions
 from emoprompt.backends.scripted import ScriptedBackend
 from emoprompt.errors import RequestError, UsageError
 from emoprompt.runner.experiment import Experiment
@@ -18,7 +19,8 @@ def experiment(**changes):
 
 
 def plan_with(backend, **changes):
-    return build_plan(experiment(**changes), backends={"scripted/test": backend})
+    return build_plan(experiment(**changes), backends={"scripted/test": backend},
+                      options=BackendOptions(max_retries=1, backoff_s=0.001))
 
 
 def sum_solver(chat, config):
@@ -101,6 +103,7 @@ def test_failures_become_error_records_not_wrong_answers(tmp_path):
     result = run(plan_with(ScriptedBackend(reply=flaky)), tmp_path / "r", progress=False)
     errors = [r for r in iter_records(tmp_path / "r") if r.error]
     assert len(errors) == 10 and all(r.condition == "EP02" for r in errors)
+    assert len(result.plan.backends["scripted/test"].backend.history) == 40 + 10  # each failure retried once
     assert all(r.score is None and r.correct is None for r in errors)
     ep02 = next(s for s in result.summary if s.condition == "EP02")
     assert ep02.errors == 10 and ep02.accuracy != ep02.accuracy  # NaN: no valid cells

@@ -72,3 +72,12 @@ def test_identity_is_stable_and_distinguishes_fields():
     assert a.identity() != AttachStimulus("EP02", "text", separator="none").identity()
     assert a == AttachStimulus("EP02", "text") and len({a, AttachStimulus("EP02", "text")}) == 1
     assert Baseline().identity() == {"type": "Baseline"} and run(Baseline())[0] == QUERY
+
+
+def test_placeholders_inside_a_stimulus_or_an_input_are_sent_verbatim():
+    """Templates substitute in one pass: text that arrives inside a value is never substituted again."""
+    query = AttachStimulus("S", "Mind the {input} and {demos}.").apply(
+        Query(input="literal {instruction} here", instruction="Repeat {output}.", demos=(("{input}", "{output}"),)))
+    content = RENDER(query)[-1].content
+    assert "Repeat {output}. Mind the {input} and {demos}." in content
+    assert "Input: {input}\nOutput: {output}" in content and "Input: literal {instruction} here" in content
