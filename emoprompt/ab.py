@@ -37,7 +37,8 @@ from emoprompt.decorator import (
     wrap_function,
 )
 from emoprompt.errors import UsageError
-from emoprompt.runner.store import MANIFEST, RECORDS, cut_torn_tail, scrub, write_json_atomic
+from emoprompt.runner.store import MANIFEST, RECORDS, cut_torn_tail
+from emoprompt.safe_files import open_private, private_dir, scrub, write_json_atomic
 from emoprompt.schema import AnalysisInfo, ConditionInfo, ErrorInfo, Manifest, Record
 from emoprompt.secrets import truncate
 
@@ -78,7 +79,7 @@ class _Recorder:
             if file_name not in self._repaired:
                 cut_torn_tail(path)
                 self._repaired.add(file_name)
-            with path.open("a", encoding="utf-8") as handle:
+            with open_private(path) as handle:
                 handle.write(scrub(json.dumps(row, ensure_ascii=False, default=str)) + "\n")
         except Exception as exc:  # recording must never break the application
             if not self._warned:
@@ -139,7 +140,7 @@ class ABTest:
     def _open(self) -> None:
         warned = False
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.run_dir)
             if not (self.run_dir / MANIFEST).is_file():
                 manifest = Manifest(
                     run_id=self.run_dir.name, kind="ab",

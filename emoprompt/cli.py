@@ -95,6 +95,11 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/<run-id>).")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this folder.")
 @click.option("--retry-errors", is_flag=True, help="With --resume: run error cells again.")
+@click.option("--repair", is_flag=True,
+              help="With --resume: set lines of records.jsonl that are not valid records aside (records.rejected.jsonl)"
+                   " and run their cells again.")
+@click.option("--max-response-chars", type=int, default=1_000_000, show_default=True,
+              help="Longer answers become error cells (response_too_large).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
@@ -103,11 +108,9 @@ def run(ctx: click.Context, **options: Any) -> None:
     from emoprompt.backends import BackendOptions
     from emoprompt.runner.experiment import Experiment, load_experiment
     from emoprompt.runner.plan import build_plan
-    from emoprompt.runner.run import default_run_dir, experiment_of
+    from emoprompt.runner.run import default_run_dir
     from emoprompt.runner.run import run as run_plan
     from emoprompt.runner.store import read_manifest
-    from emoprompt.summary import format_summary
-    from emoprompt.usage import format_usage
 
     data_dir = options["data_dir"]
     if data_dir is not None and not data_dir.is_dir():
@@ -118,24 +121,22 @@ def run(ctx: click.Context, **options: Any) -> None:
         raise UsageError(f"--timeout must be a positive number of seconds, not {options['timeout_s']}")
     if options["max_retries"] < 0 or not (math.isfinite(options["backoff_s"]) and options["backoff_s"] >= 0):
         raise UsageError("--retries and --backoff must be 0 or more")
+    if options["max_response_chars"] < 1:
+        raise UsageError(f"--max-response-chars must be 1 or more, not {options['max_response_chars']}")
     if options["resume"] is not None:
-        given = [name for name in _EXPERIMENT_FLAGS
-                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
-        if given:
-            raise UsageError(f"--resume continues a run as it was; drop --{given[0].replace('_', '-')}")
-        run_dir = options["resume"]
-        experiment = experiment_of(run_dir)
+        run_dir, experiment = _resumed(ctx, options)
         if data_dir is None:
             stored = read_manifest(run_dir).data_dir
             data_dir = Path(stored) if stored else None
     else:
-        if options["retry_errors"]:
-            raise UsageError("--retry-errors goes with --resume RUN_DIR")
+        if options["retry_errors"] or options["repair"]:
+            raise UsageError(f"--{'retry-errors' if options['retry_errors'] else 'repair'} goes with --resume RUN_DIR")
         base = load_experiment(options["experiment"]) if options["experiment"] else Experiment()
         experiment = _override(base, options)
         run_dir = options["out"]
     backend_options = BackendOptions(timeout_s=options["timeout_s"], max_retries=options["max_retries"],
-                                     backoff_s=options["backoff_s"], concurrency=options["concurrency"])
+                                     backoff_s=options["backoff_s"], concurrency=options["concurrency"],
+                                     max_response_chars=options["max_response_chars"])
     plan = build_plan(experiment, options=backend_options, data_dir=data_dir.resolve() if data_dir else None)
     run_dir = run_dir or default_run_dir(plan)
     from emoprompt.backends.litellm_backend import quiet
@@ -149,21 +150,88 @@ def run(ctx: click.Context, **options: Any) -> None:
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
-                          argv=sys.argv[1:])
-    except KeyboardInterrupt:
+                          argv=sys.argv[1:], repair=options["repair"])
+        _finish(ctx, result, run_dir)
+    except KeyboardInterrupt as interrupt:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we say goodbye prints no traceback
         click.echo(f"\ninterrupted; every finished cell is saved. Continue with: emoprompt run --resume {run_dir}",
                    err=True)
-        ctx.exit(130)
-    counters = result.counters
-    click.echo(format_summary(result.summary, experiment.analysis.baseline, plan.control))
+        ctx.exit(128 + int(getattr(interrupt, "signum", signal.SIGINT)))
+
+
+def _resumed(ctx: click.Context, options: dict[str, Any]) -> tuple[Path, Any]:
+    """The run folder and experiment of --resume; experiment flags are refused, except --api-base when the
+    stored endpoint's credentials were redacted (it must match apart from them)."""
+    from dataclasses import replace
+
+    from emoprompt.runner.run import experiment_of
+    from emoprompt.secrets import REDACTED, redact_url
+
+    given = [name for name in _EXPERIMENT_FLAGS
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    run_dir: Path = options["resume"]
+    experiment = experiment_of(run_dir)
+    stored = experiment.api_base or ""
+    if "api_base" in given and REDACTED in stored:
+        if redact_url(options["api_base"]) != stored:
+            raise UsageError(f"--api-base differs from this run's endpoint {stored}; give the same URL with its "
+                             "credentials")
+        given.remove("api_base")
+        experiment = replace(experiment, api_base=options["api_base"])
+    elif REDACTED in stored:
+        raise UsageError(f"this run's endpoint {stored} carried credentials, which are never saved; resume with "
+                         f"--api-base and the full URL")
+    if given:
+        raise UsageError(f"--resume continues a run as it was; drop --{given[0].replace('_', '-')}")
+    return run_dir, experiment
+
+
+ERROR_HINTS = {
+    "not_found": "check --api-base (it usually ends in /v1) and the model name",
+    "auth": "check the API key in the environment",
+    "connection": "is the server running? check --api-base",
+    "timeout": "the server is slow: raise --timeout or lower --concurrency",
+    "rate_limit": "lower --concurrency or raise --retries",
+    "context_window": "the prompt is too long for the model",
+    "malformed_response": "the server's answers are not OpenAI chat completions",
+    "response_too_large": "raise --max-response-chars or lower --max-tokens",
+    "exception": "a transform or scorer raised; the message says where",
+}
+
+
+def _finish(ctx: click.Context, result: Any, run_dir: Path) -> None:
+    """Print the summary, usage and what failed; write the report when cells ran or it is missing or broken; exit
+    non-zero when every cell of the run failed."""
+    from emoprompt.report.render import report_is_complete
+    from emoprompt.summary import format_summary
+    from emoprompt.usage import format_usage
+
+    counters, plan = result.counters, result.plan
+    for note in result.notes:
+        click.echo(f"emoprompt: note: {note}", err=True)
+    click.echo(format_summary(result.summary, plan.experiment.analysis.baseline, plan.control))
     click.echo("\n" + format_usage(result.usage))
     click.echo(f"\n{counters.ran} cells run ({counters.cache_hits} cache hits, {counters.model_calls} model calls, "
                f"{counters.errors} errors) in {counters.wall_s:.1f} s; {counters.already_done} were done before.")
-    if counters.errors or any(r.errors for r in result.summary):
+    records = result.manifest.records or 0
+    errors = result.manifest.errors or 0
+    if counters.error_kinds:
+        kinds = sorted(counters.error_kinds.items(), key=lambda item: -item[1])
+        click.echo(f"{counters.errors} of {counters.ran} cells failed:")
+        for kind, count in kinds[:5]:
+            hint = f" ({ERROR_HINTS[kind]})" if kind in ERROR_HINTS else ""
+            click.echo(f"  {kind} × {count}: {counters.error_examples[kind][:200]}{hint}")
+    if errors:
         click.echo("Error cells are left out of the statistics; rerun them with "
                    f"`emoprompt run --resume {run_dir} --retry-errors`.")
     click.echo(f"Records: {run_dir / 'records.jsonl'}")
-    if counters.ran or not (run_dir / "report.html").is_file():
+    if records and errors == records:
+        click.echo("Error: every cell failed; nothing to analyse. Fix the cause above, then "
+                   f"`emoprompt run --resume {run_dir} --retry-errors`.", err=True)
+        ctx.exit(1)
+    if counters.ran or not report_is_complete(run_dir):
         from emoprompt.report.runs import report_run
 
         paths = report_run(run_dir)

@@ -33,6 +33,14 @@ class RequestError(Exception):
         """Seconds the server asked us to wait (Retry-After), when it said."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM after recording the cells in flight; `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean X?' for the closest choice, or '' when nothing is close."""
     lowered = {choice.lower(): choice for choice in choices}

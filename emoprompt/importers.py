@@ -9,6 +9,8 @@ and score columns).
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,20 +45,9 @@ def read_external(path: Path, columns: ColumnMap) -> pd.DataFrame:
 
     if not path.is_file():
         raise UsageError(f"{path} not found; check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            raw = pd.read_csv(path)
-        elif suffix in (".jsonl", ".ndjson"):
-            raw = pd.read_json(path, lines=True)
-        elif suffix == ".parquet":
-            raw = pd.read_parquet(path)
-        else:
-            raise UsageError(f"{path}: unsupported file type {suffix!r}; use .csv, .jsonl or .parquet")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read it ({str(exc).splitlines()[0]}); check the file") from None
-    except ImportError:
-        raise UsageError("reading Parquet needs pyarrow; install it with: pip install pyarrow") from None
+    raw = _read_table(path)
+    if raw.empty:
+        raise UsageError(f"{path} has no rows (an empty or header-only file); give a file with results")
     for role in ("item", "condition", "score"):
         name = getattr(columns, role)
         if name not in raw.columns:
@@ -66,19 +57,86 @@ def read_external(path: Path, columns: ColumnMap) -> pd.DataFrame:
         "model": _optional(raw, columns.model, "model"), "task": _optional(raw, columns.task, "all"),
         "item": raw[columns.item].astype(str), "condition": raw[columns.condition].astype(str),
     })
-    frame["score"] = pd.to_numeric(raw[columns.score], errors="coerce")
-    if frame["score"].isna().any():
-        bad = raw[columns.score][frame["score"].isna()].iloc[0]
-        raise UsageError(f"{path}: column {columns.score!r} holds a non-numeric score ({bad!r}); fix or drop it")
+    frame["error"] = _errors(raw)
+    frame["score"] = pd.to_numeric(raw[columns.score], errors="coerce").astype(float)
+    bad = frame["error"].isna() & ~frame["score"].map(math.isfinite)
+    if bad.any():
+        rows = [int(i) + 2 for i in frame.index[bad][:5]]
+        example = str(raw[columns.score][bad].iloc[0])
+        raise UsageError(f"{path}: column {columns.score!r} holds a score that is not a finite number ({example!r}) "
+                         f"in data rows {', '.join(map(str, rows))}; fix or drop them, or mark them in an `error` "
+                         "column")
     if columns.repeat and columns.repeat in raw.columns:
         frame["repeat"] = raw[columns.repeat]
     else:
         frame["repeat"] = frame.groupby(["model", "task", "item", "condition"]).cumcount()
-    frame["parsed"] = raw[columns.parsed].astype(bool) if columns.parsed and columns.parsed in raw.columns else True
-    frame["error"] = None
+    frame["parsed"] = _parsed(raw, columns, path)
     for column in ("tokens_out", "tokens_in", "n_calls", "cost_usd", "cached"):
         frame[column] = raw[column] if column in raw.columns else float("nan")
     return frame[COLUMNS]
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A CSV, JSONL or Parquet file as a frame; JSONL line by line, so a bad line is named."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.DataFrame(_json_lines(path))
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it ({str(exc).splitlines()[0]}); check the file") from None
+    except ImportError:
+        raise UsageError("reading Parquet needs pyarrow; install it with: pip install pyarrow") from None
+    raise UsageError(f"{path}: unsupported file type {suffix!r}; use .csv, .jsonl or .parquet")
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise UsageError(f"{path}:{number}: not a JSON object; fix or delete that line") from None
+            if not isinstance(row, dict):
+                raise UsageError(f"{path}:{number}: a row is a JSON object, not {type(row).__name__}; fix or delete "
+                                 "that line")
+            rows.append(row)
+    return rows
+
+
+_TRUE = {"true", "1", "yes", "y", "t", "1.0"}
+_FALSE = {"false", "0", "no", "n", "f", "0.0"}
+
+
+def _parsed(raw: pd.DataFrame, columns: ColumnMap, path: Path) -> list[bool]:
+    """The parsed column as booleans: true/false, 1/0, yes/no (any case); anything else (NaN included) is refused."""
+    if not columns.parsed or columns.parsed not in raw.columns:
+        return [True] * len(raw)
+    values = []
+    for row, value in enumerate(raw[columns.parsed]):
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in _TRUE or text in _FALSE:
+            values.append(bool(value) if isinstance(value, bool) else text in _TRUE)
+            continue
+        raise UsageError(f"{path}: column {columns.parsed!r} holds {value!r} in data row {row + 2}; use true/false, "
+                         "1/0 or yes/no, or --parsed-column with another column")
+    return values
+
+
+def _errors(raw: pd.DataFrame) -> list[str | None]:
+    """The error column (rows with a non-empty value are error rows, left out of the statistics), if any."""
+    if "error" not in raw.columns:
+        return [None] * len(raw)
+    return [None if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
+            else str(value) for value in raw["error"]]
 
 
 def _optional(raw: pd.DataFrame, column: str | None, default: str) -> Any:

@@ -13,6 +13,18 @@ from emoprompt.errors import UsageError, unknown_name
 MAX_DATA_FILE_BYTES = 20_000_000
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases (`*name`): emoprompt's files never need them, and a few bytes of nested aliases can
+    expand to gigabytes (a "billion laughs" file)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not supported in emoprompt files",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def read_mapping(path: Path) -> dict[str, Any]:
     """Parse a `.toml`, `.yaml` or `.yml` file into a dict, or raise a one-line UsageError."""
     if not path.is_file():
@@ -24,21 +36,25 @@ def read_mapping(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
     suffix = path.suffix.lower()
-    if suffix == ".toml":
-        try:
+    try:
+        if suffix == ".toml":
             data: Any = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"{path}: malformed TOML: {exc}; fix the file") from None
-    elif suffix in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise UsageError(f"{path}: malformed YAML{where}: {problem}; fix the file") from None
-    else:
-        raise UsageError(f"{path}: unsupported file type {suffix!r}; use .toml, .yaml or .yml")
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.load(text, Loader=_NoAliasLoader)
+        else:
+            raise UsageError(f"{path}: unsupported file type {suffix!r}; use .toml, .yaml or .yml")
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: malformed TOML: {exc}; fix the file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"{path}: malformed YAML{where}: {problem}; fix the file") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be an emoprompt file; fix the file") from None
+    except ValueError as exc:
+        problem = "a number has thousands of digits" if "digits" in str(exc) else str(exc).splitlines()[0]
+        raise UsageError(f"{path}: {problem}; fix the file") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of keys at the top level")
     return data

@@ -17,7 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-Fault = str  # "429", "429-retry-after", "500", "503", "reset", "timeout", "malformed", "empty", "filter", "401"
+Fault = str
+"""Transport and status faults: "429", "429-retry-after", "429-retry-after-nan", "429-retry-after-date", "500",
+"503", "401", "404", "reset", "timeout", "hang", "malformed" (not JSON), "bad-utf8" (invalid UTF-8 bytes).
+Malformed 200 replies: "empty" (no choices), "empty-choice" (`choices: [{}]`), "null-message", "text-choice" (the
+completions-API shape), "no-content", "tool-calls", "filter". Odd but valid replies: "surrogate" (a lone surrogate),
+"nul" (NUL characters), "bad-tokens" (negative and absurd token counts), "huge" (a 3 MB answer)."""
 
 
 def default_reply(messages: list[dict[str, str]]) -> str:
@@ -66,6 +71,7 @@ class LoopbackServer:
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
+            self._stopping = asyncio.Event()
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._handle)
             app.router.add_get("/v1/models", self._models)
@@ -89,6 +95,7 @@ class LoopbackServer:
             return
         async def shutdown() -> None:
             assert self._runner is not None
+            self._stopping.set()
             await self._runner.cleanup()
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -137,11 +144,14 @@ class LoopbackServer:
     async def _fail(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "") if self.echo_auth_in_errors else ""
         error = {"error": {"message": f"injected {fault} {auth}".strip(), "type": "server_error"}}
+        ok = _completion("test-model", "fine", "stop", [])
+        retry_after = {"429-retry-after": "0.05", "429-retry-after-nan": "nan",
+                       "429-retry-after-date": "Wed, 21 Oct 2015 07:28:00 GMT"}
         if fault == "429":
             return web.json_response(error, status=429)
-        if fault == "429-retry-after":
-            return web.json_response(error, status=429, headers={"Retry-After": "0.05"})
-        if fault in ("500", "503", "401"):
+        if fault in retry_after:
+            return web.json_response(error, status=429, headers={"Retry-After": retry_after[fault]})
+        if fault in ("500", "503", "401", "404"):
             return web.json_response(error, status=int(fault))
         if fault == "reset":
             assert request.transport is not None
@@ -150,12 +160,33 @@ class LoopbackServer:
         if fault == "timeout":
             await asyncio.sleep(2)
             return web.json_response(error, status=504)
+        if fault == "hang":  # until the server stops
+            await self._stopping.wait()
+            return web.json_response(error, status=504)
         if fault == "malformed":
             return web.Response(text="{not json", content_type="application/json")
-        if fault == "empty":
-            return web.json_response({**_completion("test-model", "", "stop", []), "choices": []})
+        if fault == "bad-utf8":
+            body = json.dumps(ok).replace("fine", "@@").encode().replace(b"@@", b"\xff\xfe")
+            return web.Response(body=body, content_type="application/json")
+        choices = {"empty": [], "empty-choice": [{}], "null-message": [{"index": 0, "message": None}],
+                   "text-choice": [{"index": 0, "text": "fine", "finish_reason": "stop"}],
+                   "no-content": [{"index": 0, "message": {"role": "assistant"}, "finish_reason": "stop"}],
+                   "tool-calls": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
+                       {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                       "finish_reason": "tool_calls"}]}
+        if fault in choices:
+            return web.json_response({**ok, "choices": choices[fault]})
         if fault == "filter":
             return web.json_response(_completion("test-model", "", "content_filter", []))
+        if fault == "surrogate":  # valid JSON whose string holds a lone surrogate
+            return web.Response(text=json.dumps(ok).replace("fine", "fine \\ud800 end"),
+                                content_type="application/json")
+        if fault == "nul":
+            return web.json_response(_completion("test-model", "fi\x00ne\x00", "stop", []))
+        if fault == "bad-tokens":
+            return web.json_response({**ok, "usage": {"prompt_tokens": -5, "completion_tokens": 10**15}})
+        if fault == "huge":
+            return web.json_response(_completion("test-model", "x" * 3_000_000, "stop", []))
         raise ValueError(f"unknown fault {fault}")
 
 

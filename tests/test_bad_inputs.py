@@ -120,3 +120,99 @@ def test_missing_optional_dependency(tmp_path, monkeypatch):
                  "datasets is not installed; install it with: pip install 'emoprompt[datasets]'")
     expect_error(invoke("run", "--model", "vllm/Qwen/Qwen2.5-0.5B", "--no-progress", "--out", str(tmp_path / "v")),
                  "vllm is not installed; install it with: pip install 'emoprompt[vllm]'")
+
+
+BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("bomb.yaml", BOMB, "YAML aliases (*name) are not supported"),
+    ("deep.yaml", "models: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("deep.toml", "models = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("digits.toml", "repeats = " + "9" * 5000 + "\n", "a number has thousands of digits"),
+    ("digits.yaml", "repeats: " + "9" * 5000 + "\n", "a number has thousands of digits"),
+    ("many.toml", "repeats = 100000\n", "repeats must be at most 1,000"),
+])
+def test_hostile_experiment_files_are_one_line_and_fast(tmp_path, name, content, message):
+    import time
+
+    started = time.perf_counter()
+    expect_error(invoke("run", write(tmp_path / name, content)), message)
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--timeout", "nan"], "--timeout must be a positive number of seconds, not nan"),
+    (["--timeout", "inf"], "--timeout must be a positive number of seconds, not inf"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "-1"], "--timeout must be a positive number of seconds"),
+    (["--backoff", "nan"], "--retries and --backoff must be 0 or more"),
+    (["--model", "openai/x", "--api-base", "http://127.0.0.1:99999/v1"], "Port out of range"),
+    (["--model", "openai/x", "--api-base", "http://[::1/v1"], "Invalid IPv6 URL"),
+    (["--model", "openai/x", "--api-base", "ftp://host/v1"], "is not an http(s) URL"),
+    (["--limit", "0"], "use 'all'"),
+    (["--model", "scripted/echo,"], "has an empty model name"),
+    (["--max-response-chars", "0"], "--max-response-chars must be 1 or more"),
+    (["--repair"], "--repair goes with --resume"),
+])
+def test_bad_flags_are_one_line(tmp_path, flags, message):
+    expect_error(invoke("run", *flags, "--out", tmp_path / "r"), message)
+
+
+def test_two_models_in_one_flag(tmp_path):
+    result = invoke("run", "--model", "scripted/echo,hf/smollm2", "--task", "sum", "--limit", "1", "--condition",
+                    "baseline", "--out", tmp_path / "r", "--no-progress", "--no-cache")
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text()) if (tmp_path / "r").exists() else None
+    assert manifest is None or manifest["experiment"]["models"] == ["scripted/echo", "hf/smollm2"], result.output
+
+
+def test_a_generator_beyond_its_cap(tmp_path):
+    suite = write(tmp_path / "s.toml", SUITE_HEAD + 'source = { generator = "sum", n = 1000000 }\n')
+    expect_error(invoke("run", "--suite", suite, "--model", "scripted/echo"), "`n` must be between 1 and 100,000")
+
+
+def test_csv_field_beyond_the_parser_limit(tmp_path):
+    write(tmp_path / "big.csv", "id,input,target\n1," + "x" * 11_000_000 + ",y\n")
+    suite = write(tmp_path / "s.toml", SUITE_HEAD + 'source = { file = "big.csv" }\n')
+    expect_error(invoke("run", "--suite", suite, "--model", "scripted/echo"), "malformed CSV")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "cannot read it"),
+    ("item,condition,score\n", "has no rows"),
+    ('{"item": 1, "condition": "a", "score": 1}\n[1, 2]\n', "other.jsonl:2: a row is a JSON object, not list"),
+    ('{"item": 1, "condition": "a", "score": 1}\nnot json\n', "other.jsonl:2: not a JSON object"),
+    ("item,condition,score\n1,a,inf\n1,b,1\n", "not a finite number ('inf') in data rows 2"),
+    ("item,condition,score,parsed\n1,a,1,maybe\n1,b,1,yes\n", "holds 'maybe' in data row 2"),
+])
+def test_bad_records_files_for_report(tmp_path, content, message):
+    suffix = ".jsonl" if content.startswith("{") else ".csv"
+    path = write(tmp_path / f"other{suffix}", content)
+    expect_error(invoke("report", "--records", path), message)
+
+
+def test_report_out_must_be_a_writable_folder(tmp_path):
+    assert invoke("run", "--model", "scripted/echo", "--task", "sum", "--limit", "2", "--out", tmp_path / "r",
+                  "--no-progress").exit_code == 0
+    write(tmp_path / "a-file", "x")
+    expect_error(invoke("report", tmp_path / "r", "--out", tmp_path / "a-file"), "is a file, not a folder")
+    expect_error(invoke("report", tmp_path / "r", "--out", "/proc/emoprompt-report"), "choose a writable --out")
+
+
+def test_a_full_disk_when_the_records_file_is_closed(tmp_path, monkeypatch):
+    import os
+
+    real_fsync = os.fsync
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fsync", full)
+    result = invoke("run", "--model", "scripted/echo", "--limit", "2", "--task", "sum", "--out", tmp_path / "run",
+                    "--no-progress")
+    monkeypatch.setattr(store.os, "fsync", real_fsync)
+    expect_error(result, "cannot finish writing")
+    assert "emoprompt run --resume" in result.output

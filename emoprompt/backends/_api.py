@@ -43,18 +43,34 @@ def retry_after_seconds(value: str | None) -> float | None:
     return seconds if seconds == seconds and abs(seconds) != float("inf") else None
 
 
+def check_api_base(api_base: str) -> str:
+    """`api_base` if it is an http(s) URL with a host and a valid port, else a one-line UsageError."""
+    from emoprompt.secrets import redact_url
+
+    shown = redact_url(api_base)
+    try:
+        url = urlparse(api_base)
+        url.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
+    except ValueError as exc:
+        raise UsageError(f"API base {shown!r} is not a valid URL ({exc}); use e.g. http://127.0.0.1:8000/v1"
+                         ) from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UsageError(f"API base {shown!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000/v1")
+    return api_base
+
+
 async def check_reachable(api_base: str) -> None:
     """Fail before the run, with a one-line fix, when nothing listens at `api_base`."""
-    url = urlparse(api_base)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise UsageError(f"API base {api_base!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000/v1")
+    url = urlparse(check_api_base(api_base))
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, port), timeout=5)
     except (OSError, TimeoutError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UsageError(f"cannot reach API base {api_base} ({reason}); start the server or fix --api-base"
-                         ) from None
+        from emoprompt.secrets import redact_url
+
+        raise UsageError(f"cannot reach API base {redact_url(api_base)} ({reason}); start the server or fix "
+                         "--api-base") from None
     writer.close()
 
 

@@ -1,7 +1,8 @@
 """The backend contract: one required async method, `complete(chat, config) -> Completion`, plus `identity()`.
 
-Everything else is optional and has a default: `start()` (load weights, open connections; called once before the
-first request), `close()`, `name` and `default_concurrency`. Retries, concurrency and starting once are wrapped
+Everything else is optional and has a default: `preflight()` (checks that need no network, such as a missing key,
+run before a run folder is created), `start()` (load weights, open connections; called once before the first
+request), `close()`, `name` and `default_concurrency`. Retries, concurrency and starting once are wrapped
 around every backend by `emoprompt.backends.managed.ManagedBackend`; batching wraps a backend that implements
 `generate_batch` (see `emoprompt.backends.batching.BatchedBackend`). A backend raises `RequestError` for one
 failed request (a transient kind is retried by the wrapper) and `BackendError` when it cannot work at all.
@@ -39,6 +40,8 @@ class BackendOptions:
     backoff_s: float = 1.0
     concurrency: int | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
+    max_response_chars: int = 1_000_000
+    """Longer answers become `response_too_large` error cells (HTTP bodies are capped accordingly)."""
     """vLLM engine arguments (`vllm/<model>` only)."""
 
 

@@ -50,7 +50,8 @@ def make_openai(model: str, options: BackendOptions) -> Backend:
     """`openai/<model>`, `hosted_vllm/<model>`: emoprompt's own lean OpenAI-compatible client."""
     from emoprompt.backends.openai_http import OpenAIHTTPBackend
 
-    return OpenAIHTTPBackend(model, options.api_base, options.timeout_s, options.concurrency or 16)
+    return OpenAIHTTPBackend(model, options.api_base, options.timeout_s, options.concurrency or 16,
+                             max_response_bytes=4 * options.max_response_chars + 65_536)
 
 
 def make_litellm(model: str, options: BackendOptions) -> Backend:

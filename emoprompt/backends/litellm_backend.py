@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from emoprompt.backends._api import check_reachable, retry_after_seconds
+from emoprompt.backends._api import check_api_base, check_reachable, retry_after_seconds
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError, did_you_mean
 from emoprompt.secrets import redact_url, truncate
@@ -48,7 +48,7 @@ class LiteLLMBackend:
         self.name = model
         self.litellm_model = model.removeprefix("litellm/")
         """The model string litellm sees (`litellm/openai/x` forces litellm for a protocol emoprompt speaks itself)."""
-        self.api_base = api_base
+        self.api_base = check_api_base(api_base) if api_base else None
         self.timeout_s = timeout_s
         self.default_concurrency = concurrency
         self._api_key: str | None = None
@@ -83,16 +83,21 @@ class LiteLLMBackend:
                 f"{did_you_mean(provider, [str(p.value) for p in litellm.provider_list])} "
                 "Use provider/model (e.g. openai/gpt-4o-mini), hf/<model> or hf/smollm2.") from None
 
-    async def start(self) -> None:
+    def preflight(self) -> None:
+        """Checks that need no network, before a run folder is created: the provider, and its key."""
         self.check_model()
         if self.api_base:
-            await check_reachable(self.api_base)
-            self._api_key = None if self._has_key() else "sk-no-key-needed"
             return
         missing = _litellm().validate_environment(model=self.litellm_model).get("missing_keys") or []
         if missing:
             raise UsageError(f"{self.name} needs {' and '.join(missing)} in the environment; "
                              f"export {missing[0]}=... (keys are never written to disk)")
+
+    async def start(self) -> None:
+        self.preflight()
+        if self.api_base:
+            await check_reachable(self.api_base)
+            self._api_key = None if self._has_key() else "sk-no-key-needed"
 
     def _has_key(self) -> bool:
         result = _litellm().validate_environment(model=self.litellm_model)
@@ -179,7 +184,13 @@ def classify(exc: Exception) -> RequestError:
             kind = "unavailable"
         elif status == 429:
             kind = "rate_limit"
+    if kind == "server_error" and any(sign in message for sign in _MALFORMED_SIGNS):
+        kind = "malformed_response"  # litellm reports a 200 it cannot read as an internal server error
     return RequestError(kind, message, _retry_after(exc))
+
+
+_MALFORMED_SIGNS = ("Invalid response object", "Expecting value", "Expecting property name", "JSONDecodeError",
+                    "Unterminated string")
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -9,8 +9,10 @@ from typing import Any
 
 from emoprompt.backends.base import Backend
 from emoprompt.chat import Chat, Completion, GenerateConfig
-from emoprompt.errors import RequestError
+from emoprompt.errors import EmopromptError, RequestError
 from emoprompt.identity import is_complete
+from emoprompt.safe_files import scrub
+from emoprompt.secrets import truncate
 
 TRANSIENT = ("rate_limit", "server_error", "unavailable", "connection", "timeout", "malformed_response",
              "empty_choices")
@@ -41,6 +43,13 @@ class ManagedBackend:
         self.default_concurrency = int(getattr(backend, "default_concurrency", 16))
         self._starts: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
 
+    def preflight(self) -> None:
+        """The backend's checks that need no network (a missing key), if it has any: run before a run folder is
+        created, so a run that cannot start leaves nothing behind."""
+        check = getattr(self.backend, "preflight", None)
+        if callable(check):
+            check()
+
     async def ensure_started(self) -> None:
         """Start the backend once (per event loop) and wait until it has."""
         loop = asyncio.get_running_loop()
@@ -65,6 +74,10 @@ class ManagedBackend:
             if error.kind not in TRANSIENT or self.max_retries < 1:
                 raise
             return await self._retry(chat, config, error)
+        except EmopromptError:
+            raise
+        except Exception as exc:  # a backend's own bug or its library's refusal: this request failed, named so
+            raise RequestError("backend_error", truncate(f"{type(exc).__name__}: {exc}")) from None
 
     async def _retry(self, chat: Chat, config: GenerateConfig, first: RequestError) -> Completion:
         from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -93,8 +106,9 @@ class ManagedBackend:
                                                      "Completion with text")
         if len(completion.text) > self.max_response_chars:
             raise RequestError("response_too_large", f"the answer has {len(completion.text):,} characters, over "
-                                                     f"the limit of {self.max_response_chars:,}")
-        return completion
+                                                     f"the limit of {self.max_response_chars:,} (--max-response-chars)")
+        clean = scrub(completion.text)
+        return completion if clean is completion.text else completion.replace(text=clean)
 
     async def close(self) -> None:
         """Close the backend (once)."""

@@ -12,10 +12,11 @@ import json
 import os
 import time
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
-from emoprompt.backends._api import check_reachable, retry_after_seconds, token_prices
+from emoprompt.backends._api import check_api_base, check_reachable, retry_after_seconds, token_prices
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
 from emoprompt.secrets import redact_url, truncate
@@ -41,7 +42,7 @@ class OpenAIHTTPBackend:
     """
 
     def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0,
-                 concurrency: int = 16) -> None:
+                 concurrency: int = 16, max_response_bytes: int = 8_000_000) -> None:
         provider, _, self.model_id = model.partition("/")
         if provider not in PROVIDERS or not self.model_id:
             raise UsageError(f"{model!r} is not an OpenAI-compatible model string; use openai/<model> or "
@@ -52,20 +53,25 @@ class OpenAIHTTPBackend:
         if chosen is None:
             raise UsageError(f"{model} needs the server's address: add --api-base http://HOST:PORT/v1 "
                              f"(or export {base_variables[0]})")
-        self.api_base: str = chosen
-        self._url = f"{chosen.rstrip('/')}/chat/completions"
+        self.api_base: str = check_api_base(chosen)
+        self._url, self._basic_auth = _split_credentials(chosen)
         self.timeout_s = timeout_s
         self.default_concurrency = concurrency
+        self.max_response_bytes = max_response_bytes
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._prices = token_prices(model) if provider == "openai" else None
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "api", "model": self.name, "api_base": endpoint_identity(self.api_base)}
 
-    async def start(self) -> None:
+    def preflight(self) -> None:
+        """Checks that need no network, before a run folder is created: the key, where one is needed."""
         if os.environ.get(self._key_variable) is None and self.api_base == PROVIDERS["openai"][0]:
             raise UsageError(f"{self.name} needs {self._key_variable} in the environment; "
                              f"export {self._key_variable}=... (keys are never written to disk)")
+
+    async def start(self) -> None:
+        self.preflight()
         await check_reachable(self.api_base)
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
@@ -86,7 +92,7 @@ class OpenAIHTTPBackend:
         started = time.perf_counter()
         try:
             async with session.post(self._url, data=body) as response:
-                payload = await response.read()
+                payload = await self._read(response)
                 status = response.status
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         except TimeoutError:
@@ -101,6 +107,23 @@ class OpenAIHTTPBackend:
         except (ValueError, UnicodeDecodeError):
             raise RequestError("malformed_response", f"the server's answer is not JSON: {payload[:120]!r}") from None
         return self._completion(data, latency)
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, refused (`response_too_large`) beyond `max_response_bytes` without reading the rest."""
+        limit = self.max_response_bytes
+        if response.content_length is not None:
+            if response.content_length > limit:
+                raise RequestError("response_too_large", f"the server's answer has {response.content_length:,} "
+                                                         f"bytes, over the limit of {limit:,} (--max-response-chars)")
+            return await response.read()
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise RequestError("response_too_large", f"the server's answer exceeds {limit:,} bytes "
+                                                         "(--max-response-chars)")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _completion(self, data: Any, latency: float) -> Completion:
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -126,6 +149,8 @@ class OpenAIHTTPBackend:
             key = os.environ.get(self._key_variable)
             if key:
                 headers["Authorization"] = f"Bearer {key}"
+            elif self._basic_auth is not None:
+                headers["Authorization"] = self._basic_auth.encode()
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the caller bounds requests in flight
             session = aiohttp.ClientSession(connector=connector, headers=headers,
                                             timeout=aiohttp.ClientTimeout(total=self.timeout_s))
@@ -158,6 +183,18 @@ def message_text(choice: Any) -> tuple[str, str]:
         what = "tool calls" if message.get("tool_calls") else "no text content"
         raise RequestError("malformed_response", f"the server's message has {what}")
     return content, str(finish)
+
+
+def _split_credentials(api_base: str) -> tuple[str, aiohttp.BasicAuth | None]:
+    """The chat completions URL of `api_base` (its query string kept) without a `user:password@` part, and that
+    part as basic auth (sent when no API key is set; a key in the environment goes as a bearer token instead)."""
+    parts = urlsplit(api_base)
+    netloc, auth = parts.netloc, None
+    if parts.username is not None:
+        netloc = netloc.rpartition("@")[2]
+        auth = aiohttp.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+    path = parts.path.rstrip("/") + "/chat/completions"
+    return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment)), auth
 
 
 def endpoint_identity(api_base: str) -> str:

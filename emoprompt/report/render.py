@@ -19,7 +19,7 @@ from emoprompt.report.tables import (
     usage_table,
 )
 from emoprompt.report.text import headline, methods
-from emoprompt.runner.store import write_json_atomic
+from emoprompt.safe_files import private_dir, write_json_atomic, write_text_atomic
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;color:#111;
@@ -37,23 +37,49 @@ tr.hit td{background:#ecfdf5;font-weight:600}.note{color:#555;font-size:.85rem}
 
 def write_report(out_dir: Path, analysis: dict[str, Any], context: dict[str, Any]) -> dict[str, Path]:
     """Write every report file into `out_dir`; returns their paths by name."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _writable_folder(out_dir)
     paragraphs = headline(analysis, context)
     methods_text = methods(analysis, context)
     full = {**analysis, "headline": paragraphs, "methods": methods_text}
     paths = {"analysis": out_dir / "analysis.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
-    write_json_atomic(paths["analysis"], full)
     figures = _figures(analysis)
     for name, svg in figures.items():
         path = out_dir / f"{name}.svg"
-        path.write_text(svg, encoding="utf-8")
+        write_text_atomic(path, svg)
         paths[name] = path
     sections = _sections(analysis)
     title = context.get("title") or "emoprompt report"
-    paths["markdown"].write_text(_markdown(title, paragraphs, analysis, sections, figures, methods_text),
-                                 encoding="utf-8")
-    paths["html"].write_text(_html(title, paragraphs, analysis, sections, figures, methods_text), encoding="utf-8")
+    write_text_atomic(paths["markdown"], _markdown(title, paragraphs, analysis, sections, figures, methods_text))
+    write_text_atomic(paths["html"], _html(title, paragraphs, analysis, sections, figures, methods_text))
+    write_json_atomic(paths["analysis"], full)  # last: a valid analysis.json means the whole report was written
     return paths
+
+
+def report_is_complete(out_dir: Path) -> bool:
+    """True when `out_dir` holds a whole report: analysis.json (written last) parses and report.html ends."""
+    import json
+
+    try:
+        json.loads((out_dir / "analysis.json").read_text(encoding="utf-8"))
+        html = (out_dir / "report.html").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False
+    return html.rstrip().endswith("</html>") and (out_dir / "report.md").is_file()
+
+
+def _writable_folder(out_dir: Path) -> None:
+    from emoprompt.errors import UsageError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a folder; choose a folder for the report")
+    try:
+        private_dir(out_dir)
+        probe = out_dir / f".write-test-{id(out_dir)}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {out_dir} ({exc.strerror or exc}); choose a writable --out"
+                         ) from None
 
 
 def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -11,6 +13,7 @@ from typing import Any
 
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
 from emoprompt.identity import stable_hash
+from emoprompt.safe_files import PRIVATE_FILE, private_dir
 
 
 def cache_key(model_identity: dict[str, Any], chat: Chat, config: GenerateConfig, repeat: int) -> str:
@@ -31,7 +34,7 @@ class ResponseCache:
     """
 
     def __init__(self, path: Path, batch: int = 256, max_delay_s: float = 0.5) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.path = path
         self.batch = batch
         self.max_delay_s = max_delay_s
@@ -40,17 +43,43 @@ class ResponseCache:
         self._oldest_pending = 0.0
         self.damaged = 0
         """Entries found unreadable (and dropped) so far: their cells ask the model again."""
-        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.quarantined: Path | None = None
+        """Where a damaged database was moved aside (a new, empty cache took its place)."""
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError:
+            self.quarantined = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(f"{path}{suffix}")
+                if source.exists():
+                    source.replace(Path(f"{self.quarantined}{suffix}"))
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        new = not self.path.exists()
+        database = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            if new and os.name == "posix":
+                os.chmod(self.path, PRIVATE_FILE)
+            database.execute("PRAGMA journal_mode=WAL")
+            database.execute("PRAGMA synchronous=NORMAL")
+            database.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            database.execute("SELECT key FROM completions LIMIT 1").fetchall()
+        except sqlite3.DatabaseError:
+            database.close()
+            raise
+        return database
 
     def get(self, key: str) -> Completion | None:
         """The cached completion, marked `cached`, or None."""
         with self._lock:
             value = self._pending.get(key)
             if value is None:
-                row = self._db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
+                try:
+                    row = self._db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
+                except sqlite3.DatabaseError:  # a damaged page: a miss, counted and reported
+                    self.damaged += 1
+                    return None
                 value = row[0] if row else None
         if value is None:
             return None
@@ -75,7 +104,8 @@ class ResponseCache:
     def _forget(self, key: str) -> None:
         with self._lock:
             self._pending.pop(key, None)
-            self._db.execute("DELETE FROM completions WHERE key = ?", (key,))
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._db.execute("DELETE FROM completions WHERE key = ?", (key,))
 
     def flush(self) -> None:
         """Commit every buffered write now."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gc
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +39,17 @@ class RunCounters:
     error_kinds: dict[str, int] = field(default_factory=dict)
     error_examples: dict[str, str] = field(default_factory=dict)
     """One message per error kind, for the end-of-run report."""
+    interrupted_by: int | None = None
+    """The signal (SIGINT, SIGTERM) that stopped the invocation before every cell ran, if one did."""
 
 
 async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
-                  concurrency: int | None = None, progress: bool = True) -> RunCounters:
-    """Run every cell of `plan` that has no record in the store yet."""
+                  concurrency: int | None = None, progress: bool = True, done: set[str] | None = None) -> RunCounters:
+    """Run every cell of `plan` that has no record in the store yet (`done`: the keys already recorded, when the
+    caller has read them)."""
     counters = RunCounters()
-    done = {record.key for record in iter_records(store.run_dir)}
+    if done is None:
+        done = {record.key for record in iter_records(store.run_dir)}
     todo = [cell for cell in plan.cells if cell.key not in done]
     counters.already_done = len(plan.cells) - len(todo)
     if not todo:
@@ -76,9 +84,25 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                 bar.update(1)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(limit, len(todo))))]
+
+    def stop(signum: int) -> None:
+        if counters.interrupted_by is None:  # first signal: no new cells; the ones in flight finish and are recorded
+            counters.interrupted_by = signum
+            while not queue.empty():
+                queue.get_nowait()
+            print("\nemoprompt: stopping after the cells in flight; press Ctrl-C again to stop at once",
+                  file=sys.stderr)
+        else:  # second signal: stop now; cells in flight run again on --resume
+            for task in workers:
+                task.cancel()
+
     gc.freeze()  # the plan's many long-lived objects need no garbage-collector passes while cells run
     try:
-        await asyncio.gather(*workers)
+        with _signals_handled_by(stop):
+            await asyncio.gather(*workers)
+    except asyncio.CancelledError:
+        if counters.interrupted_by is None:
+            raise
     finally:
         gc.unfreeze()
         for task in workers:
@@ -87,6 +111,28 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
         if bar is not None:
             bar.close()
     return counters
+
+
+@contextlib.contextmanager
+def _signals_handled_by(handler: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call `handler(signum)` on the event loop while the block runs (main thread, POSIX only;
+    elsewhere they keep their usual effect)."""
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread() or sys.platform == "win32":
+        yield
+        return
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, handler, signum)
+            installed.append(signum)
+        except (ValueError, RuntimeError, NotImplementedError):
+            continue
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool) -> Any:

@@ -75,7 +75,7 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
     if missing:
         raise UsageError(f"no backend given for model {missing[0]!r}; pass it in backends={{...}}")
     managed = {model: backend if isinstance(backend, ManagedBackend)
-               else ManagedBackend(model, backend, options.max_retries, options.backoff_s)
+               else ManagedBackend(model, backend, options.max_retries, options.backoff_s, options.max_response_chars)
                for model, backend in raw.items() if model in experiment.models}
     notes += [f"model {m}: its identity cannot tell versions apart (code without readable source); its answers "
               "are not cached" for m, b in managed.items() if not b.cacheable]

@@ -9,7 +9,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from emoprompt.errors import UsageError
+from emoprompt.errors import Interrupted, UsageError
 from emoprompt.paths import cache_dir
 from emoprompt.runner.cache import ResponseCache
 from emoprompt.runner.execute import RunCounters, execute
@@ -17,6 +17,7 @@ from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import RunStore, iter_records, read_manifest
 from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest
+from emoprompt.secrets import redact, redact_url
 from emoprompt.stats.frame import records_frame
 from emoprompt.summary import ConditionSummary, summarize, summary_dicts
 from emoprompt.usage import Usage, usage
@@ -35,6 +36,8 @@ class RunResult:
     summary: list[ConditionSummary]
     usage: list[Usage]
     manifest: Manifest
+    notes: list[str]
+    """What this invocation found worth saying (bad lines set aside, a damaged cache)."""
 
 
 def now() -> str:
@@ -51,6 +54,9 @@ def default_run_dir(plan: RunPlan, results_root: Path = Path("results")) -> Path
 def experiment_of(run_dir: Path) -> Experiment:
     """The experiment a run folder was started with (for --resume)."""
     manifest = read_manifest(run_dir)
+    if manifest.kind == "experiment" and (not manifest.experiment or not manifest.experiment_hash):
+        raise UsageError(f"{run_dir}/manifest.json describes no experiment; restore it from a copy, or start a new "
+                         "run (the records are kept)")
     if manifest.kind != "experiment":
         raise UsageError(f"{run_dir} is an {manifest.kind} run, not an experiment; it cannot be resumed with "
                          "emoprompt run (report it with emoprompt report)")
@@ -58,21 +64,47 @@ def experiment_of(run_dir: Path) -> Experiment:
 
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
-        progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None) -> RunResult:
-    """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run."""
+        progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None,
+        repair: bool = False) -> RunResult:
+    """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run.
+
+    Checks that need no network run before the folder is created, so a run that cannot start leaves nothing
+    behind. Existing records are validated before the manifest says the run is running; `repair` first sets bad
+    lines aside (records.rejected.jsonl) so their cells run again. An interrupt (Ctrl-C, SIGTERM) leaves every
+    finished record and a manifest that says `interrupted`.
+    """
+    for backend in plan.backends.values():
+        backend.preflight()
     store = RunStore(run_dir)
     store.open()
     try:
+        notes = []
+        if repair:
+            moved = store.set_aside_bad_lines()
+            if moved:
+                notes.append(f"{moved} bad record lines were set aside in records.rejected.jsonl; their cells run "
+                             "again")
+        done = {record.key for record in iter_records(run_dir)}
         manifest = _start_manifest(plan, run_dir, argv)
         if retry_errors:
             store.drop_errors()
+            done = {record.key for record in iter_records(run_dir)}
+        manifest = manifest.replace(notes=[*manifest.notes, *notes])
         store.write_manifest(manifest)
         cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
         try:
-            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress))
+            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done))
+        except KeyboardInterrupt:
+            store.write_manifest(manifest.replace(status="interrupted", finished=now()))
+            raise
         finally:
             if cache:
                 cache.close()
+                notes += _cache_notes(cache)
+        if counters.interrupted_by is not None:
+            store.write_manifest(manifest.replace(status="interrupted", finished=now(), notes=[*manifest.notes,
+                                                                                             *notes]))
+            raise Interrupted(counters.interrupted_by)
         frame = records_frame(iter_records(run_dir))
         names = [c.name for c in plan.conditions]
         summary = summarize(frame, names, plan.experiment.analysis.baseline, plan.control,
@@ -84,17 +116,27 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         manifest = manifest.replace(
             status="complete" if len(frame) == len(plan.cells) else "incomplete", finished=now(),
             records=len(frame), errors=int(frame["error"].notna().sum()), summary=summary_dicts(summary),
-            usage=[row.to_dict() for row in usage_rows], invocations=[*manifest.invocations, invocation])
+            usage=[row.to_dict() for row in usage_rows], invocations=[*manifest.invocations, invocation],
+            notes=list(dict.fromkeys([*manifest.notes, *notes])))
         store.write_manifest(manifest)
-        return RunResult(run_dir, plan, counters, summary, usage_rows, manifest)
+        return RunResult(run_dir, plan, counters, summary, usage_rows, manifest, notes)
     finally:
         store.close()
 
 
+def _cache_notes(cache: ResponseCache) -> list[str]:
+    notes = []
+    if cache.quarantined is not None:
+        notes.append(f"the response cache was damaged; it was moved to {cache.quarantined} and a new one started")
+    if cache.damaged:
+        notes.append(f"{cache.damaged} damaged cache entries were dropped; their cells asked the model again")
+    return notes
+
+
 async def _execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None, concurrency: int | None,
-                   progress: bool) -> RunCounters:
+                   progress: bool, done: set[str]) -> RunCounters:
     try:
-        return await execute(plan, store, cache, concurrency, progress)
+        return await execute(plan, store, cache, concurrency, progress, done)
     finally:
         for backend in plan.backends.values():
             await backend.close()
@@ -108,13 +150,16 @@ def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> Man
                              f"this one {plan.experiment_hash}); choose another --out or resume it as it was")
         return manifest.replace(schema_version=SCHEMA_VERSION, resumed=[*manifest.resumed, now()], status="running")
     analysis = plan.experiment.analysis
+    experiment = plan.experiment.to_dict()
+    if experiment.get("api_base"):
+        experiment["api_base"] = redact_url(experiment["api_base"])
     return Manifest(
-        run_id=run_dir.name, kind="experiment", experiment=plan.experiment.to_dict(),
+        run_id=run_dir.name, kind="experiment", experiment=experiment,
         experiment_hash=plan.experiment_hash, identity=plan.identity(),
         conditions=[ConditionInfo(c.name, c.family, c.transform.identity(), list(c.spellings))
                     for c in plan.conditions],
         control=plan.control, analysis=AnalysisInfo(analysis.baseline, plan.control, analysis.alpha, analysis.sesoi),
-        cells=len(plan.cells), versions=_versions(), command=argv or [],
+        cells=len(plan.cells), versions=_versions(), command=[redact(argument) for argument in argv or []],
         data_dir=str(plan.data_dir) if plan.data_dir else None, notes=list(plan.notes), started=now())
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from emoprompt.errors import UsageError
+from emoprompt.safe_files import open_private, private_dir, scrub, write_json_atomic
 from emoprompt.schema import (
     SCHEMA_VERSION,
     Manifest,
@@ -23,24 +24,11 @@ from emoprompt.schema import (
 
 MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
+REJECTED = "records.rejected.jsonl"
 LOCK = ".lock"
 
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file and rename it over `path`, so a reader never sees half a file."""
-    partial = path.with_name(f".{path.name}.partial")
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-    partial.write_text(scrub(text), encoding="utf-8")
-    os.replace(partial, path)
-
-
-def scrub(text: str) -> str:
-    """`text` without lone surrogates (which UTF-8 cannot hold): each becomes U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
+__all__ = ["MANIFEST", "RECORDS", "REJECTED", "RunStore", "cut_torn_tail", "iter_records", "read_manifest",
+           "read_records", "scrub", "write_json_atomic"]
 
 
 def read_manifest(run_dir: Path) -> Manifest:
@@ -109,7 +97,8 @@ def iter_records(run_dir: Path) -> Iterator[Record]:
                 raise UsageError(f"{exc}{_REPAIR_HINT.format(run_dir=run_dir)}") from None
 
 
-_REPAIR_HINT = "; fix or delete that line, then continue with emoprompt run --resume {run_dir}"
+_REPAIR_HINT = ("; set bad lines aside and run their cells again with: emoprompt run --resume {run_dir} --repair "
+                "(or fix the line by hand)")
 
 
 def read_records(run_dir: Path) -> list[Record]:
@@ -157,7 +146,7 @@ class RunStore:
         if records_path.is_dir():
             raise UsageError(f"{records_path} is a folder, not a records file; move it away")
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.run_dir)
             self._lock = FileLock(str(lock_path), timeout=0)
             self._lock.acquire()
         except Timeout:
@@ -169,7 +158,7 @@ class RunStore:
             raise UsageError(f"cannot write to {self.run_dir} ({exc.strerror or exc}); choose a writable --out"
                              ) from None
         self.repair()
-        self._records = records_path.open("a", encoding="utf-8")
+        self._records = open_private(records_path)
 
     def repair(self) -> int:
         """Cut a torn last line from records.jsonl; returns the bytes removed."""
@@ -192,6 +181,30 @@ class RunStore:
                                  ) from None
             raise
 
+    def set_aside_bad_lines(self) -> int:
+        """Move every line of records.jsonl that is not a valid record to records.rejected.jsonl (with its line
+        number and the reason), so that their cells run again; returns how many moved."""
+        path = self.run_dir / RECORDS
+        if not path.is_file():
+            return 0
+        kept: list[Record] = []
+        rejected: list[str] = []
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                    if not line.strip():
+                        raise UsageError("blank line")
+                    kept.append(parse_record_line(line, f"{path}:{number}"))
+                except (UsageError, UnicodeDecodeError) as exc:
+                    rejected.append(json.dumps({"line": number, "reason": str(exc),
+                                                "text": raw.decode("utf-8", "replace")}, ensure_ascii=False))
+        if rejected:
+            with open_private(self.run_dir / REJECTED) as handle:
+                handle.writelines(scrub(line) + "\n" for line in rejected)
+            self._rewrite(kept)
+        return len(rejected)
+
     def drop_errors(self) -> int:
         """Rewrite records.jsonl without its error records (for --retry-errors); returns how many went."""
         records = read_records(self.run_dir)
@@ -204,24 +217,32 @@ class RunStore:
         if self._records:
             self._records.close()
         partial = self.run_dir / f".{RECORDS}.partial"
-        with partial.open("w", encoding="utf-8") as handle:
+        with open_private(partial, "w") as handle:
             handle.writelines(scrub(json.dumps(r.to_dict(), ensure_ascii=False)) + "\n" for r in records)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, self.run_dir / RECORDS)
-        self._records = (self.run_dir / RECORDS).open("a", encoding="utf-8")
+        self._records = open_private(self.run_dir / RECORDS)
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Replace the manifest atomically."""
         write_json_atomic(self.run_dir / MANIFEST, manifest.to_dict())
 
     def close(self) -> None:
-        """Flush, sync and release the lock."""
-        if self._records:
-            self._records.flush()
-            os.fsync(self._records.fileno())
-            self._records.close()
-            self._records = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        """Flush, sync and release the lock (also when the disk is full: then one line says what to do)."""
+        records, self._records = self._records, None
+        try:
+            if records:
+                try:
+                    records.flush()
+                    os.fsync(records.fileno())
+                finally:
+                    records.close()
+        except OSError as exc:
+            raise UsageError(f"cannot finish writing {self.run_dir / RECORDS} ({exc.strerror or exc}); every cell "
+                             f"written before is kept: free space, then continue with emoprompt run --resume "
+                             f"{self.run_dir}") from None
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
