@@ -197,7 +197,7 @@ def test_a_bad_line_names_file_and_line_then_repair_runs_its_cells_again(server,
     before = (out / "manifest.json").read_text()
     refused = emoprompt("run", "--resume", out, "--no-progress")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert f"records.jsonl:4:" in refused.stderr and "--repair" in refused.stderr
+    assert "records.jsonl:4:" in refused.stderr and "--repair" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 2  # the status line, then the one error line
     assert (out / "manifest.json").read_text() == before  # not marked running before validation
     repaired = emoprompt("run", "--resume", out, "--repair", "--no-progress", "--no-cache")
@@ -283,7 +283,7 @@ def test_signals_stop_cleanly_and_the_run_resumes(server, tmp_path, signals):
     for signum in signals:
         process.send_signal(signum)
         time.sleep(0.05)
-    stdout, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signals[0], stderr
     assert "Traceback" not in stderr and "emoprompt run --resume" in stderr
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
