@@ -106,6 +106,7 @@ def _summary_row(row: dict[str, Any]) -> dict[str, Any]:
     flat = {k: v for k, v in row.items() if k not in ("vs_baseline", "vs_control")}
     for side in ("vs_baseline", "vs_control"):
         contrast = row.get(side) or {}
-        for key in ("diff", "ci_low", "ci_high", "p_value"):
+        for key in ("diff", "ci_low", "ci_high"):
             flat[f"{side}_{key}"] = contrast.get(key)
+        flat[f"{side}_p_value"] = contrast.get("p", contrast.get("p_value"))
     return flat

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,8 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
               help="Longer answers become error cells (response_too_large).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--no-report", is_flag=True, help="Do not write the report at the end (write it later with "
+                                                "emoprompt report RUN_DIR).")
 @click.pass_context
 def run(ctx: click.Context, **options: Any) -> None:
     """Run an experiment (flags override the EXPERIMENT file) and print the per-condition summary."""
@@ -151,7 +154,7 @@ def run(ctx: click.Context, **options: Any) -> None:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
                           argv=sys.argv[1:], repair=options["repair"])
-        _finish(ctx, result, run_dir)
+        _finish(ctx, result, run_dir, report=not options["no_report"])
     except KeyboardInterrupt as interrupt:
         import signal
 
@@ -164,8 +167,6 @@ def run(ctx: click.Context, **options: Any) -> None:
 def _resumed(ctx: click.Context, options: dict[str, Any]) -> tuple[Path, Any]:
     """The run folder and experiment of --resume; experiment flags are refused, except --api-base when the
     stored endpoint's credentials were redacted (it must match apart from them)."""
-    from dataclasses import replace
-
     from emoprompt.runner.run import experiment_of
     from emoprompt.secrets import REDACTED, redact_url
 
@@ -201,17 +202,21 @@ ERROR_HINTS = {
 }
 
 
-def _finish(ctx: click.Context, result: Any, run_dir: Path) -> None:
+def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True) -> None:
     """Print the summary, usage and what failed; write the report when cells ran or it is missing or broken; exit
     non-zero when every cell of the run failed."""
     from emoprompt.report.render import report_is_complete
+    from emoprompt.stats.scale import Scale
     from emoprompt.summary import format_summary
     from emoprompt.usage import format_usage
 
     counters, plan = result.counters, result.plan
     for note in result.notes:
         click.echo(f"emoprompt: note: {note}", err=True)
-    click.echo(format_summary(result.summary, plan.experiment.analysis.baseline, plan.control))
+    scores = [row.accuracy for row in result.summary if row.accuracy == row.accuracy]
+    scale = Scale() if all(0 <= value <= 1 for value in scores) else Scale("points", 1.0, " points")
+    click.echo(format_summary(result.summary, plan.experiment.analysis.baseline, plan.control,
+                              plan.experiment.analysis.alpha, scale))
     click.echo("\n" + format_usage(result.usage))
     click.echo(f"\n{counters.ran} cells run ({counters.cache_hits} cache hits, {counters.model_calls} model calls, "
                f"{counters.errors} errors) in {counters.wall_s:.1f} s; {counters.already_done} were done before.")
@@ -231,11 +236,15 @@ def _finish(ctx: click.Context, result: Any, run_dir: Path) -> None:
         click.echo("Error: every cell failed; nothing to analyse. Fix the cause above, then "
                    f"`emoprompt run --resume {run_dir} --retry-errors`.", err=True)
         ctx.exit(1)
+    if not report:
+        return
     if counters.ran or not report_is_complete(run_dir):
         from emoprompt.report.runs import report_run
 
-        paths = report_run(run_dir)
-        click.echo(f"Report:  {paths['html']}")
+        report_run(run_dir)
+    analysis = json.loads((run_dir / "analysis.json").read_text(encoding="utf-8"))
+    click.echo("\n" + "\n\n".join(analysis["headline"]))
+    click.echo(f"\nReport:  {run_dir / 'report.html'}")
 
 
 def _models(values: tuple[str, ...]) -> list[str]:
@@ -265,8 +274,6 @@ def _engine_args(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _override(base: Any, options: dict[str, Any]) -> Any:
-    from dataclasses import replace
-
     from emoprompt.chat import GenerateConfig
     from emoprompt.runner.experiment import AnalysisPlan
 
@@ -318,34 +325,44 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
 @click.option("--model-column", default="model", show_default=True)
 @click.option("--repeat-column", default="repeat", show_default=True)
 @click.option("--parsed-column", default="parsed", show_default=True)
-@click.option("--control", help="With --records or --from: the comparator (default: placebo*, else the baseline).")
-@click.option("--baseline", help="With --records or --from: the unmodified condition (default: 'baseline', else the "
+@click.option("--control", help="The comparator (default: the run's declared control; for --records: placebo*, "
+                                "else the baseline).")
+@click.option("--baseline", help="The unmodified condition (default: the run's; for --records: 'baseline', else the "
                                  "first).")
-@click.option("--alpha", type=float, default=0.05, show_default=True, help="With --records.")
-@click.option("--sesoi", type=float, default=0.03, show_default=True,
-              help="With --records: smallest effect of interest (proportion).")
+@click.option("--alpha", type=float, help="Significance level for every test and interval (default: the run's "
+                                          "declared α, else 0.05).")
+@click.option("--sesoi", type=float, help="Smallest effect of interest in the scores' unit (0.03 = 3 pp for 0–1 "
+                                          "scores; required for scores outside 0–1).")
+@click.option("--dedupe", type=click.Choice(["first", "last", "mean"]),
+              help="With --records or --from: merge rows that share (model, task, item, condition, repeat).")
 def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...], records_file: Path | None,
            out: Path | None, **options: Any) -> None:
     """Write analysis.json, report.md and report.html for a run folder (or for --records FILE, or --from NAME
     PATHS)."""
-    from emoprompt.report.runs import report_run
+    from emoprompt.report.runs import ReportOptions, report_run
 
-    if not 0 < options["alpha"] < 1:
-        raise UsageError(f"--alpha must be between 0 and 1, not {options['alpha']}")
+    alpha = options["alpha"]
+    if alpha is not None and not (math.isfinite(alpha) and 0 < alpha < 1):
+        raise UsageError(f"--alpha must be between 0 and 1, not {alpha}")
+    if options["sesoi"] is not None and not (math.isfinite(options["sesoi"]) and options["sesoi"] > 0):
+        raise UsageError(f"--sesoi must be a positive number, not {options['sesoi']}")
+    overrides = ReportOptions(alpha, options["control"], options["baseline"], options["sesoi"])
     columns = _column_map(options)
     if importer is not None:
-        paths_out = _report_imported(importer, paths, rename, out, columns, options)
+        paths_out = _report_imported(importer, paths, rename, out, columns, options, overrides)
     elif records_file is not None:
         from emoprompt.report.runs import report_records
 
         if paths:
             raise UsageError("give a run folder or --records FILE, not both")
         paths_out = report_records(records_file, columns, out or records_file.parent, options["control"],
-                                   options["baseline"], options["alpha"], options["sesoi"])
+                                   options["baseline"], alpha or 0.05, options["sesoi"], options["dedupe"])
     else:
         if len(paths) != 1:
             raise UsageError("give a run folder or --records FILE (one of them)")
-        paths_out = report_run(paths[0], out)
+        if options["dedupe"]:
+            raise UsageError("--dedupe goes with --records or --from; a run folder has one record per cell")
+        paths_out = report_run(paths[0], out, overrides)
     analysis = json.loads(paths_out["analysis"].read_text())
     for paragraph in analysis["headline"]:
         click.echo(paragraph + "\n")
@@ -360,7 +377,7 @@ def _column_map(options: dict[str, Any]) -> Any:
 
 
 def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, ...], out: Path | None,
-                     columns: Any, options: dict[str, Any]) -> dict[str, Path]:
+                     columns: Any, options: dict[str, Any], overrides: Any) -> dict[str, Path]:
     from emoprompt.importers import ImportOptions, write_imported_run
     from emoprompt.registry import importers
     from emoprompt.report.runs import report_run
@@ -375,10 +392,28 @@ def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, 
             raise UsageError(f"--rename {pair!r} is not OLD=NEW")
         renames[old] = new
     imported = read(list(paths), ImportOptions(columns, renames, options["baseline"], options["control"]))
+    if options["dedupe"]:
+        imported.records = _dedupe_records(imported.records, options["dedupe"])
     run_dir = out or paths[0].with_name(f"{paths[0].stem}-emoprompt")
     write_imported_run(imported, run_dir, importer)
     click.echo(f"emoprompt: {len(imported.records)} records imported → {run_dir}", err=True)
-    return report_run(run_dir)
+    return report_run(run_dir, options=replace(overrides, control=None, baseline=None))
+
+
+def _dedupe_records(records: list[Any], policy: str) -> list[Any]:
+    """Imported records sharing one cell merged by `policy` (first, last, or the mean score)."""
+    groups: dict[tuple, list[Any]] = {}
+    for record in records:
+        groups.setdefault((record.model, record.task, record.sample_id, record.condition, record.repeat),
+                          []).append(record)
+    merged = []
+    for group in groups.values():
+        if policy == "mean":
+            scores = [r.score for r in group if r.score is not None]
+            merged.append(group[0].replace(score=sum(scores) / len(scores) if scores else None))
+        else:
+            merged.append(group[0] if policy == "first" else group[-1])
+    return merged
 
 
 @cli.command()
@@ -389,15 +424,18 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
     """Paired comparison RUN_B − RUN_A on the cells both runs share."""
     from emoprompt.report.text import interval, p_text, pp
     from emoprompt.runner.store import iter_records, read_manifest
-    from emoprompt.stats.compare import compare_frames
+    from emoprompt.stats.compare import compare_frames, run_differences
     from emoprompt.stats.frame import records_frame
 
-    for folder in (run_a, run_b):
-        read_manifest(folder)
+    manifests = [read_manifest(folder) for folder in (run_a, run_b)]
     result = compare_frames(records_frame(iter_records(run_a)), records_frame(iter_records(run_b)))
+    result["differences"] = run_differences(*manifests)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
         return
+    click.echo(f"A = {run_a}, B = {run_b}. What differs:")
+    for line in result["differences"] or ["nothing in the models, settings, versions or dates"]:
+        click.echo(f"  {line}")
     click.echo(f"{result['shared_cells']} shared cells ({result['only_first']} only in A, "
                f"{result['only_second']} only in B). Δ = B − A in percentage points.")
     for row in result["conditions"]:

@@ -1,4 +1,8 @@
-"""The per-condition summary printed at the end of a run: accuracy, parse failures, paired differences."""
+"""The per-condition summary printed at the end of a run: accuracy, parse failures, paired differences.
+
+The differences are the report's pooled contrasts ("on these tasks"): the same estimator (`stats.contrast`) on the
+same items with the same K, so the terminal, the report and analysis.json give one number for one contrast.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,12 @@ from typing import Any
 
 import pandas as pd
 
+from emoprompt.stats.analysis import declared_repeats
+from emoprompt.stats.contrast import contrast
 from emoprompt.stats.frame import item_means
-from emoprompt.stats.paired import PairedDifference, paired_difference
+from emoprompt.stats.scale import Scale
+
+SUMMARY_FIELDS = ("diff", "ci_low", "ci_high", "p", "method", "n_items")
 
 
 @dataclass(frozen=True)
@@ -21,15 +29,16 @@ class ConditionSummary:
     errors: int
     accuracy: float
     parse_failure_rate: float
-    vs_baseline: PairedDifference | None
-    vs_control: PairedDifference | None
+    vs_baseline: dict[str, Any] | None
+    vs_control: dict[str, Any] | None
 
 
-def summarize(frame: pd.DataFrame, conditions: list[str], baseline: str, control: str, alpha: float = 0.05
-              ) -> list[ConditionSummary]:
+def summarize(frame: pd.DataFrame, conditions: list[str], baseline: str, control: str, alpha: float = 0.05,
+              repeats: int | None = None) -> list[ConditionSummary]:
     """Summaries for every model × condition; differences pool all tasks' items (items are the unit)."""
     rows = []
-    repeats = int(frame["repeat"].nunique()) if len(frame) else 1
+    valid_rows = frame[frame["error"].isna()]
+    repeats = repeats or declared_repeats(valid_rows)
     means = item_means(frame)
     for model in frame["model"].unique():
         model_rows = frame[frame["model"] == model]
@@ -48,28 +57,35 @@ def summarize(frame: pd.DataFrame, conditions: list[str], baseline: str, control
 
 
 def _contrast(means: pd.DataFrame, treatment: str, control: str, repeats: int, alpha: float
-              ) -> PairedDifference | None:
+              ) -> dict[str, Any] | None:
     if treatment == control or treatment not in means or control not in means:
         return None
     pairs = means[[treatment, control]].dropna()
     if len(pairs) < 2:
         return None
-    return paired_difference(pairs[treatment].to_numpy(), pairs[control].to_numpy(), repeats, alpha)
+    row = contrast(pairs[treatment].to_numpy(), pairs[control].to_numpy(), repeats, alpha, 0.0, robust=False)
+    return {key: row[key] for key in SUMMARY_FIELDS}
 
 
-def format_summary(rows: list[ConditionSummary], baseline: str, control: str) -> str:
+def format_summary(rows: list[ConditionSummary], baseline: str, control: str, alpha: float = 0.05,
+                   scale: Scale | None = None) -> str:
     """A plain-text table for the terminal."""
-    def diff(d: PairedDifference | None) -> str:
+    scale = scale or Scale()
+    confidence = f"{100 * (1 - alpha):g}%"
+
+    def diff(d: dict[str, Any] | None) -> str:
         if d is None:
             return "—"
-        return f"{100 * d.diff:+5.1f} [{100 * d.ci_low:+5.1f}, {100 * d.ci_high:+5.1f}] p={d.p_value:.3f}"
+        p = d["p"]
+        p_shown = "—" if p is None or p != p else ("<0.001" if p < 0.001 else f"{p:.3f}")
+        return f"{scale.diff(d['diff']):>6} {scale.interval(d['ci_low'], d['ci_high'])} p={p_shown}"
 
-    header = ["model", "condition", "cells", "err", "acc", "parse-fail",
-              f"Δ vs {baseline} pp [95% CI]", f"Δ vs {control} pp [95% CI]"]
+    header = ["model", "condition", "cells", "err", "acc" if scale.proportions else "mean score", "parse-fail",
+              f"Δ vs {baseline} {scale.unit} [{confidence} CI]", f"Δ vs {control} {scale.unit} [{confidence} CI]"]
     table: list[list[str]] = [header]
     for r in rows:
-        table.append([r.model, r.condition, str(r.cells), str(r.errors), _pct(r.accuracy),
-                      _pct(r.parse_failure_rate), diff(r.vs_baseline),
+        table.append([r.model, r.condition, str(r.cells), str(r.errors), scale.score(r.accuracy),
+                      Scale().score(r.parse_failure_rate), diff(r.vs_baseline),
                       diff(r.vs_control) if control != baseline else "—"])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table]
@@ -77,15 +93,15 @@ def format_summary(rows: list[ConditionSummary], baseline: str, control: str) ->
     return "\n".join(lines)
 
 
-def _pct(value: float) -> str:
-    return "—" if value != value else f"{100 * value:5.1f}%"
-
-
 def summary_dicts(rows: list[ConditionSummary]) -> list[dict[str, Any]]:
-    """Plain data for the manifest."""
-    return [{
+    """Plain data for the manifest (NaN as null)."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return None if isinstance(value, float) and value != value else value
+
+    return [clean({
         "model": r.model, "condition": r.condition, "cells": r.cells, "errors": r.errors,
         "accuracy": r.accuracy, "parse_failure_rate": r.parse_failure_rate,
-        "vs_baseline": r.vs_baseline.to_dict() if r.vs_baseline else None,
-        "vs_control": r.vs_control.to_dict() if r.vs_control else None,
-    } for r in rows]
+        "vs_baseline": r.vs_baseline, "vs_control": r.vs_control,
+    }) for r in rows]

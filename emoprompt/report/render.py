@@ -15,10 +15,11 @@ from emoprompt.report.tables import (
     flips_table,
     iteration_tables,
     per_task_table,
-    pooled_table,
+    pooled_tables,
+    scale_of,
     usage_table,
 )
-from emoprompt.report.text import headline, methods
+from emoprompt.report.text import confidence, headline, methods
 from emoprompt.safe_files import private_dir, write_json_atomic, write_text_atomic
 
 _CSS = """
@@ -32,6 +33,7 @@ th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right;white-space:no
 th{background:#f0f0f0;position:sticky;top:0}td:first-child,th:first-child,td:nth-child(2){text-align:left}
 tr.hit td{background:#ecfdf5;font-weight:600}.note{color:#555;font-size:.85rem}
 .methods{font-size:.9rem;color:#333}figure{margin:1rem 0}
+details{margin:.5rem 0 1rem}summary{cursor:pointer;font-weight:600;font-size:.95rem}
 """
 
 
@@ -83,18 +85,17 @@ def _writable_folder(out_dir: Path) -> None:
 
 
 def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
-    spec = analysis["spec"]
     sections = []
     for model, result in analysis["models"].items():
-        items: list[Table | str] = [conditions_table(result, spec)]
+        items: list[Table | str] = [conditions_table(result, analysis)]
         if result["pooled"]:
-            items += [pooled_table(result, spec), f"forest-{_slug(model)}"]
+            items += [*pooled_tables(result, analysis), f"forest-{_slug(model)}"]
         if result["per_task"]:
-            items += [per_task_table(result, spec), flips_table(result, spec)]
+            items += [per_task_table(result, analysis), flips_table(result, analysis)]
         if result["heatmap"]:
             items.append(f"heatmap-{_slug(model)}")
         if len(result.get("aggregate") or []) and len(result["heatmap"]) > 1:
-            items.append(aggregate_table(result, spec))
+            items.append(aggregate_table(result, analysis))
         if result.get("iterations"):
             items += iteration_tables(result["iterations"])
         if result.get("usage"):
@@ -104,9 +105,13 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
 
 
 def _figures(analysis: dict[str, Any]) -> dict[str, str]:
-    spec, figures = analysis["spec"], {}
+    spec, figures, scale = analysis["spec"], {}, scale_of(analysis)
     for model, result in analysis["models"].items():
         rows: list[ForestRow] = []
+        primary = result.get("primary")
+        if primary:
+            rows.append(("all stimuli (primary test)", primary.get("diff"), primary.get("ci_low"),
+                         primary.get("ci_high"), "#b91c1c"))
         for row in result["pooled"]:
             fixed, random = row["fixed"] or {}, row["random"] or {}
             rows.append((f"{row['condition']} (suite)", fixed.get("diff"), fixed.get("ci_low"), fixed.get("ci_high"),
@@ -114,10 +119,12 @@ def _figures(analysis: dict[str, Any]) -> dict[str, str]:
             rows.append((f"{row['condition']} (new task)", random.get("diff"), random.get("ci_low"),
                          random.get("ci_high"), "#9ca3af"))
         if rows:
-            figures[f"forest-{_slug(model)}"] = forest_svg(rows, f"{model}: effect vs {spec['control']}", spec["sesoi"])
+            figures[f"forest-{_slug(model)}"] = forest_svg(rows, f"{model}: effect vs {spec['control']}",
+                                                           spec["sesoi"], scale, confidence(analysis))
         if result["heatmap"]:
+            what = "accuracy" if scale.proportions else "mean score"
             figures[f"heatmap-{_slug(model)}"] = heatmap_svg(sorted(result["heatmap"]), spec["conditions"],
-                                                             result["heatmap"], f"{model}: accuracy by task")
+                                                             result["heatmap"], f"{model}: {what} by task", scale)
     return figures
 
 
@@ -178,5 +185,8 @@ def _html_table(table: Table) -> str:
         f'<tr{" class=hit" if index in table.flagged_rows else ""}>' + "".join(f"<td>{escape(c)}</td>" for c in row)
         + "</tr>" for index, row in enumerate(table.rows))
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
-    return f"<h3>{escape(table.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
+    body = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
+    if table.collapsed:
+        return f"<details><summary>{escape(table.title)}</summary>{body}</details>"
+    return f"<h3>{escape(table.title)}</h3>{body}"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from emoprompt.errors import UsageError
 from emoprompt.importers import ColumnMap, read_external
@@ -15,24 +17,49 @@ from emoprompt.stats.iterations import iteration_analysis
 from emoprompt.stats.unpaired import analyze_unpaired
 
 
-def spec_from_manifest(manifest: Manifest) -> AnalysisSpec:
-    """The analysis plan a run declared before it started."""
+def spec_from_manifest(manifest: Manifest, overrides: ReportOptions | None = None) -> AnalysisSpec:
+    """The analysis plan a run declared before it started, with what `report` was told to change."""
     analysis = manifest.analysis
-    return AnalysisSpec(
+    repeats = manifest.experiment.get("repeats") if manifest.kind == "experiment" else None
+    spec = AnalysisSpec(
         baseline=analysis.baseline, control=manifest.control or analysis.control or "baseline",
         alpha=analysis.alpha, sesoi=analysis.sesoi, families={c.name: c.family for c in manifest.conditions},
-        conditions=tuple(manifest.condition_names), task_info=manifest.identity.get("task_info") or {})
+        conditions=tuple(manifest.condition_names), task_info=manifest.identity.get("task_info") or {},
+        repeats=repeats if isinstance(repeats, int) else None)
+    return overrides.apply(spec) if overrides else spec
 
 
-def report_run(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
+@dataclass(frozen=True)
+class ReportOptions:
+    """What `emoprompt report` may change about a run's declared plan: α, the control, the baseline, the smallest
+    effect of interest. A name that is not a condition of the run is refused, never ignored."""
+
+    alpha: float | None = None
+    control: str | None = None
+    baseline: str | None = None
+    sesoi: float | None = None
+
+    def apply(self, spec: AnalysisSpec) -> AnalysisSpec:
+        """`spec` with these changes."""
+        for role in ("control", "baseline"):
+            name = getattr(self, role)
+            if name is not None and spec.conditions and name not in spec.conditions:
+                raise UsageError(f"--{role} {name!r} is not a condition of this run; choose from "
+                                 f"{', '.join(spec.conditions[:12])}")
+        given = (("alpha", self.alpha), ("control", self.control), ("baseline", self.baseline), ("sesoi", self.sesoi))
+        changes: dict[str, Any] = {key: value for key, value in given if value is not None}
+        return replace(spec, **changes)
+
+
+def report_run(run_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None) -> dict[str, Path]:
     """Analyse a run folder's records and write its report next to them (or into `out_dir`)."""
     manifest = read_manifest(run_dir)
     if manifest.kind == "ab":
-        return _report_ab(run_dir, manifest, out_dir)
+        return _report_ab(run_dir, manifest, out_dir, options)
     records = read_records(run_dir)
     if not records:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
-    spec = spec_from_manifest(manifest)
+    spec = spec_from_manifest(manifest, options)
     analysis = analyze(records_frame(records), spec)
     iterations = iteration_analysis(records, spec.baseline, spec.alpha)
     for model, result in iterations.items():
@@ -41,7 +68,8 @@ def report_run(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title})
 
 
-def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None) -> dict[str, Path]:
+def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, options: ReportOptions | None
+               ) -> dict[str, Path]:
     """An A/B folder: outcomes joined to calls (the latest outcome wins), then unpaired tests."""
     from emoprompt.ab import read_outcomes
 
@@ -50,16 +78,26 @@ def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None) -> dict[
         raise UsageError(f"{run_dir} has no recorded calls yet")
     outcomes = read_outcomes(run_dir)
     records = [r.replace(score=outcomes[r.call_id]) if r.call_id in outcomes else r for r in records]
-    analysis = analyze_unpaired(records_frame(records), spec_from_manifest(manifest))
+    analysis = analyze_unpaired(records_frame(records), spec_from_manifest(manifest, options))
     title = f"emoprompt A/B report ({run_dir.name})"
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title,
                                                        "unpaired": True})
 
 
 def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str | None, baseline: str | None,
-                   alpha: float, sesoi: float) -> dict[str, Path]:
-    """Analyse an external file with the same engine as a run."""
-    frame = read_external(path, columns)
+                   alpha: float, sesoi: float | None, dedupe_policy: str | None = None) -> dict[str, Path]:
+    """Analyse an external file with the same engine as a run. Scores outside 0–1 are analysed in their own
+    points, and then the smallest effect of interest must be given in those points."""
+    from emoprompt.stats.frame import dedupe
+    from emoprompt.stats.scale import Scale
+
+    frame = dedupe(read_external(path, columns), dedupe_policy)
+    scale = Scale.of(frame.loc[frame["error"].isna(), "score"])
+    if sesoi is None:
+        if not scale.proportions:
+            raise UsageError(f"{path}: scores range from {scale.low:g} to {scale.high:g}, not 0–1; give the smallest "
+                             "effect of interest in those points with --sesoi (for example --sesoi 0.5)")
+        sesoi = 0.03
     conditions = list(dict.fromkeys(frame["condition"]))
     baseline = baseline or ("baseline" if "baseline" in conditions else conditions[0])
     if baseline not in conditions:
@@ -70,6 +108,6 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
     families = {c: ("baseline" if c == baseline else "placebo" if c == control and c != baseline else "user")
                 for c in conditions}
     spec = AnalysisSpec(baseline=baseline, control=control, alpha=alpha, sesoi=sesoi, families=families,
-                        conditions=tuple(conditions))
+                        conditions=tuple(conditions), repeats=int(frame["repeat"].nunique()))
     analysis = analyze(frame, spec)
     return write_report(out_dir, analysis, {"source": str(path), "title": f"emoprompt report: {path.name}"})

@@ -5,34 +5,52 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from emoprompt.report.text import interval, p_text, pp
+from emoprompt.report.text import confidence, p_text
+from emoprompt.stats.scale import Scale
 
 
 @dataclass
 class Table:
-    """A titled table with an optional note."""
+    """A titled table with an optional note; `collapsed` tables are secondary columns shown on demand."""
 
     title: str
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
     flagged_rows: set[int] = field(default_factory=set)
+    collapsed: bool = False
 
 
-def conditions_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
-    """Accuracy, errors, parse failures and output length per condition."""
+def scale_of(analysis: dict[str, Any]) -> Scale:
+    """The scores' unit in an analysis."""
+    return Scale.from_dict(analysis["data"].get("scale"))
+
+
+def conditions_table(result: dict[str, Any], analysis: dict[str, Any]) -> Table:
+    """Score, errors, parse failures and output length per condition, with the paired change of the last two."""
+    spec, scale = analysis["spec"], scale_of(analysis)
+    confounds = {(row["measure"], row["condition"]): row for row in result.get("confounds") or []}
     rows = []
     for entry in result["conditions"]:
-        parse = entry["parse_fail_vs_control"]
-        rows.append([entry["condition"], entry["family"] or "—", str(entry["cells"]), str(entry["errors"]),
-                     _pct(entry["accuracy"]), _pct(entry["parse_failure_rate"]),
-                     f"{pp(parse['diff'])} {interval(parse['ci_low'], parse['ci_high'])}, p {p_text(parse['p_value'])}"
-                     if parse else "—",
-                     "—" if entry["mean_tokens_out"] is None else f"{entry['mean_tokens_out']:.1f}"])
-    return Table("Conditions", ["condition", "family", "cells", "errors", "accuracy", "parse failures",
-                                f"Δ parse failures vs {spec['control']} (pp)", "mean output tokens"], rows,
+        cells = [entry["condition"], entry["family"] or "—", str(entry["cells"]), str(entry["errors"]),
+                 scale.score(entry["accuracy"]), Scale().score(entry["parse_failure_rate"])]
+        parse, length = confounds.get(("parse", entry["condition"])), confounds.get(("length", entry["condition"]))
+        cells.append(_confound_cell(parse, Scale()) if parse else "—")
+        cells.append("—" if entry["mean_tokens_out"] is None else f"{entry['mean_tokens_out']:.1f}")
+        cells.append(_confound_cell(length, Scale("tokens", 1.0, " tokens")) if length else "—")
+        rows.append(cells)
+    return Table("Conditions", ["condition", "family", "cells", "errors", "accuracy" if scale.proportions else
+                                "mean score", "parse failures", f"Δ parse failures vs {spec['control']} (pp)",
+                                "mean output tokens", f"Δ output tokens vs {spec['control']}"], rows,
                  "Parse failures are answers the scorer could not read at all; they count as incorrect above, and "
-                 "a stimulus that changes them changes format compliance, not necessarily reasoning.")
+                 "a stimulus that changes them changes format compliance, not necessarily reasoning. Δ columns: "
+                 f"paired, {confidence(analysis)} CI, p Holm-adjusted over this family; ⚠ marks a significant change.")
+
+
+def _confound_cell(row: dict[str, Any], scale: Scale) -> str:
+    mark = " ⚠" if row.get("significant") else ""
+    return (f"{scale.diff(row['diff'])} {scale.interval(row['ci_low'], row['ci_high'])}, "
+            f"p Holm {p_text(row.get('p_holm'))}{mark}")
 
 
 def usage_table(result: dict[str, Any]) -> Table:
@@ -47,35 +65,49 @@ def usage_table(result: dict[str, Any]) -> Table:
                  "servers). Cells from the cache carry the tokens and cost of the call that first answered them.")
 
 
-def pooled_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
-    """Each condition vs the control, pooled over tasks (secondary family, Holm)."""
-    rows, flagged = [], set()
+def pooled_tables(result: dict[str, Any], analysis: dict[str, Any]) -> list[Table]:
+    """Each condition vs the control, pooled over tasks (secondary family, Holm): the main columns, and the
+    secondary ones (heterogeneity, prediction interval, relative change, GEE) in a collapsed table."""
+    spec, scale, level = analysis["spec"], scale_of(analysis), confidence(analysis)
+    rows, details, flagged = [], [], set()
     for index, row in enumerate(result["pooled"]):
         fixed, random, relative = row["fixed"] or {}, row["random"] or {}, row["relative"] or {}
-        flags = _flags(row.get("underpowered"), relative.get("flag"), confirmed=row.get("confirmed"))
+        flags = _flags(row.get("underpowered"), relative.get("flag"), cannot=row.get("cannot_reach_significance"),
+                       equivalent=row.get("equivalent"), confirmed=row.get("confirmed"))
         if row.get("confirmed"):
             flagged.add(index)
-        gee = row.get("gee")
         rows.append([
-            row["condition"], str(row["n_items"]), _pct(row["acc_ctrl"]), _pct(row["acc_treat"]),
-            f"{pp(fixed.get('diff'))} {interval(fixed.get('ci_low'), fixed.get('ci_high'))}",
+            row["condition"], str(row["n_items"]), scale.score(row["acc_ctrl"]), scale.score(row["acc_treat"]),
+            f"{scale.diff(fixed.get('diff'))} {scale.interval(fixed.get('ci_low'), fixed.get('ci_high'))}",
             p_text(fixed.get("p_value")), p_text(row.get("p_holm_fixed")), flags,
-            f"{pp(random.get('diff'))} {interval(random.get('ci_low'), random.get('ci_high'))}",
-            p_text(row.get("p_holm_random")),
-            "—" if random.get("tau") is None else f"{100 * random['tau']:.1f} / {100 * random['i2']:.0f}%",
-            interval(random.get("pred_low"), random.get("pred_high")),
-            _relative(relative), "—" if not gee else f"{gee['odds_ratio']:.2f}",
-            pp(row["mde_80"], False)])
-    return Table(f"Pooled over tasks: each condition vs {spec['control']} (secondary, Holm)",
-                 ["condition", "items", f"acc {spec['control']}", "acc cond.", "Δ pp suite [95% CI]", "p",
-                  "p Holm", "flags", "Δ pp new task (RE) [95% CI]", "p Holm (RE)", "τ pp / I²",
-                  "prediction interval", "relative change [95% CI]", "GEE OR", "MDE pp"], rows,
-                 "Suite: tasks fixed (these tasks). RE: tasks random (a new task like these), with a prediction "
-                 "interval for one new task's effect. " + FLAG_LEGEND, flagged)
+            f"{scale.diff(random.get('diff'))} {scale.interval(random.get('ci_low'), random.get('ci_high'))}",
+            scale.diff(row.get("mde_80"), False)])
+        gee = row.get("gee")
+        prediction = scale.interval(random.get("pred_low"), random.get("pred_high"))
+        details.append([
+            row["condition"], p_text(row.get("p_holm_random")),
+            "—" if random.get("tau") is None else f"{scale.diff(random['tau'], False)} / {100 * random['i2']:.0f}%",
+            prediction + (" (approx.)" if random.get("pred_approximate") and prediction != "—" else ""),
+            _relative(relative) if scale.proportions else "—", "—" if not gee else f"{gee['odds_ratio']:.2f}",
+            p_text(row.get("p_tost")), str(row.get("family_size", "—"))])
+    main = Table(f"Pooled over tasks: each condition vs {spec['control']} (secondary, Holm)",
+                 ["condition", "items", f"{spec['control']}", "condition", f"Δ {scale.unit} these tasks [{level} CI]",
+                  "p", "p Holm", "flags", f"Δ {scale.unit} a new task (RE) [{level} CI]", f"MDE {scale.unit}"], rows,
+                 "These tasks: the paired contrast over every item of every task (each item weighs the same; the "
+                 "terminal summary prints the same numbers). A new task: random-effects meta-analysis over tasks. "
+                 + FLAG_LEGEND, flagged)
+    more = Table(f"Pooled over tasks: more columns (vs {spec['control']})",
+                 ["condition", "p Holm (RE)", f"τ {scale.unit} / I²", f"prediction interval for one new task "
+                  f"[{level}]", "relative change [CI]", "GEE odds ratio", "p TOST", "Holm family"], details,
+                 "The prediction interval is where one new task's effect is expected to fall; with few tasks it is "
+                 "marked approximate. Relative change: ratio of pooled means (shown for 0–1 scores only).",
+                 collapsed=True)
+    return [main, more]
 
 
-def per_task_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
+def per_task_table(result: dict[str, Any], analysis: dict[str, Any]) -> Table:
     """Condition × task contrasts (exploratory family)."""
+    spec, scale, level = analysis["spec"], scale_of(analysis), confidence(analysis)
     rows, flagged = [], set()
     for index, row in enumerate(sorted(result["per_task"], key=lambda r: (r["condition"], r["task"]))):
         flags = _flags(row["underpowered"], (row.get("relative") or {}).get("flag"),
@@ -83,18 +115,19 @@ def per_task_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
                        confirmed=row.get("significant_holm"))
         if row.get("significant_holm"):
             flagged.add(index)
-        rows.append([row["condition"], row["task"], str(row["n_items"]), _pct(row["acc_ctrl"]), _pct(row["acc_treat"]),
-                     f"{pp(row['diff'])} {interval(row['ci_low'], row['ci_high'])}", p_text(row["p"]),
-                     p_text(row.get("p_holm")), flags, p_text(row.get("p_bh")), pp(row["mde_80"], False),
-                     _relative(row.get("relative") or {})])
+        rows.append([row["condition"], row["task"], str(row["n_items"]), scale.score(row["acc_ctrl"]),
+                     scale.score(row["acc_treat"]),
+                     f"{scale.diff(row['diff'])} {scale.interval(row['ci_low'], row['ci_high'])}", p_text(row["p"]),
+                     p_text(row.get("p_holm")), flags, p_text(row.get("p_bh")), scale.diff(row["mde_80"], False),
+                     _relative(row.get("relative") or {}) if scale.proportions else "—"])
     return Table(f"Per task: each condition vs {spec['control']} (exploratory)",
-                 ["condition", "task", "items", f"acc {spec['control']}", "acc cond.", "Δ pp [95% CI]", "p",
-                  "p Holm", "flags", "p BH (exploratory)", "MDE pp", "relative change [95% CI]"], rows,
+                 ["condition", "task", "items", f"{spec['control']}", "condition", f"Δ {scale.unit} [{level} CI]", "p",
+                  "p Holm", "flags", "p BH (exploratory)", f"MDE {scale.unit}", "relative change [CI]"], rows,
                  "p Holm: family-wise over every contrast in this table. p BH: false-discovery screen, exploratory. "
                  + FLAG_LEGEND, flagged)
 
 
-def flips_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
+def flips_table(result: dict[str, Any], analysis: dict[str, Any]) -> Table:
     """Items that changed: wrong under the control and right under the condition, and the reverse."""
     totals: dict[str, list[int]] = {}
     for row in result["per_task"]:
@@ -103,29 +136,40 @@ def flips_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
         counts[1] += row.get("n01", row["worsened"]) or 0
         counts[2] += row["n_items"]
     rows = [[condition, str(up), str(down), f"{up - down:+d}", str(n)] for condition, (up, down, n) in totals.items()]
-    return Table(f"Flips against {spec['control']}",
+    return Table(f"Flips against {analysis['spec']['control']}",
                  ["condition", "wrong → right", "right → wrong", "net", "items"], rows,
                  "With one binary sample per item these are McNemar's discordant pairs; with repeats, items whose "
                  "mean score rose or fell.")
 
 
-def aggregate_table(result: dict[str, Any], spec: dict[str, Any]) -> Table:
-    """The papers' aggregation: average over tasks, relative improvement, always beside Δ with its CI."""
+def aggregate_table(result: dict[str, Any], analysis: dict[str, Any]) -> Table:
+    """The papers' aggregation: the average over tasks, and each relative improvement beside the absolute
+    difference (with its interval) against the same reference."""
+    spec, scale, level = analysis["spec"], scale_of(analysis), confidence(analysis)
     normalized = any(row.get("mean_normalized") is not None for row in result["aggregate"])
     headers = ["condition", "tasks", "average over tasks"] + (["normalized preferred score"] if normalized else [])
-    headers += [f"Δ pp vs {spec['control']} [95% CI]", f"relative vs {spec['control']}",
-                f"relative vs {spec['baseline']}"]
+    for reference in (spec["control"], spec["baseline"]):
+        headers += [f"Δ {scale.unit} vs {reference} [{level} CI]", f"relative vs {reference}"]
+    if spec["control"] == spec["baseline"]:
+        headers = headers[:-2]
     rows = []
     for row in result["aggregate"]:
-        cells = [row["condition"], str(row["tasks"]), _pct(row["mean_score"])]
+        cells = [row["condition"], str(row["tasks"]), scale.score(row["mean_score"])]
         if normalized:
             cells.append("—" if row.get("mean_normalized") is None else f"{row['mean_normalized']:.1f}")
-        cells += [f"{pp(row['diff'])} {interval(row['ci_low'], row['ci_high'])}" if "diff" in row else "—",
-                  _signed_pct(row.get("relative_vs_control")), _signed_pct(row.get("relative_vs_baseline"))]
+        for side in ("control", "baseline")[: 1 if spec["control"] == spec["baseline"] else 2]:
+            versus = row.get(f"vs_{side}")
+            if not versus or versus.get("diff") is None:
+                cells += ["—", "—"]
+                continue
+            cells += [f"{scale.diff(versus['diff'])} {scale.interval(versus['ci_low'], versus['ci_high'])}",
+                      _signed_pct(versus.get("relative"))]
         rows.append(cells)
     return Table("Paper-style aggregation (average of per-task scores)", headers, rows,
-                 "EmotionPrompt/NegativePrompt report task-averaged scores and relative improvements; relative "
-                 "changes on low baselines explode, so read them with the absolute difference and its interval.")
+                 "EmotionPrompt/NegativePrompt report task-averaged scores and relative improvements. Here every task "
+                 "weighs the same, so Δ can differ from the pooled table, where every item does; each relative change "
+                 "stands beside the absolute difference against the same reference. Relative changes on low "
+                 "baselines explode: read them with the difference and its interval.")
 
 
 def iteration_tables(iterations: dict[str, Any]) -> list[Table]:
@@ -141,8 +185,8 @@ def iteration_tables(iterations: dict[str, Any]) -> list[Table]:
                    curve_rows, note + "@k: accuracy when at most k attempts are allowed (an item that stopped keeps "
                    "its answer). The phrases are emoprompt's own; HEART's are unpublished.")
     contrast_rows = [[c["condition"], c["control"], f"@{c['k']}", _pct(c["mean_control"]), _pct(c["mean_treatment"]),
-                      f"{pp(c['diff'])} {interval(c['ci_low'], c['ci_high'])}", p_text(c["p_value"]),
-                      p_text(c.get("p_holm"))] for c in iterations["contrasts"]]
+                      f"{Scale().diff(c['diff'])} {Scale().interval(c['ci_low'], c['ci_high'])}",
+                      p_text(c["p_value"]), p_text(c.get("p_holm"))] for c in iterations["contrasts"]]
     contrasts = Table("Feedback loops against the neutral loop and the single shot, at each attempt",
                       ["condition", "control", "attempt", "acc control", "acc loop", "Δ pp [95% CI]", "p", "p Holm"],
                       contrast_rows, "Against heart-neutral: the emotion effect at the same number of attempts; "

@@ -4,101 +4,165 @@ from __future__ import annotations
 
 from typing import Any
 
+from emoprompt.stats.scale import Scale
+
 
 def pp(value: float | None, signed: bool = True) -> str:
     """A proportion as percentage points."""
-    if value is None:
-        return "—"
-    return f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
+    return Scale().diff(value, signed)
 
 
 def interval(low: float | None, high: float | None) -> str:
     """A CI in percentage points."""
-    return "—" if low is None or high is None else f"[{pp(low)}, {pp(high)}]"
+    return Scale().interval(low, high)
 
 
 def p_text(p: float | None) -> str:
-    """A p-value, never printed as 0."""
+    """A p-value for a table cell, never printed as 0."""
     if p is None:
         return "—"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_phrase(p: float | None) -> str:
+    """A p-value in a sentence: `p = 0.012`, `p < 0.001`."""
+    if p is None:
+        return "p not estimable"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 stimulus`, `3 stimuli`."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def confidence(analysis: dict[str, Any]) -> str:
+    """The confidence level of every interval, from α (`95%`)."""
+    return f"{100 * (1 - analysis['spec']['alpha']):g}%"
+
+
 def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:
-    """One paragraph per model answering: did the stimuli change the model, by how much, how sure are we?"""
+    """One paragraph per model answering: did the stimuli change the model, by how much, how sure are we — and
+    did they change something else (parse failures, output length) that could explain it?"""
     spec, paragraphs = analysis["spec"], []
-    alpha, sesoi = spec["alpha"], spec["sesoi"]
+    scale = Scale.from_dict(analysis["data"].get("scale"))
+    level = confidence(analysis)
     if context.get("unpaired"):
         paragraphs.append("Conditions were assigned to different inputs (an A/B test), so comparisons are "
                           "unpaired (Welch t on per-call scores).")
     for model, result in analysis["models"].items():
-        sentences = []
-        primary = result["primary"]
-        n_tasks = len(result["heatmap"])
-        if primary:
-            mde = primary.get("mde_80")
-            verdict = ("evidence of an effect" if primary["rejects"] else
-                       f"no evidence of an effect; the design could detect about {pp(mde, False)} pp "
-                       "or more with 80% power" if mde else
-                       "no difference at all: every item scored the same under the stimuli and the control, so "
-                       "this run says nothing about power (check that the stimuli reached the model)")
-            sentences.append(
-                f"On {model}, across {n_tasks} task{'s' * (n_tasks != 1)} and {primary['n_items']} items, the "
-                f"{len(primary['stimuli'])} stimuli together changed the score by {pp(primary['diff'])} pp "
-                f"{interval(primary['ci_low'], primary['ci_high'])} relative to {primary['control']} "
-                f"(primary test, p = {p_text(primary['p_value'])}): {verdict}.")
-        confirmed = [r["condition"] for r in result["pooled"] if r.get("confirmed")]
-        significant = [r for r in result["pooled"] if (r.get("p_holm_fixed") or 1) < alpha]
-        if confirmed:
-            sentences.append(f"After Holm correction, {', '.join(confirmed)} differed from {spec['control']} on "
-                             "these tasks.")
-        elif significant and primary and not primary["rejects"]:
-            sentences.append("Some single stimuli pass Holm correction, but the primary test did not reject, so "
-                             "under the pre-declared gatekeeping they are exploratory.")
-        elif result["pooled"]:
-            sentences.append(f"No single condition differed from {spec['control']} after Holm correction "
-                             f"over {len(result['pooled'])} pooled contrasts.")
+        sentences = [_primary_sentence(model, result, scale, level)] if result.get("primary") else []
+        sentences += _pooled_sentences(result, spec)
+        sentences += _confound_sentences(result, scale)
         under = sum(1 for r in result["per_task"] if r["underpowered"])
         if result["per_task"]:
             sentences.append(f"{under} of {len(result['per_task'])} per-task contrasts are underpowered "
-                             f"(minimum detectable effect above the {pp(sesoi, False)} pp smallest effect of "
-                             "interest); read them as exploratory.")
+                             f"(minimum detectable effect above the {scale.diff(spec['sesoi'], False)} {scale.unit} "
+                             "smallest effect of interest); read them as exploratory.")
         generic = result.get("generic")
         if generic and generic.get("fixed"):
             fixed = generic["fixed"]
+            shown = scale.interval(fixed["ci_low"], fixed["ci_high"])
             sentences.append(f"Appending any text ({spec['control']} vs {spec['baseline']}) changed the score by "
-                             f"{pp(fixed['diff'])} pp {interval(fixed['ci_low'], fixed['ci_high'])} "
-                             f"(p = {p_text(fixed['p_value'])}).")
-        paragraphs.append(" ".join(sentences) or f"{model}: not enough paired data for a comparison.")
+                             f"{scale.diff(fixed['diff'])} {scale.unit} {shown} ({p_phrase(fixed['p_value'])}).")
+        paragraphs.append(" ".join(s for s in sentences if s) or f"{model}: not enough paired data for a comparison.")
     return paragraphs
+
+
+def _primary_sentence(model: str, result: dict[str, Any], scale: Scale, level: str) -> str:
+    primary = result["primary"]
+    mde = primary.get("mde_80")
+    n_tasks = primary.get("n_tasks") or len(result.get("tasks_compared") or result["heatmap"])
+    if primary.get("method") == "too few items":
+        verdict = "too few items for a test"
+    elif primary["rejects"]:
+        verdict = "evidence of an effect"
+    elif primary.get("method") == "no difference":
+        verdict = ("no difference at all: every item scored the same under the stimuli and the control, so this "
+                   "run says nothing about power (check that the stimuli reached the model)")
+    elif mde:
+        verdict = (f"no evidence of an effect; the design could detect about {scale.diff(mde, False)} {scale.unit} "
+                   "or more with 80% power")
+    else:
+        verdict = "no evidence of an effect"
+    stimuli = len(primary["stimuli"])
+    return (f"On {model}, across {plural(n_tasks, 'task')} and {plural(primary['n_items'], 'item')}, the "
+            f"{stimuli} {'stimulus' if stimuli == 1 else 'stimuli'}{' together' if stimuli > 1 else ''} changed "
+            f"the score by {scale.diff(primary['diff'])} {scale.unit} "
+            f"{scale.interval(primary['ci_low'], primary['ci_high'])} ({level} CI) relative to {primary['control']} "
+            f"(primary test, {p_phrase(primary['p_value'])}): {verdict}.")
+
+
+def _pooled_sentences(result: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    alpha, primary = spec["alpha"], result.get("primary")
+    confirmed = [r["condition"] for r in result["pooled"] if r.get("confirmed")]
+    significant = [r for r in result["pooled"] if (r.get("p_holm_fixed") or 1) < alpha]
+    if confirmed:
+        return [f"After Holm correction, {', '.join(confirmed)} differed from {spec['control']} on these tasks."]
+    if significant and primary and not primary["rejects"]:
+        return ["Some single stimuli pass Holm correction, but the primary test did not reject, so under the "
+                "pre-declared gatekeeping they are exploratory."]
+    if result["pooled"]:
+        return [f"No single condition differed from {spec['control']} after Holm correction over "
+                f"{plural(len(result['pooled']), 'pooled contrast')}."]
+    return []
+
+
+def _confound_sentences(result: dict[str, Any], scale: Scale) -> list[str]:
+    """Name the conditions that changed parse failures or output length significantly (Holm, own family)."""
+    found = [row for row in result.get("confounds") or [] if row.get("significant")]
+    sentences = []
+    parse = [row for row in found if row["measure"] == "parse"]
+    if parse:
+        parts = [f"{row['condition']} {Scale().diff(row['diff'])} pp {Scale().interval(row['ci_low'], row['ci_high'])}"
+                 for row in parse]
+        sentences.append(f"Confound: parse failures changed against {parse[0]['control']} for "
+                         f"{'; '.join(parts)} (Holm-corrected); there, part of the score difference is whether the "
+                         "answer could be read at all, not whether it was right.")
+    length = [row for row in found if row["measure"] == "length"]
+    if length:
+        parts = [f"{row['condition']} {row['diff']:+.1f} tokens [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
+                 if row["ci_low"] is not None else f"{row['condition']} {row['diff']:+.1f} tokens" for row in length]
+        sentences.append(f"Output length changed against {length[0]['control']} for {'; '.join(parts)} "
+                         "(Holm-corrected).")
+    return sentences
 
 
 def methods(analysis: dict[str, Any], context: dict[str, Any]) -> str:
     """The methods paragraph, generated from the analysis plan and the run's manifest."""
     spec, data = analysis["spec"], analysis["data"]
+    scale = Scale.from_dict(data.get("scale"))
+    level = confidence(analysis)
     k = data["K"]
-    unit = ("one binary score per item and condition: McNemar mid-p tests (exact p also reported) with "
-            "Agresti–Min 95% intervals" if k == 1 and data["binary_scores"] else
-            f"per-item means over K = {k} repeats: paired t tests, with sign-flip permutation p-values and paired "
-            "BCa bootstrap intervals as robustness checks")
+    unit = (f"one binary score per item and condition: McNemar mid-p tests (exact p also reported) with "
+            f"Agresti–Min {level} intervals" if k == 1 and data["binary_scores"] else
+            f"per-item means over K = {k} repeat{'s' * (k != 1)}: paired t tests (an exact sign-flip p where every "
+            f"item moved alike), with sign-flip permutation p-values and paired BCa bootstrap {level} intervals as "
+            "robustness checks")
     if context.get("unpaired"):
         unit = "per-call scores compared between independently assigned conditions: Welch t tests (unpaired)"
+    scale_text = ("percentage points" if scale.proportions else
+                  f"points of the scores' own scale (they range from {scale.low:g} to {scale.high:g})")
     parts = [
         f"Estimand: the mean over items of the per-item score difference (treatment − {spec['control']}), in "
-        "percentage points; items are the unit of analysis and repeats are averaged within an item first.",
+        f"{scale_text}; items are the unit of analysis and repeats are averaged within an item first. Every "
+        f"interval is {level} (α = {spec['alpha']}).",
         f"Per task and condition: {unit}.",
         "Multiplicity: hierarchy of (1) one primary test — per item, the mean over all stimuli minus the control — "
         "(2) each condition pooled over tasks, Holm-adjusted, interpreted only if (1) rejects, and (3) condition × "
         "task contrasts, Holm-adjusted over the whole family of printed contrasts with a Benjamini–Hochberg column "
-        "as an exploratory screen.",
-        "Pooled effects: tasks fixed (linear probability model with task fixed effects and item-clustered standard "
-        "errors) and tasks random (Paule–Mandel random-effects meta-analysis of per-task differences with a "
-        "Hartung–Knapp–Sidik–Jonkman interval, τ², I² and a prediction interval; per-task variances floored at "
-        "1/(n+2)²), with a GEE logit (exchangeable within item) as a cross-check on binary scores. Relative change "
-        "is the ratio of pooled means with a task-stratified paired bootstrap interval.",
-        f"Power: minimum detectable effect at 80% power and α/family; flagged as underpowered above the smallest "
-        f"effect of interest of {pp(spec['sesoi'], False)} pp; TOST equivalence (±{pp(spec['sesoi'], False)} pp) "
-        "for non-significant contrasts. α = " + f"{spec['alpha']}.",
+        "as an exploratory screen. Parse failures and output length are a separate family, Holm-adjusted.",
+        "Pooled effects: on these tasks, the paired contrast over every item of every task (the estimator of the "
+        "per-task rows and of the terminal summary; each item weighs the same); on a new task like these, a "
+        "Paule–Mandel random-effects meta-analysis of per-task differences with a Hartung–Knapp–Sidik–Jonkman "
+        "interval, τ², I² and a prediction interval (per-task variances floored at 1/(n+2)²; the prediction interval "
+        "is marked approximate when there are few tasks), with a GEE logit (exchangeable within item) as a "
+        "cross-check on binary scores. The paper-style table averages per-task scores, so there each task weighs "
+        "the same. Relative change is the ratio of pooled means with a task-stratified paired bootstrap interval.",
+        f"Power: minimum detectable effect at 80% power and α/family, the family being the Holm family the contrast "
+        f"is corrected in (noncentral t below 1,000 items); flagged as underpowered above the smallest effect of "
+        f"interest of {scale.diff(spec['sesoi'], False)} {scale.unit}; TOST equivalence "
+        f"(±{scale.diff(spec['sesoi'], False)} {scale.unit}) for non-significant contrasts.",
         f"Error cells ({data['errors']}) are excluded; unparseable answers count as incorrect, and parse failures "
         "are compared separately.",
     ]
@@ -110,8 +174,8 @@ def methods(analysis: dict[str, Any], context: dict[str, Any]) -> str:
                            + (f", {identity['weights']}" if identity.get("weights") else "") + ")"
                            for name, identity in (manifest.get("identity", {}).get("models") or {}).items())
         parts.append(
-            f"Run: models {models}; suite {experiment.get('suite')}; {len(data['tasks'])} tasks; conditions placed "
-            f"{experiment.get('placement')} with separator {experiment.get('separator')}; temperature "
+            f"Run: models {models}; suite {experiment.get('suite')}; {plural(len(data['tasks']), 'task')}; conditions "
+            f"placed {experiment.get('placement')} with separator {experiment.get('separator')}; temperature "
             f"{generation.get('temperature')}, max_tokens {generation.get('max_tokens')}; K = {k}; seed "
             f"{experiment.get('seed')}; stopping rule: fixed n; experiment hash {manifest.get('experiment_hash')}; "
             f"emoprompt {manifest.get('versions', {}).get('emoprompt', '?')}.")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
+import math
 import signal
 import sys
 import threading
@@ -173,6 +174,8 @@ async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | N
         if not isinstance(final, Completion):
             raise TypeError(f"the transform returned {type(final).__name__}, not a Completion")
         score = scorer(final.text, sample)
+        if not math.isfinite(float(score.value)):
+            raise ValueError(f"the scorer {cell.task.scorer!r} returned {score.value}, not a finite number")
         fields = {"response": final.text, "finish_reason": final.finish_reason, "answer": score.answer,
                   "score": float(score.value), "correct": bool(score.correct), "parsed": bool(score.parsed)}
         if final.loop is not None:

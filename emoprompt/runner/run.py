@@ -108,7 +108,7 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         frame = records_frame(iter_records(run_dir))
         names = [c.name for c in plan.conditions]
         summary = summarize(frame, names, plan.experiment.analysis.baseline, plan.control,
-                            plan.experiment.analysis.alpha)
+                            plan.experiment.analysis.alpha, plan.experiment.repeats)
         usage_rows = usage(frame, names)
         invocation = {"wall_s": round(counters.wall_s, 3), "cells_run": counters.ran,
                       "model_calls": counters.model_calls, "cache_hits": counters.cache_hits,

@@ -8,16 +8,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from emoprompt.stats.contrast import contrast
+from emoprompt.errors import UsageError
+from emoprompt.stats.contrast import contrast, finish_family
 from emoprompt.stats.frame import item_means
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
-from emoprompt.stats.paired import paired_difference, paired_t
-from emoprompt.stats.pooled import gee_log_odds, random_effects, suite_effect
+from emoprompt.stats.paired import paired_t
+from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
+from emoprompt.stats.scale import Scale
 from emoprompt.usage import usage
 
 STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
+CELL = ["model", "task", "item", "condition", "repeat"]
 
 
 @dataclass(frozen=True)
@@ -28,19 +32,24 @@ class AnalysisSpec:
     control: str = "baseline"
     alpha: float = 0.05
     sesoi: float = 0.03
+    """Smallest effect of interest, in the scores' unit (a proportion for 0–1 scores: 0.03 = 3 pp)."""
     families: dict[str, str] = field(default_factory=dict)
     """condition → family (emotionprompt, negativeprompt, placebo, control, user, baseline)."""
     conditions: tuple[str, ...] = ()
     """Report order; default: the order of first appearance."""
     task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per task: BIG-Bench preferred_score and random_baseline, for the normalized preferred score."""
+    repeats: int | None = None
+    """K as the run declared it; None: the number of distinct repeats found per cell."""
 
 
 def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     """Every number the report shows, as plain data."""
+    check_no_duplicates(frame)
     valid = frame[frame["error"].isna()].copy()
     conditions = list(spec.conditions) or list(dict.fromkeys(frame["condition"]))
-    repeats = int(valid.groupby(["model", "task", "item", "condition"]).size().max()) if len(valid) else 0
+    repeats = spec.repeats or declared_repeats(valid)
+    scale = Scale.of(valid["score"])
     binary = bool(len(valid)) and bool(valid["score"].isin([0.0, 1.0]).all())
     treatments = [c for c in conditions if c not in (spec.control, spec.baseline)]
     warnings: list[str] = []
@@ -50,18 +59,20 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     if spec.control not in conditions:
         warnings.append(f"control {spec.control!r} has no records; contrasts against it are empty.")
     valid["parse_fail"] = (valid["parsed"] == False).astype(float)  # noqa: E712
+    valid["length"] = pd.to_numeric(valid["tokens_out"], errors="coerce")
     means = item_means(valid)
-    parse_means = item_means(valid, "parse_fail")
+    diagnostics = {"parse": item_means(valid, "parse_fail"), "length": item_means(valid, "length")}
     models: dict[str, Any] = {}
     for model in list(dict.fromkeys(frame["model"])):
-        models[model] = _analyze_model(model, frame, valid, means, parse_means, conditions, treatments, repeats,
-                                       spec)
+        models[model] = _analyze_model(model, frame, valid, means, diagnostics, conditions, treatments, repeats,
+                                       spec, warnings)
         models[model]["usage"] = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
-    _adjust_families(models, spec.alpha)
+    _adjust_families(models, spec)
     result = {
-        "spec": {**asdict(spec), "conditions": conditions, "treatments": treatments},
+        "spec": {**asdict(spec), "conditions": conditions, "treatments": treatments, "repeats": repeats},
         "data": {"records": len(frame), "errors": errors, "models": list(models), "K": repeats,
-                 "binary_scores": binary, "tasks": sorted(frame["task"].unique().tolist()),
+                 "binary_scores": binary, "scale": scale.to_dict(), "confidence": 1 - spec.alpha,
+                 "tasks": sorted(frame["task"].unique().tolist()),
                  "error_kinds": frame["error"].value_counts().to_dict()},
         "warnings": warnings,
         "models": models,
@@ -69,48 +80,95 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     return _clean(result)
 
 
+def check_no_duplicates(frame: pd.DataFrame) -> None:
+    """One row per (model, task, item, condition, repeat): a duplicate is an error that names the cell."""
+    duplicated = frame.duplicated(subset=CELL, keep=False)
+    if duplicated.any():
+        first = frame[duplicated].iloc[0]
+        count = int(duplicated.sum())
+        raise UsageError(f"{count} rows share one (model, task, item, condition, repeat), for example model "
+                         f"{str(first['model'])!r}, task {str(first['task'])!r}, item {str(first['item'])!r}, "
+                         f"condition {str(first['condition'])!r}, repeat {first['repeat']}; remove the duplicates or "
+                         "give --dedupe first|last|mean")
+
+
+def declared_repeats(valid: pd.DataFrame) -> int:
+    """K: the number of distinct repeat indices found (never a row count, which duplicates would inflate)."""
+    return max(1, int(valid["repeat"].nunique())) if len(valid) else 1
+
+
 def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: pd.DataFrame,
-                   parse_means: pd.DataFrame, conditions: list[str], treatments: list[str], repeats: int,
-                   spec: AnalysisSpec) -> dict[str, Any]:
+                   diagnostics: dict[str, pd.DataFrame], conditions: list[str], treatments: list[str], repeats: int,
+                   spec: AnalysisSpec, warnings: list[str]) -> dict[str, Any]:
     model_means = _model_slice(means, model)
-    model_parse = _model_slice(parse_means, model)
     tasks = sorted(model_means.index.get_level_values("task").unique()) if len(model_means) else []
-    per_task_family = max(1, len(treatments) * len(tasks))
+    compared = [t for t in tasks if spec.control in _task_rows(model_means, t, "task").dropna(how="all", axis=1)]
+    missing = [t for t in tasks if t not in compared]
+    if missing and spec.control in conditions:
+        warnings.append(f"{model}: the control {spec.control!r} has no scores in task"
+                        f"{'s' * (len(missing) != 1)} {', '.join(missing)}; "
+                        f"{'it is' if len(missing) == 1 else 'they are'} left out of every comparison.")
     per_task = [
         {"task": task, "condition": condition, "control": spec.control, "family": spec.families.get(condition, ""),
-         **contrast(pairs[condition].to_numpy(), pairs[spec.control].to_numpy(), repeats, spec.alpha, spec.sesoi,
-                    per_task_family)}
-        for condition in treatments for task in tasks
+         **contrast(pairs[condition].to_numpy(), pairs[spec.control].to_numpy(), repeats, spec.alpha, spec.sesoi)}
+        for condition in treatments for task in compared
         if len(pairs := _pairs(_task_rows(model_means, task, "task"), condition, spec.control)) >= 2
     ]
-    pooled = [_pooled_row(model_means, valid[valid["model"] == model], c, spec, repeats, max(1, len(treatments)))
-              for c in treatments]
+    model_rows = valid[valid["model"] == model]
+    pooled = [_pooled_row(model_means, model_rows, c, spec.control, spec, repeats) for c in treatments]
+    generic = (_pooled_row(model_means, model_rows, spec.control, spec.baseline, spec, repeats)
+               if spec.control != spec.baseline and {spec.control, spec.baseline} <= set(model_means.columns)
+               else None)
     return {
-        "conditions": _condition_table(frame[frame["model"] == model], model_means, model_parse, conditions,
-                                       spec, repeats),
-        "primary": _primary(model_means, treatments, spec, repeats),
-        "generic": _pooled_row(model_means, valid[valid["model"] == model], spec.control,
-                               AnalysisSpec(**{**asdict(spec), "control": spec.baseline}), repeats, 1)
-        if spec.control != spec.baseline and {spec.control, spec.baseline} <= set(model_means.columns) else None,
+        "conditions": _condition_table(frame[frame["model"] == model], conditions, spec),
+        "confounds": _confounds(model, diagnostics, conditions, spec, repeats),
+        "primary": _primary(model_means, treatments, spec, compared),
+        "generic": generic,
         "pooled": [row for row in pooled if row is not None],
         "per_task": per_task,
+        "tasks_compared": compared,
         "heatmap": {task: {c: _mean(_task_rows(model_means, task, "task"), c) for c in conditions} for task in tasks},
-        "aggregate": _aggregate(model_means, tasks, conditions, spec),
+        "aggregate": _aggregate(model_means, compared, conditions, spec),
     }
+
+
+def _confounds(model: str, diagnostics: dict[str, pd.DataFrame], conditions: list[str], spec: AnalysisSpec,
+               repeats: int) -> list[dict[str, Any]]:
+    """Each condition against the control on what is not the score: the parse-failure rate and the output length
+    (paired, per item), a separately labelled family (STATS.md §3), Holm-adjusted in `_adjust_families`."""
+    rows = []
+    for measure, frame in diagnostics.items():
+        means = _model_slice(frame, model)
+        for condition in conditions:
+            if condition == spec.control:
+                continue
+            pairs = _pairs(means, condition, spec.control)
+            if len(pairs) < 2:
+                continue
+            result = contrast(pairs[condition].to_numpy(), pairs[spec.control].to_numpy(),
+                              repeats if measure == "parse" else 2, spec.alpha, spec.sesoi, robust=False)
+            rows.append({"measure": measure, "condition": condition, "control": spec.control,
+                         "diff": result["diff"], "ci_low": result["ci_low"], "ci_high": result["ci_high"],
+                         "p": result["p"], "method": result["method"], "n_items": result["n_items"],
+                         "control_level": result["acc_ctrl"], "level": result["acc_treat"]})
+    return rows
 
 
 def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spec: AnalysisSpec
                ) -> list[dict[str, Any]]:
     """Paper-style aggregation: the average over tasks of per-task scores (BIG-Bench: normalized preferred
-    scores too), with the papers' relative improvement beside the absolute difference and its CI.
+    scores too), with the papers' relative improvement beside the absolute difference of the task averages and
+    its interval, against the control and against the baseline.
 
-    The CI of a difference of task averages uses the per-task paired variances: Var = Σ_t Var(Δ_t) / T².
+    Estimand: every task weighs the same (the papers' average), unlike the pooled tables, where every item does.
+    The interval of a difference of task averages uses the per-task paired variances: Var = Σ_t Var(Δ_t) / T².
     """
     from emoprompt.suites.bigbench import normalized_score
 
+    z = float(stats.norm.ppf(1 - spec.alpha / 2))
     rows = []
     for condition in conditions:
-        scores, normalized, diffs, variances = [], [], [], []
+        scores, normalized = [], []
         for task in tasks:
             task_means = _task_rows(means, task, "task")
             if condition not in task_means.columns:
@@ -120,25 +178,36 @@ def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spe
             info = spec.task_info.get(task)
             if info and "random_baseline" in info:
                 normalized.append(normalized_score(score, float(info["random_baseline"])))
-            pairs = _pairs(task_means, condition, spec.control)
-            if condition != spec.control and len(pairs) >= 2:
-                d = (pairs[condition] - pairs[spec.control]).to_numpy()
-                diffs.append(float(d.mean()))
-                variances.append(max(float(d.var(ddof=1)) / len(d), 1.0 / (len(d) + 2) ** 2))
         if not scores:
             continue
         row: dict[str, Any] = {"condition": condition, "tasks": len(scores), "mean_score": float(np.mean(scores)),
                                "mean_normalized": float(np.mean(normalized)) if normalized else None}
-        if diffs:
-            diff, se = float(np.mean(diffs)), math.sqrt(sum(variances)) / len(variances)
-            row.update(diff=diff, ci_low=diff - 1.959964 * se, ci_high=diff + 1.959964 * se)
+        for reference, side in ((spec.control, "control"), (spec.baseline, "baseline")):
+            if condition != reference:
+                row[f"vs_{side}"] = _task_average_difference(means, tasks, condition, reference, z)
         rows.append(row)
     by_name = {row["condition"]: row for row in rows}
     for row in rows:
-        for reference, key in ((spec.control, "relative_vs_control"), (spec.baseline, "relative_vs_baseline")):
+        for reference, side in ((spec.control, "control"), (spec.baseline, "baseline")):
             base = by_name.get(reference, {}).get("mean_score")
-            row[key] = (row["mean_score"] / base - 1) if base else None
+            if row["condition"] != reference and f"vs_{side}" in row:
+                row[f"vs_{side}"]["relative"] = (row["mean_score"] / base - 1) if base else None
     return rows
+
+
+def _task_average_difference(means: pd.DataFrame, tasks: list[str], treatment: str, control: str, z: float
+                             ) -> dict[str, Any]:
+    diffs, variances = [], []
+    for task in tasks:
+        pairs = _pairs(_task_rows(means, task, "task"), treatment, control)
+        if len(pairs) >= 2:
+            d = (pairs[treatment] - pairs[control]).to_numpy()
+            diffs.append(float(d.mean()))
+            variances.append(max(float(d.var(ddof=1)) / len(d), 1.0 / (len(d) + 2) ** 2))
+    if not diffs:
+        return {"diff": None, "ci_low": None, "ci_high": None}
+    diff, se = float(np.mean(diffs)), math.sqrt(sum(variances)) / len(variances)
+    return {"diff": diff, "ci_low": diff - z * se, "ci_high": diff + z * se, "tasks": len(diffs)}
 
 
 def _model_slice(means: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -163,31 +232,24 @@ def _mean(means: pd.DataFrame, condition: str) -> float:
     return float(means[condition].mean()) if condition in means.columns else float("nan")
 
 
-def _condition_table(rows: pd.DataFrame, means: pd.DataFrame, parse_means: pd.DataFrame, conditions: list[str],
-                     spec: AnalysisSpec, repeats: int) -> list[dict[str, Any]]:
+def _condition_table(rows: pd.DataFrame, conditions: list[str], spec: AnalysisSpec) -> list[dict[str, Any]]:
     table = []
     for condition in conditions:
         cells = rows[rows["condition"] == condition]
         valid = cells[cells["error"].isna()]
-        entry: dict[str, Any] = {
+        table.append({
             "condition": condition, "family": spec.families.get(condition, ""), "cells": len(cells),
             "errors": int(cells["error"].notna().sum()),
             "accuracy": float(valid["score"].mean()) if len(valid) else float("nan"),
             "parse_failure_rate": float((valid["parsed"] == False).mean()) if len(valid) else float("nan"),  # noqa: E712
             "mean_tokens_out": float(pd.to_numeric(valid["tokens_out"], errors="coerce").mean()) if len(valid)
             else float("nan"),
-            "parse_fail_vs_control": None,
-        }
-        if condition != spec.control:
-            pairs = _pairs(parse_means, condition, spec.control)
-            if len(pairs) >= 2:
-                entry["parse_fail_vs_control"] = paired_difference(
-                    pairs[condition].to_numpy(), pairs[spec.control].to_numpy(), repeats, spec.alpha).to_dict()
-        table.append(entry)
+        })
     return table
 
 
-def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisSpec, repeats: int) -> dict[str, Any] | None:
+def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisSpec, tasks: list[str]
+             ) -> dict[str, Any] | None:
     """Level 1 (one test): per item, the mean over all stimuli minus the control (STATS.md §3)."""
     stimuli = [c for c in treatments if spec.families.get(c, "user") in STIMULUS_FAMILIES and c in means.columns]
     if not stimuli or spec.control not in means.columns:
@@ -198,35 +260,44 @@ def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisSpec, rep
     pooled_stimuli = data[stimuli].mean(axis=1).to_numpy()
     result = paired_t(pooled_stimuli, data[spec.control].to_numpy(), spec.alpha)
     d = pooled_stimuli - data[spec.control].to_numpy()
-    return {"stimuli": stimuli, "control": spec.control, **result.to_dict(),
+    n_tasks = int(data.index.get_level_values("task").nunique())
+    return {"stimuli": stimuli, "control": spec.control, **result.to_dict(), "n_tasks": n_tasks,
             "mde_80": mde_paired(float(d.var(ddof=1)), len(d), spec.alpha)}
 
 
-def _pooled_row(means: pd.DataFrame, rows: pd.DataFrame, condition: str, spec: AnalysisSpec, repeats: int,
-                family: int) -> dict[str, Any] | None:
-    """Level 2: one stimulus vs control over all tasks: suite-level fixed effect and random-effects meta."""
-    pairs = _pairs(means, condition, spec.control)
+def _pooled_row(means: pd.DataFrame, rows: pd.DataFrame, condition: str, control: str, spec: AnalysisSpec,
+                repeats: int) -> dict[str, Any] | None:
+    """Level 2: one condition vs the control over all tasks.
+
+    "fixed" (on these tasks) is the paired contrast over every item of every task — the same estimator as the
+    per-task rows and the terminal summary, so every table gives one number for one contrast. (STATS.md §4 suggests
+    a linear probability model with task fixed effects and item-clustered errors: its coefficient is this same mean
+    of per-item differences, because each item is its own pair; the paired test's interval is used instead, so the
+    McNemar/Agresti–Min path of K = 1 binary scores holds here too.) "random" (on a new task like these) is the
+    random-effects meta-analysis of per-task differences.
+    """
+    pairs = _pairs(means, condition, control)
     if len(pairs) < 2:
         return None
-    long = _long(pairs, condition, spec.control)
-    fixed = suite_effect(long, spec.alpha)
-    by_task = (pairs[condition] - pairs[spec.control]).groupby(level="task")
+    item_level = contrast(pairs[condition].to_numpy(), pairs[control].to_numpy(), repeats, spec.alpha, spec.sesoi)
+    by_task = (pairs[condition] - pairs[control]).groupby(level="task")
     random = random_effects(by_task.mean().to_numpy(), task_variances(by_task), spec.alpha)
-    d = (pairs[condition] - pairs[spec.control]).to_numpy()
-    raw = rows[rows["condition"].isin([condition, spec.control])].copy()
+    raw = rows[rows["condition"].isin([condition, control])].copy()
     raw["treat"] = (raw["condition"] == condition).astype(int)
     raw["item_key"] = raw["task"].astype(str) + "\x1f" + raw["item"].astype(str)
-    mde = mde_paired(float(d.var(ddof=1)), len(d), spec.alpha, 0.8, family)
+    n_tasks = int(pairs.index.get_level_values("task").nunique())
+    fixed = {key: item_level[key] for key in ("diff", "ci_low", "ci_high", "se", "method", "n_items")}
+    fixed.update(p_value=item_level["p"], n_tasks=n_tasks)
     return {
-        "condition": condition, "control": spec.control, "family": spec.families.get(condition, ""),
-        "n_items": len(pairs), "n_tasks": int(pairs.index.get_level_values("task").nunique()),
-        "acc_ctrl": float(pairs[spec.control].mean()), "acc_treat": float(pairs[condition].mean()),
-        "fixed": fixed.to_dict() if fixed else None,
+        "condition": condition, "control": control, "family": spec.families.get(condition, ""),
+        "n_items": len(pairs), "n_tasks": n_tasks, "acc_ctrl": item_level["acc_ctrl"],
+        "acc_treat": item_level["acc_treat"], "fixed": fixed,
         "random": random.to_dict() if random else None,
-        "gee": gee_log_odds(raw) if repeats >= 1 else None,
-        "relative": _pooled_relative(pairs, condition, spec.control, spec.alpha),
-        "mde_80": mde, "underpowered": bool(mde > spec.sesoi),
-        "p_tost": None,
+        "gee": gee_log_odds(raw),
+        "relative": _pooled_relative(pairs, condition, control, spec.alpha),
+        "var_d": item_level["var_d"], "smallest_p": item_level["smallest_p"], "p": item_level["p"],
+        "equivalent": item_level.get("equivalent", False), "p_tost": item_level.get("p_tost"),
+        "n10": item_level.get("n10"), "n01": item_level.get("n01"),
     }
 
 
@@ -239,14 +310,6 @@ def task_variances(by_task: Any) -> np.ndarray:
     counts = by_task.count().to_numpy().astype(float)
     observed = (by_task.var(ddof=1).fillna(0.0).to_numpy()) / counts
     return np.maximum(observed, 1.0 / (counts + 2) ** 2)
-
-
-def _long(pairs: pd.DataFrame, treatment: str, control: str) -> pd.DataFrame:
-    frame = pairs.reset_index()
-    frame["item_key"] = frame["task"].astype(str) + "\x1f" + frame["item"].astype(str)
-    treated = frame[["task", "item_key", treatment]].rename(columns={treatment: "score"}).assign(treat=1)
-    untreated = frame[["task", "item_key", control]].rename(columns={control: "score"}).assign(treat=0)
-    return pd.concat([treated, untreated], ignore_index=True)
 
 
 def _pooled_relative(pairs: pd.DataFrame, treatment: str, control: str, alpha: float, resamples: int = 1000
@@ -272,18 +335,22 @@ def _pooled_relative(pairs: pd.DataFrame, treatment: str, control: str, alpha: f
     return {"value": mean_t / mean_c - 1, "ci_low": float(low), "ci_high": float(high), "flag": flag}
 
 
-def _adjust_families(models: dict[str, Any], alpha: float) -> None:
-    """Holm over each declared family across models; BH as the exploratory column of per-task rows."""
+def _adjust_families(models: dict[str, Any], spec: AnalysisSpec) -> None:
+    """Holm over each declared family across models (the MDE uses the same family); BH as the exploratory column
+    of per-task rows; the gate of the hierarchy; the confound family."""
+    alpha, sesoi = spec.alpha, spec.sesoi
     per_task = [row for m in models.values() for row in m["per_task"]]
-    for row, p_holm, p_bh in zip(per_task, holm([r["p"] for r in per_task]),
-                                 benjamini_hochberg([r["p"] for r in per_task]), strict=True):
-        row["p_holm"], row["p_bh"] = p_holm, p_bh
-        row["significant_holm"] = bool(p_holm < alpha)
+    finish_family(per_task, alpha, sesoi)
+    for row, p_bh in zip(per_task, benjamini_hochberg([r["p"] for r in per_task]), strict=True):
+        row["p_bh"] = p_bh
+        row["significant_holm"] = bool(row["p_holm"] < alpha)
     pooled = [row for m in models.values() for row in m["pooled"]]
-    for key in ("fixed", "random"):
-        ps = [row[key]["p_value"] if row[key] else float("nan") for row in pooled]
-        for row, p_holm in zip(pooled, holm(ps), strict=True):
-            row[f"p_holm_{key}"] = p_holm
+    finish_family(pooled, alpha, sesoi, holm_key="p_holm_fixed")
+    for row, p_holm in zip(pooled, holm([row["random"]["p_value"] if row["random"] else float("nan")
+                                         for row in pooled]), strict=True):
+        row["p_holm_random"] = p_holm
+    generics = [m["generic"] for m in models.values() if m["generic"]]
+    finish_family(generics, alpha, sesoi, holm_key="p_holm_fixed")
     primaries = [m["primary"] for m in models.values() if m["primary"]]
     for primary, p_holm in zip(primaries, holm([p["p_value"] for p in primaries]), strict=True):
         primary["p_holm"] = p_holm
@@ -293,6 +360,10 @@ def _adjust_families(models: dict[str, Any], alpha: float) -> None:
         model["gate_open"] = gate
         for row in model["pooled"]:
             row["confirmed"] = bool(gate and row.get("p_holm_fixed", 1.0) < alpha)
+    confounds = [row for m in models.values() for row in m["confounds"]]
+    for row, p_holm in zip(confounds, holm([r["p"] for r in confounds]), strict=True):
+        row["p_holm"] = p_holm
+        row["significant"] = bool(p_holm < alpha)
 
 
 def _clean(value: Any) -> Any:

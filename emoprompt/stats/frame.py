@@ -26,3 +26,25 @@ def item_means(frame: pd.DataFrame, value: str = "score") -> pd.DataFrame:
     """Per-item means over repeats: rows (model, task, item), columns condition. Repeats are never items."""
     valid = frame[frame["error"].isna()]
     return valid.groupby(["model", "task", "item", "condition"])[value].mean().unstack("condition")
+
+
+DEDUPE_POLICIES = ("first", "last", "mean")
+
+
+def dedupe(frame: pd.DataFrame, policy: str | None) -> pd.DataFrame:
+    """Rows sharing one (model, task, item, condition, repeat) merged by `policy` (first, last, or the mean score);
+    None leaves the frame as it is (the analysis then refuses duplicates, naming one)."""
+    if policy is None:
+        return frame
+    keys = ["model", "task", "item", "condition", "repeat"]
+    if policy == "first":
+        return frame.drop_duplicates(subset=keys, keep="first").reset_index(drop=True)
+    if policy == "last":
+        return frame.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+    if policy == "mean":
+        merged = frame.groupby(keys, sort=False, as_index=False).agg(
+            {column: ("mean" if column == "score" else "first") for column in frame.columns if column not in keys})
+        return merged[frame.columns]
+    from emoprompt.errors import unknown_name
+
+    raise unknown_name("dedupe policy", policy, DEDUPE_POLICIES)

@@ -64,18 +64,25 @@ def paired_binary(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.0
 
 
 def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> PairedDifference:
-    """Per-item means (K > 1 or continuous scores): paired t on the differences (Miller 2024, Eq. 7)."""
+    """Per-item means (K > 1 or continuous scores): paired t on the differences (Miller 2024, Eq. 7).
+
+    When every item's difference is the same, the t statistic has no variance and would claim certainty; then the
+    p-value is the exact sign-flip p (two items moving alike give p = 0.5, not p < 0.001) and there is no interval
+    (NaN) unless the difference is zero everywhere. Fewer than two items give no test at all.
+    """
     t, c = np.asarray(treatment, float), np.asarray(control, float)
     d = t - c
     n = len(d)
     mean = float(d.mean()) if n else float("nan")
     if n < 2:
         return PairedDifference(n, float(t.mean()) if n else float("nan"), float(c.mean()) if n else float("nan"),
-                                mean, float("nan"), float("nan"), float("nan"), "paired-t")
+                                mean, float("nan"), float("nan"), float("nan"), "too few items")
     se = float(d.std(ddof=1) / np.sqrt(n))
-    if se == 0:
-        p = 1.0 if mean == 0 else 0.0
-        return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean, mean, p, "paired-t")
+    if se < 1e-12 * max(1.0, abs(mean)):
+        if abs(mean) < 1e-12:
+            return PairedDifference(n, float(t.mean()), float(c.mean()), 0.0, 0.0, 0.0, 1.0, "no difference")
+        return PairedDifference(n, float(t.mean()), float(c.mean()), mean, float("nan"), float("nan"),
+                                min(1.0, 2 * 0.5**n), "sign-flip (every item moved alike)")
     crit = float(stats.t.ppf(1 - alpha / 2, n - 1))
     p = float(2 * stats.t.sf(abs(mean / se), n - 1))
     return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean - crit * se, mean + crit * se, p,

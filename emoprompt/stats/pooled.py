@@ -1,4 +1,5 @@
-"""Effects pooled over tasks (STATS.md §4): suite-level fixed effect, random-effects meta-analysis, GEE check."""
+"""Effects pooled over tasks (STATS.md §4): the random-effects meta-analysis and the GEE check. (The suite-level effect
+on these tasks is the paired contrast over every item: `stats.contrast`.)"""
 
 from __future__ import annotations
 
@@ -10,23 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-
-
-@dataclass(frozen=True)
-class SuiteEffect:
-    """Tasks fixed, items random: a linear probability model with task fixed effects, item-clustered SEs."""
-
-    diff: float
-    se: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    n_items: int
-    n_tasks: int
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain data."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -44,36 +28,13 @@ class RandomEffects:
     pred_low: float
     pred_high: float
     k: int
+    tau2_upper: float = float("nan")
+    """The one-sided upper confidence bound of τ² (Q-profile) that the prediction interval uses."""
+    pred_approximate: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """Plain data."""
         return asdict(self)
-
-
-def suite_effect(long: pd.DataFrame, alpha: float = 0.05) -> SuiteEffect | None:
-    """`long` has columns task, item, treat (0/1), score (per-item means). Returns None if not estimable.
-
-    Items are the clusters (the pairing unit); with few tasks, clustering on task would be unreliable.
-    """
-    import statsmodels.formula.api as smf
-
-    data = long.dropna(subset=["score"])
-    if data["treat"].nunique() < 2 or data["item_key"].nunique() < 3:
-        return None
-    formula = "score ~ treat + C(task)" if data["task"].nunique() > 1 else "score ~ treat"
-    groups = pd.factorize(data["item_key"])[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = smf.ols(formula, data).fit(cov_type="cluster", cov_kwds={"groups": groups})
-        diff, se = float(fit.params["treat"]), float(fit.bse["treat"])  # bse is computed lazily, here
-        p_value = float(fit.pvalues["treat"])
-    if not math.isfinite(se) or se < 1e-12:  # every item moved by the same amount (often: not at all)
-        diff = 0.0 if abs(diff) < 1e-12 else diff
-        p = 1.0 if diff == 0 else 0.0
-        return SuiteEffect(diff, 0.0, diff, diff, p, data["item_key"].nunique(), data["task"].nunique())
-    crit = stats.norm.ppf(1 - alpha / 2)
-    return SuiteEffect(diff, se, diff - crit * se, diff + crit * se, p_value,
-                       data["item_key"].nunique(), data["task"].nunique())
 
 
 def random_effects(effects: np.ndarray, variances: np.ndarray, alpha: float = 0.05) -> RandomEffects | None:
@@ -93,13 +54,44 @@ def random_effects(effects: np.ndarray, variances: np.ndarray, alpha: float = 0.
     mean, se = float(result.mean_effect_re), float(np.sqrt(result.var_hksj_re))
     p = float(2 * stats.t.sf(abs(mean / se), k - 1)) if se > 0 else (1.0 if mean == 0 else 0.0)
     tau2 = float(result.tau2)
-    pred_low = pred_high = float("nan")
+    pred_low = pred_high = tau2_upper = float("nan")
     if k >= 3:
-        spread = stats.t.ppf(1 - alpha / 2, k - 2) * math.sqrt(tau2 + se**2)
+        tau2_upper = q_profile_upper(effects, variances, PREDICTION_TAU_LEVEL)
+        spread = stats.t.ppf(1 - alpha / 2, k - 2) * math.sqrt(max(tau2, tau2_upper) + se**2)
         pred_low, pred_high = mean - spread, mean + spread
     q_p = float(result.test_homogeneity().pvalue)
     return RandomEffects(mean, float(low), float(high), p, tau2, math.sqrt(tau2), max(0.0, float(result.i2)), q_p,
-                         pred_low, pred_high, k)
+                         pred_low, pred_high, k, tau2_upper, k < 3)
+
+
+PREDICTION_TAU_LEVEL = 0.9
+"""The prediction interval takes τ² at this one-sided Q-profile upper bound instead of its point estimate.
+
+Deviation from STATS.md §4 (Higgins et al. 2009: t with k − 2 df around the point estimate τ̂²): with few tasks
+that interval under-covers — simulated at 0.87–0.92 for 6 tasks, and worse when τ̂² = 0 while the tasks truly
+differ. With τ² at its 90% Q-profile upper bound (Viechtbauer 2007), seeded simulations over 3–20 tasks and
+τ from 0 to 15 pp covered 0.97–0.99 (tests/stats/test_prediction_interval.py)."""
+
+
+def q_profile_upper(effects: np.ndarray, variances: np.ndarray, level: float) -> float:
+    """The one-sided `level` upper confidence bound of τ² by the Q-profile method (Viechtbauer 2007): the τ² at
+    which the generalised Q statistic falls to the (1 − level) quantile of χ² with k − 1 degrees of freedom."""
+    from scipy import optimize
+
+    k = len(effects)
+    target = float(stats.chi2.ppf(1 - level, k - 1))
+
+    def generalised_q(tau2: float) -> float:
+        weights = 1 / (variances + tau2)
+        mean = float(np.sum(weights * effects) / np.sum(weights))
+        return float(np.sum(weights * (effects - mean) ** 2))
+
+    if generalised_q(0.0) <= target:
+        return 0.0
+    high = max(float(np.var(effects)), 1e-8)
+    while generalised_q(high) > target:
+        high *= 10
+    return float(optimize.brentq(lambda tau2: generalised_q(tau2) - target, 0.0, high, xtol=1e-12))
 
 
 GEE_MAX_ITEMS = 2000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -13,14 +14,43 @@ def z(p: float) -> float:
     return float(stats.norm.ppf(p))
 
 
+T_POWER_BELOW = 1000
+"""Below this many items the MDE comes from the noncentral t (statsmodels); above, the normal approximation."""
+
+
 def mde_paired(var_d: float, n: int, alpha: float = 0.05, power: float = 0.8, family: int = 1) -> float:
-    """Minimum detectable paired difference (Miller 2024, Eq. 10) at α/family, two-sided.
+    """Minimum detectable paired difference at α/family, two-sided (the family is the Holm family the contrast is
+    corrected in). Miller (2024) Eq. 10 for large n; below T_POWER_BELOW items, the paired t test's power from
+    the noncentral t distribution (statsmodels `TTestPower`), which the normal formula overstates at small n.
 
     `var_d` is Var(d_i) of the per-item differences of K-averaged scores: ω² + σ²_A/K_A + σ²_B/K_B.
     """
-    if n < 1 or var_d != var_d:
+    if n < 2 or var_d != var_d:
         return float("nan")
+    sd = math.sqrt(max(var_d, 0.0))
+    level = alpha / family
+    if n < T_POWER_BELOW:
+        return _t_effect_size(n, level, power) * sd
+    return mde_normal(var_d, n, alpha, power, family)
+
+
+def mde_normal(var_d: float, n: int, alpha: float = 0.05, power: float = 0.8, family: int = 1) -> float:
+    """Miller (2024) Eq. 10: (z_{1−α/2f} + z_power)·√(Var(d)/n), the large-sample MDE."""
     return (z(1 - alpha / (2 * family)) + z(power)) * math.sqrt(max(var_d, 0.0) / n)
+
+
+@functools.lru_cache(maxsize=4096)
+def _t_effect_size(n: int, level: float, power: float) -> float:
+    """The standardised effect (Cohen's d of the differences) a paired t test on n items detects with `power`."""
+    import warnings
+
+    from statsmodels.stats.power import TTestPower
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        effect = TTestPower().solve_power(effect_size=None, nobs=n, alpha=level, power=power,
+                                          alternative="two-sided")
+    return float(np.asarray(effect).item())
 
 
 def n_for_effect(var_d: float, delta: float, alpha: float = 0.05, power: float = 0.8, family: int = 1
@@ -70,6 +100,13 @@ def power_exact_mcnemar(n: int, p10: float, p01: float, alpha: float = 0.05, mid
     return total
 
 
-def min_discordant_for_significance(alpha: float = 0.05, family: int = 1) -> int:
-    """⌈log2(2·family/α)⌉: with fewer discordant pairs even a unanimous split cannot reach α/family."""
-    return math.ceil(math.log2(2 * family / alpha))
+def min_discordant_for_significance(alpha: float = 0.05, family: int = 1, mid_p: bool = True) -> int:
+    """The fewest discordant pairs m with which a unanimous split can reach p < α/family: the smallest possible
+    two-sided p is 0.5^m for the mid-p test (one pair fewer than the exact test) and 2·0.5^m for the exact one."""
+    level = alpha / family
+    return math.floor(math.log2((1 if mid_p else 2) / level)) + 1
+
+
+def smallest_p(discordant: int, mid_p: bool = True) -> float:
+    """The smallest two-sided McNemar p that `discordant` pairs can give (all of them one way)."""
+    return min(1.0, (1 if mid_p else 2) * 0.5**discordant)

@@ -13,16 +13,21 @@ from scipy import stats
 from emoprompt.stats.analysis import AnalysisSpec, _clean
 from emoprompt.stats.multiplicity import holm
 from emoprompt.stats.power import z
+from emoprompt.stats.scale import Scale
 
 
-def welch(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> dict[str, float]:
+def welch(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
     """Difference of means with a Welch–Satterthwaite t interval and p."""
     t, c = np.asarray(treatment, float), np.asarray(control, float)
     diff = float(t.mean() - c.mean())
     var_t, var_c = t.var(ddof=1) / len(t), c.var(ddof=1) / len(c)
     se = math.sqrt(var_t + var_c)
-    if se == 0:
-        return {"diff": diff, "ci_low": diff, "ci_high": diff, "p_value": 1.0 if diff == 0 else 0.0, "se": 0.0}
+    if se == 0:  # every call scored the same within each arm: no t test, an exact permutation p instead
+        if diff == 0:
+            return {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0, "se": 0.0}
+        arrangements = math.comb(len(t) + len(c), len(t))
+        return {"diff": diff, "ci_low": float("nan"), "ci_high": float("nan"), "se": 0.0,
+                "p_value": min(1.0, 2 / arrangements)}
     df = (var_t + var_c) ** 2 / (var_t**2 / (len(t) - 1) + var_c**2 / (len(c) - 1))
     crit = float(stats.t.ppf(1 - alpha / 2, df))
     return {"diff": diff, "ci_low": diff - crit * se, "ci_high": diff + crit * se, "se": se,
@@ -45,13 +50,14 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
                           "errors": int(cells["error"].notna().sum()),
                           "accuracy": float(scores.mean()) if len(scores) else float("nan"),
                           "parse_failure_rate": float("nan"), "mean_tokens_out": float("nan"),
-                          "parse_fail_vs_control": None, "scored": len(scores)})
+                          "scored": len(scores)})
             if condition == spec.control or len(scores) < 2 or len(control) < 2:
                 continue
             result = welch(scores, control, spec.alpha)
             p_values.append(result["p_value"])
             mde = (z(1 - spec.alpha / 2) + z(0.8)) * math.sqrt(scores.var(ddof=1) / len(scores)
                                                                + control.var(ddof=1) / len(control))
+            result["method"] = "welch"
             pooled.append({"condition": condition, "control": spec.control, "family": "user",
                            "n_items": len(scores), "n_control": len(control), "acc_ctrl": float(control.mean()),
                            "acc_treat": float(scores.mean()), "fixed": result, "random": None, "gee": None,
@@ -60,8 +66,8 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
                            "mde_80": mde, "underpowered": bool(mde > spec.sesoi)})
         for row, p_holm in zip(pooled, holm(p_values), strict=True):
             row.update(p_holm_fixed=p_holm, p_holm_random=None, confirmed=bool(p_holm < spec.alpha))
-        models[model] = {"conditions": table, "primary": None, "generic": None, "pooled": pooled, "per_task": [],
-                         "heatmap": {}, "aggregate": [], "gate_open": True}
+        models[model] = {"conditions": table, "confounds": [], "primary": None, "generic": None, "pooled": pooled,
+                         "per_task": [], "heatmap": {}, "aggregate": [], "gate_open": True}
     unscored = int((frame["error"].isna() & frame["score"].isna()).sum())
     warnings = ["Unpaired comparison: each call saw one condition, so differences between inputs add noise that "
                 "paired experiments remove."]
@@ -71,5 +77,6 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
         "spec": {**asdict(spec), "conditions": conditions, "treatments": conditions[1:]},
         "data": {"records": len(frame), "errors": int(frame["error"].notna().sum()), "models": list(models), "K": 1,
                  "binary_scores": bool(valid["score"].isin([0.0, 1.0]).all()), "tasks": ["app"],
+                 "scale": Scale.of(valid["score"]).to_dict(), "confidence": 1 - spec.alpha,
                  "error_kinds": frame["error"].value_counts().to_dict(), "unpaired": True},
         "warnings": warnings, "models": models})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 
@@ -42,6 +43,7 @@ def plural(noun: str) -> str:
     return noun + "s"
 
 
+@functools.cache
 def _words(name: str) -> list[str]:
     path = shipped_dir("suites") / "builtin" / name
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()

@@ -27,7 +27,7 @@ def emoprompt(*args, env=None, timeout=300):
 def run_args(url, out, *extra, limit=6, conditions=("baseline", "EP02")):
     condition_flags = [flag for name in conditions for flag in ("--condition", name)]
     return ["run", "--model", "openai/test-model", "--api-base", url, "--task", "sum", "--limit", str(limit),
-            *condition_flags, "--no-progress", "--backoff", "0.001", "--out", out, *extra]
+            *condition_flags, "--no-progress", "--no-report", "--backoff", "0.001", "--out", out, *extra]
 
 
 def records(out):
@@ -125,7 +125,7 @@ def test_a_key_inside_the_api_base_is_never_written_and_files_are_owner_only(ser
     assert "[redacted]" in manifest["experiment"]["api_base"] and any("[redacted]" in a for a in manifest["command"])
     if os.name == "posix":
         assert stat.S_IMODE((tmp_path / "r").stat().st_mode) == 0o700
-        for name in ("records.jsonl", "manifest.json", "report.html", "analysis.json"):
+        for name in ("records.jsonl", "manifest.json"):
             assert stat.S_IMODE((tmp_path / "r" / name).stat().st_mode) == 0o600, name
         assert stat.S_IMODE(cache.stat().st_mode) == 0o700
         assert stat.S_IMODE((cache / "cache.sqlite").stat().st_mode) == 0o600
@@ -265,6 +265,9 @@ def test_resume_rewrites_a_truncated_report(tmp_path):
     assert resumed.returncode == 0 and "Report:" in resumed.stdout
     assert (out / "report.html").read_text() == html
     assert not list(out.glob(".*.partial*"))
+    if os.name == "posix":
+        for name in ("report.html", "report.md", "analysis.json"):
+            assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
 
 
 # --- 7. signals -------------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def test_weak_null_with_repeats_holds_type_one_error_where_pseudo_pairs_do_not()
         shift -= shift.mean()
         t = (rng.random((100, 5)) < 1 / (1 + np.exp(-(base + shift)[:, None]))).astype(float)
         c = (rng.random((100, 5)) < 1 / (1 + np.exp(-base[:, None]))).astype(float)
-        ours += contrast(t.mean(axis=1), c.mean(axis=1), 5, 0.05, 0.03, 1, robust=False)["p"] < 0.05
+        ours += contrast(t.mean(axis=1), c.mean(axis=1), 5, 0.05, 0.03, robust=False)["p"] < 0.05
         naive += paired_binary(t.ravel(), c.ravel()).p_value < 0.05
     assert ours / simulations <= 0.07
     assert naive > ours

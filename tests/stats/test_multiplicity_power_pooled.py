@@ -1,16 +1,16 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.multitest import multipletests
 
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
-from emoprompt.stats.pooled import random_effects, suite_effect
+from emoprompt.stats.pooled import q_profile_upper, random_effects
 from emoprompt.stats.power import (
     connor_n,
     connor_power,
+    mde_normal,
     mde_paired,
     min_discordant_for_significance,
     n_for_effect,
@@ -32,8 +32,19 @@ def test_miller_power_numbers():
     # STATS.md §1 R5: ω² = 1/9, δ = 0.03 → n = 969; n = 198, σ² = 1/6 in each arm: MDE 13.3% (K = 1),
     # 7.6% (K = 10), with Var(d) = ω² + σ²_A/K + σ²_B/K
     assert n_for_effect(1 / 9, 0.03) == 969
-    assert mde_paired(1 / 9 + 2 * (1 / 6), 198) == pytest.approx(0.133, abs=5e-4)
-    assert mde_paired(1 / 9 + 2 * (1 / 60), 198) == pytest.approx(0.076, abs=5e-4)
+    assert mde_normal(1 / 9 + 2 * (1 / 6), 198) == pytest.approx(0.133, abs=5e-4)
+    assert mde_normal(1 / 9 + 2 * (1 / 60), 198) == pytest.approx(0.076, abs=5e-4)
+    assert mde_paired(0.2, 5000) == pytest.approx(mde_normal(0.2, 5000))
+
+
+def test_small_samples_use_the_t_power_calculation():
+    from statsmodels.stats.power import TTestPower
+
+    # n = 10, sd(d) = 1, α = 0.05: the paired t detects d ≈ 0.996 with 80% power; the normal formula says 0.886
+    assert mde_paired(1.0, 10) == pytest.approx(TTestPower().solve_power(nobs=10, alpha=0.05, power=0.8), rel=1e-6)
+    assert mde_paired(1.0, 10) == pytest.approx(0.996, abs=2e-3)
+    assert mde_normal(1.0, 10) == pytest.approx(0.886, abs=2e-3)
+    assert mde_paired(1.0, 10, family=8) > mde_paired(1.0, 10, family=4) > mde_paired(1.0, 10)
 
 
 def test_connor_and_exact_mcnemar_power_table():
@@ -45,7 +56,9 @@ def test_connor_and_exact_mcnemar_power_table():
 
 
 def test_min_discordant():
-    assert [min_discordant_for_significance(0.05, f) for f in (1, 10, 60)] == [6, 9, 12]
+    # STATS.md §6.2 for the exact test; the mid-p test (the one emoprompt reports) needs one pair fewer
+    assert [min_discordant_for_significance(0.05, f, mid_p=False) for f in (1, 10, 60)] == [6, 9, 12]
+    assert [min_discordant_for_significance(0.05, f) for f in (1, 10, 60)] == [5, 8, 11]
 
 
 def test_random_effects_matches_statsmodels_and_prediction_interval():
@@ -57,21 +70,19 @@ def test_random_effects_matches_statsmodels_and_prediction_interval():
     assert (result.ci_low, result.ci_high) == pytest.approx(tuple(reference.conf_int(alpha=0.05, use_t=True)[3]))
     se = math.sqrt(reference.var_hksj_re)
     from scipy import stats
-    half = stats.t.ppf(0.975, 4) * math.sqrt(reference.tau2 + se**2)
-    assert result.pred_high - result.diff == pytest.approx(half)
-    assert 0 <= result.i2 <= 1
+    tau2_upper = q_profile_upper(effects, variances, 0.9)
+    half = stats.t.ppf(0.975, 4) * math.sqrt(tau2_upper + se**2)
+    assert result.pred_high - result.diff == pytest.approx(half) and result.tau2_upper == tau2_upper
+    assert tau2_upper > reference.tau2 and 0 <= result.i2 <= 1
 
 
-def test_suite_effect_equals_mean_paired_difference():
-    rng = np.random.default_rng(2)
-    rows = []
-    for task in ("a", "b"):
-        for item in range(50):
-            base = rng.random()
-            rows.append({"task": task, "item_key": f"{task}{item}", "treat": 1, "score": float(base + 0.1 > 0.5)})
-            rows.append({"task": task, "item_key": f"{task}{item}", "treat": 0, "score": float(base > 0.5)})
-    long = pd.DataFrame(rows)
-    effect = suite_effect(long)
-    diffs = long[long.treat == 1].score.to_numpy() - long[long.treat == 0].score.to_numpy()
-    assert effect.diff == pytest.approx(diffs.mean())
-    assert effect.ci_low < effect.diff < effect.ci_high and effect.n_items == 100
+def test_q_profile_upper_bound_by_hand():
+    from scipy import stats
+
+    effects = np.array([0.05, 0.10, 0.02, 0.08, 0.12, 0.01])
+    variances = np.array([0.0009, 0.0012, 0.0008, 0.0010, 0.0015, 0.0011])
+    bound = q_profile_upper(effects, variances, 0.9)
+    weights = 1 / (variances + bound)
+    mean = np.sum(weights * effects) / np.sum(weights)
+    assert np.sum(weights * (effects - mean) ** 2) == pytest.approx(stats.chi2.ppf(0.1, 5), rel=1e-6)
+    assert q_profile_upper(np.array([0.0, 0.0, 0.0]), np.array([0.01, 0.01, 0.01]), 0.9) == 0.0

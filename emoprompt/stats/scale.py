@@ -1,0 +1,62 @@
+"""The unit of a score: proportions (0–1, shown in percentage points) or anything else (shown in points)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How to show a score and a difference: `factor` multiplies raw values for display; `unit` names a
+    difference (pp or points) and `level` a score (% or points)."""
+
+    unit: str = "pp"
+    factor: float = 100.0
+    level: str = "%"
+    low: float = 0.0
+    high: float = 1.0
+
+    @classmethod
+    def of(cls, scores: pd.Series) -> Scale:
+        """Percentage points when every score lies in [0, 1], else the scores' own points."""
+        values = pd.to_numeric(scores, errors="coerce").dropna()
+        if values.empty or (values.min() >= 0 and values.max() <= 1):
+            return cls()
+        return cls("points", 1.0, " points", float(values.min()), float(values.max()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Scale:
+        """Inverse of `to_dict` (analyses written before scales existed are proportions)."""
+        return cls(**data) if data else cls()
+
+    @property
+    def proportions(self) -> bool:
+        """True for 0–1 scores."""
+        return self.unit == "pp"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for analysis.json."""
+        return asdict(self)
+
+    def diff(self, value: float | None, signed: bool = True) -> str:
+        """A difference in the unit (`+1.8` pp or `+0.42` points)."""
+        if value is None or value != value:
+            return "—"
+        digits = 1 if self.proportions else 2
+        shown = self.factor * value
+        return f"{shown:+.{digits}f}" if signed else f"{shown:.{digits}f}"
+
+    def interval(self, low: float | None, high: float | None) -> str:
+        """An interval in the unit."""
+        if low is None or high is None or low != low or high != high:
+            return "—"
+        return f"[{self.diff(low)}, {self.diff(high)}]"
+
+    def score(self, value: float | None) -> str:
+        """A score level (`57.3%` or `6.42 points`)."""
+        if value is None or value != value:
+            return "—"
+        return f"{100 * value:.1f}%" if self.proportions else f"{value:.2f}"
