@@ -4,7 +4,8 @@ Each call is assigned a condition (seeded: balanced, weighted, or sticky per use
 and the condition, a hash of the input, the output and the latency are recorded to a run folder in the records
 format. Outcomes arrive with the call (`scorer=`) or later (`emoprompt.record_outcome(call_id, score)`).
 Recording happens on a background thread: it never blocks the call, and a failing recorder logs one warning
-and lets the call proceed. `emoprompt report RUN_DIR` analyses the folder with unpaired tests.
+and lets the call proceed. `emoprompt ab status RUN_DIR` may be asked at any time (anytime-valid confidence
+sequences, so looking every day does not inflate false alarms); `emoprompt report RUN_DIR` writes the report.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ class ABTest:
     def __init__(self, conditions: dict[str, ConditionLike] | Sequence[str], run_dir: str | Path,
                  assignment: str = "balanced", weights: Sequence[float] | None = None,
                  user_key: str | Callable[..., Any] | None = None, seed: int = 0,
-                 scorer: Callable[[str], float] | None = None, prompt: str | None = None, placement: str = "end",
-                 separator: str = "space", model: str = "app") -> None:
+                 scorer: Callable[[str], float] | None = None, prompt: str | None = None,
+                 placement: str = "after_instruction", separator: str = "space", model: str = "app",
+                 sequential: bool = True, alpha: float = 0.05, delta: float = 0.02, n_planned: int = 10_000) -> None:
         specs = dict(conditions) if isinstance(conditions, dict) else {name: name for name in conditions}
         if len(specs) < 2:
             raise UsageError("an A/B test needs at least two conditions, e.g. {'baseline': [], 'EP02': 'EP02'}")
@@ -128,6 +130,14 @@ class ABTest:
         self.conditions = {name: parse_condition(spec, defaults) for name, spec in specs.items()}
         self.assignment, self.weights, self.user_key, self.seed = assignment, weights, user_key, seed
         self.scorer, self.prompt, self.model = scorer, prompt, model
+        if not 0 < alpha < 1 or delta <= 0 or n_planned < 1:
+            raise UsageError("alpha must be in (0, 1), delta positive and n_planned 1 or more")
+        share = dict(zip(self.names, weights, strict=True)) if assignment == "weighted" and weights else \
+            dict.fromkeys(self.names, 1.0)
+        self.sequential_design = {"enabled": sequential, "alpha": alpha, "delta": delta, "n_planned": n_planned,
+                                  "weights": share}
+        """How `emoprompt ab status` reads this test: anytime-valid sequences at `alpha`, equivalence within
+        ±`delta`, tightest near `n_planned` outcomes, and the design's expected shares."""
         self.run_dir = Path(run_dir)
         self.id = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
@@ -149,7 +159,7 @@ class ABTest:
                                               self.conditions[name].transform.identity())
                                 for i, name in enumerate(self.names)],
                     control=self.names[0], analysis=AnalysisInfo(baseline=self.names[0], control=self.names[0]),
-                    assignment=self.assignment, seed=self.seed,
+                    assignment=self.assignment, seed=self.seed, metadata={"sequential": self.sequential_design},
                     started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
                 write_json_atomic(self.run_dir / MANIFEST, manifest.to_dict())
         except OSError as exc:

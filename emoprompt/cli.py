@@ -578,6 +578,109 @@ def protocols() -> None:
 
 
 @cli.command()
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--policy", type=click.Choice(["overall", "task", "length"]), default="overall", show_default=True,
+              help="Choose one stimulus, one per task, or one per input-length band (routing).")
+@click.option("--search", type=click.Choice(["halving"]), help="Run a budgeted search instead of reading a run.")
+@click.option("--budget", type=int, help="With --search: the most cells to run, the final held-out estimate "
+                                         "included.")
+@click.option("--experiment", "experiment_file", type=click.Path(path_type=Path),
+              help="With --search: the experiment file (its stimuli are the candidates).")
+@click.option("--model", help="With --search: the model (default: the experiment's).")
+@click.option("--out", type=click.Path(path_type=Path), help="With --search: the run folder.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="With --search: benchmark data.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the item split.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def select(run_dir: Path | None, policy: str, search: str | None, budget: int | None, experiment_file: Path | None,
+           model: str | None, out: Path | None, data_dir: Path | None, seed: int, as_json: bool) -> None:
+    """Pick the best stimulus honestly: the naive winner (optimistic) beside estimates on items that did not pick
+    it; or, with --search halving, spend a budget of cells finding it (successive halving) and estimate it on
+    held-out items."""
+    if search:
+        result = _halving(budget, experiment_file, model, out, data_dir, seed)
+        if as_json:
+            click.echo(json.dumps(result, indent=2, default=str))
+            return
+        estimate = result["estimate"]
+        for round_ in result["rounds"]:
+            ranked = ", ".join(f"{k} {100 * v:+.1f}" for k, v in round_["mean_differences"].items())
+            click.echo(f"round {round_['round']}: {round_['items']} items; Δ pp vs {result['control']}: {ranked}")
+        shown = f"[{100 * estimate['ci_low']:+.1f}, {100 * estimate['ci_high']:+.1f}]"
+        click.echo(f"winner: {result['winner']}; on {result['held_out_items']} held-out items: Δ "
+                   f"{100 * estimate['diff']:+.1f} pp {shown} p {estimate['p_value']:.3g}; {result['cells_run']:,} "
+                   f"cells run of a budget of {result['budget']:,}")
+        return
+    if run_dir is None:
+        raise UsageError("give a run folder, or --search halving --budget N --experiment FILE")
+    from emoprompt.report.runs import ReportOptions, report_run
+
+    paths = report_run(run_dir, options=ReportOptions(select=policy))
+    analysis = json.loads(paths["analysis"].read_text())
+    found = {model: result["selection"] for model, result in analysis["models"].items() if result.get("selection")}
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        raise UsageError(f"{run_dir} has fewer than two stimuli besides the control; nothing to choose from")
+    from emoprompt.report.tables import selection_table
+
+    for model, selection in found.items():
+        table = selection_table(selection, analysis)
+        click.echo(f"{model}: {table.title}")
+        for row in table.rows:
+            click.echo(f"  {row[0][:60]:<60} {row[1][:24]:<24} {row[3]:>24}  p {row[4]}")
+    click.echo(f"Report: {paths['html']}")
+
+
+def _halving(budget: int | None, experiment_file: Path | None, model: str | None, out: Path | None,
+             data_dir: Path | None, seed: int) -> dict[str, Any]:
+    from emoprompt.runner.experiment import Experiment, load_experiment
+    from emoprompt.runner.halving import successive_halving
+    from emoprompt.runner.run import now
+
+    if budget is None or budget < 1:
+        raise UsageError("--search halving needs --budget N (cells)")
+    experiment = load_experiment(experiment_file) if experiment_file else Experiment(
+        conditions=("PL01", "emotionprompt", "negativeprompt"))
+    if model:
+        experiment = replace(experiment, models=(model,))
+    folder = out or Path("results") / f"search-{now().replace(':', '').replace('-', '')}"
+    return successive_halving(experiment, budget, folder, seed=seed, data_dir=data_dir)
+
+
+@cli.group("ab")
+def ab_group() -> None:
+    """Live A/B tests recorded by emoprompt.ab."""
+
+
+@ab_group.command("status")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--alpha", type=float, help="Error level (default: the test's own, 0.05).")
+@click.option("--delta", type=float, help="Equivalence margin in the score's unit (default: the test's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+def ab_status_command(run_dir: Path, alpha: float | None, delta: float | None, as_json: bool) -> None:
+    """Continue or stop? Safe to ask at any time: anytime-valid intervals, e-BH across arms × metrics, guardrails
+    (error rate, latency) and a sample-ratio check."""
+    from emoprompt.ab_status import ab_status
+
+    if alpha is not None and not 0 < alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1, not {alpha}")
+    status = ab_status(run_dir, alpha, delta)
+    if as_json:
+        click.echo(json.dumps(status.to_dict(), indent=2, default=str))
+        return
+    click.echo(f"{status.decision}: {status.reason}")
+    click.echo(f"calls: {', '.join(f'{name} {count}' for name, count in status.counts.items())} "
+               f"(sample-ratio check p = {status.srm_p:.3g})")
+    for row in status.contrasts:
+        mark = " *" if row["discovery"] else ""
+        click.echo(f"  {row['arm']:<14} {row['metric']:<10} n {row['n']:>6}  Δ {row['diff']:+.4g} "
+                   f"[{row['ci_low']:+.4g}, {row['ci_high']:+.4g}]  e {row['e_value']:.3g}{mark}")
+    click.echo(f"Intervals are {100 * (1 - status.alpha):g}% anytime-valid confidence sequences; * discovery "
+               "after e-BH.")
+
+
+@cli.command()
 def plugins() -> None:
     """What is registered: backends (model prefixes), scorers, transforms, templates, suite sources, importers,
     and where each came from (emoprompt, your code, or an installed plugin)."""

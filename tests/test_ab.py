@@ -48,7 +48,8 @@ def test_balanced_assignment_threads_and_outcomes(tmp_path):
     analysis = json.loads(report_run(tmp_path / "ab")["analysis"].read_text())
     ep02 = analysis["models"]["app"]["pooled"][0]
     assert ep02["fixed"]["diff"] == 1.0 and analysis["data"]["unpaired"]
-    assert "unpaired" in analysis["headline"][0]
+    assert "Anytime-valid status: stop: EP02 better" in analysis["headline"][0]
+    assert "unpaired" in analysis["headline"][1]
 
 
 def test_weighted_sticky_and_async(tmp_path):

@@ -45,12 +45,15 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_missing_api_key_and_unreachable_base(monkeypatch):
+def test_missing_api_key_and_unreachable_base_leave_no_run_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    missing = invoke("run", "--model", "openai/gpt-4o-mini", "--limit", "1", "--no-progress")
-    assert missing.exit_code == 2 and "export OPENAI_API_KEY" in missing.output
-    unreachable = invoke("run", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--limit", "1")
+    missing = invoke("run", "--model", "openai/gpt-4o-mini", "--limit", "1", "--no-progress", "--out",
+                     str(tmp_path / "a"))
+    assert missing.exit_code == 2 and "export OPENAI_API_KEY" in missing.output and not (tmp_path / "a").exists()
+    unreachable = invoke("run", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--limit", "1",
+                         "--out", str(tmp_path / "b"))
     assert unreachable.exit_code == 2 and "cannot reach API base" in unreachable.output
+    assert not (tmp_path / "b").exists()
 
 
 def test_malformed_experiment_files_name_file_and_line(tmp_path):

@@ -104,3 +104,39 @@ def _blue(value: float) -> str:
     light, dark = (239, 246, 255), (30, 64, 175)
     r, g, b = (round(light[i] + (dark[i] - light[i]) * value) for i in range(3))
     return f"rgb({r},{g},{b})"
+
+
+def sequence_svg(path: list[list[float]], title: str, level: str = "95%") -> str:
+    """An anytime-valid confidence sequence over time: (observations, estimate, low, high) points, a band and a
+    zero line; the figure scales with the page."""
+    width, height, left, right, top, bottom = 640, 260, 60, 20, 30, 40
+    xs = [p[0] for p in path]
+    lows, highs = [p[2] for p in path], [p[3] for p in path]
+    cap = max(abs(v) for v in [*lows[len(lows) // 10:], *highs[len(highs) // 10:], 1e-9])
+    low_y, high_y = -cap * 1.1, cap * 1.1
+
+    def x(n: float) -> float:
+        return left + (n - xs[0]) / max(xs[-1] - xs[0], 1) * (width - left - right)
+
+    def y(v: float) -> float:
+        v = min(max(v, low_y), high_y)
+        return top + (high_y - v) / (high_y - low_y) * (height - top - bottom)
+
+    band = " ".join(f"{x(p[0]):.1f},{y(p[3]):.1f}" for p in path) + " " + " ".join(
+        f"{x(p[0]):.1f},{y(p[2]):.1f}" for p in reversed(path))
+    line = " ".join(f"{x(p[0]):.1f},{y(p[1]):.1f}" for p in path)
+    return "\n".join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'style="max-width:{width * 1.5:.0f}px" font-family="Helvetica, Arial, sans-serif" font-size="12" role="img" '
+        f'aria-label="{escape(title)}">',
+        f'<text x="{left}" y="18" font-weight="bold">{escape(title)}</text>',
+        f'<polygon points="{band}" fill="#bfdbfe" stroke="none"/>',
+        f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" stroke="#333"/>',
+        f'<polyline points="{line}" fill="none" stroke="#1e40af" stroke-width="2"/>',
+        f'<text x="{left - 6}" y="{y(high_y) + 4:.1f}" text-anchor="end" fill="#555">{high_y:+.3g}</text>',
+        f'<text x="{left - 6}" y="{y(low_y) + 4:.1f}" text-anchor="end" fill="#555">{low_y:+.3g}</text>',
+        f'<text x="{left}" y="{height - 12}" fill="#555">{xs[0]:g}</text>',
+        f'<text x="{width - right}" y="{height - 12}" text-anchor="end" fill="#555">{xs[-1]:g} outcomes</text>',
+        f'<text x="{(left + width - right) / 2:.0f}" y="{height - 12}" text-anchor="middle" fill="#555">arm − control, '
+        f"{level} anytime-valid band</text>",
+        "</svg>"])

@@ -6,7 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from emoprompt.report.plots import ForestRow, forest_svg, heatmap_svg
+from emoprompt.report.plots import ForestRow, forest_svg, heatmap_svg, sequence_svg
 from emoprompt.report.tables import (
     Table,
     aggregate_table,
@@ -17,6 +17,7 @@ from emoprompt.report.tables import (
     per_task_table,
     pooled_tables,
     scale_of,
+    selection_table,
     usage_table,
 )
 from emoprompt.report.text import confidence, headline, methods
@@ -85,7 +86,20 @@ def _writable_folder(out_dir: Path) -> None:
 
 
 def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
-    sections = []
+    sections: list[tuple[str, list[Table | str]]] = []
+    sequential = analysis.get("sequential")
+    if sequential:
+        rows = [[row["arm"], row["metric"], str(row["n"]), f"{row['diff']:+.4g}",
+                 f"[{row['ci_low']:+.4g}, {row['ci_high']:+.4g}]", f"{row['e_value']:.3g}",
+                 "yes" if row["discovery"] else "—"] for row in sequential["contrasts"]]
+        table = Table(f"Anytime-valid status: {sequential['decision']}",
+                      ["arm", "metric", "outcomes", "arm − control", f"{confidence(analysis)} confidence sequence",
+                       "e-value", "discovery (e-BH)"], rows,
+                      f"{sequential['reason']}. Sample-ratio check p = {sequential['srm_p']:.3g}. Confidence sequences "
+                      "stay valid however often they are read (Waudby-Smith et al. 2021); guardrails: error rate and "
+                      "latency, where higher is worse.")
+        live: list[Table | str] = [table, *(f"sequence-{_slug(arm)}" for arm in sequential["arms"])]
+        sections.append(("Live A/B test", live))
     for model, result in analysis["models"].items():
         items: list[Table | str] = [conditions_table(result, analysis)]
         if result["pooled"]:
@@ -96,6 +110,8 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
             items.append(f"heatmap-{_slug(model)}")
         if len(result.get("aggregate") or []) and len(result["heatmap"]) > 1:
             items.append(aggregate_table(result, analysis))
+        if result.get("selection"):
+            items.append(selection_table(result["selection"], analysis))
         if result.get("iterations"):
             items += iteration_tables(result["iterations"])
         if result.get("usage"):
@@ -106,6 +122,11 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
 
 def _figures(analysis: dict[str, Any]) -> dict[str, str]:
     spec, figures, scale = analysis["spec"], {}, scale_of(analysis)
+    for row in (analysis.get("sequential") or {}).get("contrasts", []):
+        if row["metric"] == "score" and row["path"]:
+            figures[f"sequence-{_slug(row['arm'])}"] = sequence_svg(
+                row["path"], f"{row['arm']} vs {analysis['sequential']['control']}: score over time",
+                confidence(analysis))
     for model, result in analysis["models"].items():
         rows: list[ForestRow] = []
         primary = result.get("primary")

@@ -11,9 +11,10 @@ from emoprompt.importers import ColumnMap, read_external
 from emoprompt.report.render import write_report
 from emoprompt.runner.store import read_manifest, read_records
 from emoprompt.schema import Manifest
-from emoprompt.stats.analysis import AnalysisSpec, analyze
+from emoprompt.stats.analysis import AnalysisSpec, _clean, analyze
 from emoprompt.stats.frame import records_frame
 from emoprompt.stats.iterations import iteration_analysis
+from emoprompt.stats.selection import selection_by_model
 from emoprompt.stats.unpaired import analyze_unpaired
 
 
@@ -38,6 +39,8 @@ class ReportOptions:
     control: str | None = None
     baseline: str | None = None
     sesoi: float | None = None
+    select: str | None = None
+    """How the "best stimulus" section chooses: overall, per task, or per input-length band."""
 
     def apply(self, spec: AnalysisSpec) -> AnalysisSpec:
         """`spec` with these changes."""
@@ -60,7 +63,13 @@ def report_run(run_dir: Path, out_dir: Path | None = None, options: ReportOption
     if not records:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
     spec = spec_from_manifest(manifest, options)
-    analysis = analyze(records_frame(records), spec)
+    frame = records_frame(records)
+    analysis = analyze(frame, spec)
+    policy = (options.select if options and options.select else None) or \
+        (manifest.experiment.get("analysis") or {}).get("select") or "overall"
+    for model, result in selection_by_model(frame, spec.control, spec.families, analysis["data"]["K"], spec.alpha,
+                                            policy).items():
+        analysis["models"][model]["selection"] = _clean(result)
     iterations = iteration_analysis(records, spec.baseline, spec.alpha)
     for model, result in iterations.items():
         analysis["models"].setdefault(model, {})["iterations"] = result
@@ -79,6 +88,10 @@ def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, options:
     outcomes = read_outcomes(run_dir)
     records = [r.replace(score=outcomes[r.call_id]) if r.call_id in outcomes else r for r in records]
     analysis = analyze_unpaired(records_frame(records), spec_from_manifest(manifest, options))
+    from emoprompt.ab_status import ab_status, design
+
+    if design(run_dir)["enabled"]:
+        analysis["sequential"] = ab_status(run_dir, options.alpha if options else None).to_dict()
     title = f"emoprompt A/B report ({run_dir.name})"
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title,
                                                        "unpaired": True})

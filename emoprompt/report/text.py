@@ -48,6 +48,10 @@ def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:
     scale = Scale.from_dict(analysis["data"].get("scale"))
     level = confidence(analysis)
     if context.get("unpaired"):
+        sequential = analysis.get("sequential")
+        if sequential:
+            paragraphs.append(f"Anytime-valid status: {sequential['decision']} — {sequential['reason']}. This may be "
+                              "read at any time; the fixed-n tables below are valid only at a size fixed in advance.")
         paragraphs.append("Conditions were assigned to different inputs (an A/B test), so comparisons are "
                           "unpaired (Welch t on per-call scores).")
     for model, result in analysis["models"].items():

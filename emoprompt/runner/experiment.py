@@ -35,6 +35,9 @@ class AnalysisPlan:
     alpha: float = 0.05
     sesoi: float = 0.03
     """Smallest effect size of interest, as a proportion (0.03 = 3 percentage points)."""
+    select: str | None = None
+    """How the report's "best stimulus" section picks (overall, task, length); it always estimates the pick on
+    items that did not choose it."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class Experiment:
             raise UsageError(f"heart max_iters must be 1 or more, not {self.heart.max_iters}")
         if not 0 < self.analysis.alpha < 1:
             raise UsageError(f"alpha must be between 0 and 1, not {self.analysis.alpha}")
+        if self.analysis.select not in (None, "overall", "task", "length"):
+            raise UsageError(f"analysis select must be overall, task or length, not {self.analysis.select!r}")
 
     @property
     def python_conditions(self) -> list[Transform]:
@@ -164,7 +169,8 @@ _TYPES: dict[str, Any] = {
 _GENERATION_TYPES = {"temperature": (int, float), "max_tokens": int, "top_p": (int, float),
                      "seed": (int, type(None)), "stop": list}
 _HEART_TYPES = {"verifier": str, "max_iters": int, "schedule": str, "aggregate": str}
-_ANALYSIS_TYPES = {"control": (str, type(None)), "baseline": str, "alpha": (int, float), "sesoi": (int, float)}
+_ANALYSIS_TYPES = {"control": (str, type(None)), "baseline": str, "alpha": (int, float), "sesoi": (int, float),
+                   "select": (str, type(None))}
 
 
 def _coerce(where: str, key: str, value: Any) -> Any:

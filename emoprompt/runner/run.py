@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import importlib.metadata
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from emoprompt.errors import Interrupted, UsageError
+from emoprompt.errors import EmopromptError, Interrupted, UsageError
 from emoprompt.paths import cache_dir
 from emoprompt.runner.cache import ResponseCache
 from emoprompt.runner.execute import RunCounters, execute
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import RunPlan
-from emoprompt.runner.store import RunStore, iter_records, read_manifest
+from emoprompt.runner.store import LOCK, MANIFEST, RECORDS, RunStore, iter_records, read_manifest
 from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest
 from emoprompt.secrets import redact, redact_url
 from emoprompt.stats.frame import records_frame
@@ -75,6 +76,7 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
     """
     for backend in plan.backends.values():
         backend.preflight()
+    created = not run_dir.exists()
     store = RunStore(run_dir)
     store.open()
     try:
@@ -120,8 +122,25 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             notes=list(dict.fromkeys([*manifest.notes, *notes])))
         store.write_manifest(manifest)
         return RunResult(run_dir, plan, counters, summary, usage_rows, manifest, notes)
+    except EmopromptError:
+        store.close()
+        if created:
+            _remove_if_empty(run_dir)
+        raise
     finally:
         store.close()
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Remove a run folder this invocation created when it stopped before recording a single cell (a server that
+    cannot be reached, a model that cannot load), so a failed start leaves nothing behind."""
+    records = run_dir / RECORDS
+    if records.is_file() and records.stat().st_size:
+        return
+    for name in (MANIFEST, RECORDS, LOCK):
+        (run_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
 
 
 def _cache_notes(cache: ResponseCache) -> list[str]:
