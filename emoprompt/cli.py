@@ -315,6 +315,8 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
               help="Read other harnesses' results with this importer (table, or a registered one) from PATHS, write "
                    "them as a run folder (--out) and report it.")
 @click.option("--rename", multiple=True, metavar="OLD=NEW", help="With --from: rename a condition.")
+@click.option("--metric", metavar="NAME", help="With --from lm-eval or inspect: the per-sample metric (or inspect "
+                                               "scorer) to read; default: each task's first.")
 @click.option("--records", "records_file", type=click.Path(path_type=Path),
               help="Analyse a CSV/JSONL/Parquet file from another harness instead of a run folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: beside the data).")
@@ -335,8 +337,8 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
                                           "scores; required for scores outside 0–1).")
 @click.option("--dedupe", type=click.Choice(["first", "last", "mean"]),
               help="With --records or --from: merge rows that share (model, task, item, condition, repeat).")
-def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...], records_file: Path | None,
-           out: Path | None, **options: Any) -> None:
+def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...], metric: str | None,
+           records_file: Path | None, out: Path | None, **options: Any) -> None:
     """Write analysis.json, report.md and report.html for a run folder (or for --records FILE, or --from NAME
     PATHS)."""
     from emoprompt.report.runs import ReportOptions, report_run
@@ -349,7 +351,7 @@ def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...
     overrides = ReportOptions(alpha, options["control"], options["baseline"], options["sesoi"])
     columns = _column_map(options)
     if importer is not None:
-        paths_out = _report_imported(importer, paths, rename, out, columns, options, overrides)
+        paths_out = _report_imported(importer, paths, rename, out, columns, options, overrides, metric)
     elif records_file is not None:
         from emoprompt.report.runs import report_records
 
@@ -377,7 +379,7 @@ def _column_map(options: dict[str, Any]) -> Any:
 
 
 def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, ...], out: Path | None,
-                     columns: Any, options: dict[str, Any], overrides: Any) -> dict[str, Path]:
+                     columns: Any, options: dict[str, Any], overrides: Any, metric: str | None) -> dict[str, Path]:
     from emoprompt.importers import ImportOptions, write_imported_run
     from emoprompt.registry import importers
     from emoprompt.report.runs import report_run
@@ -391,7 +393,8 @@ def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, 
         if not equals or not old or not new:
             raise UsageError(f"--rename {pair!r} is not OLD=NEW")
         renames[old] = new
-    imported = read(list(paths), ImportOptions(columns, renames, options["baseline"], options["control"]))
+    settings = {"metric": metric} if metric else {}
+    imported = read(list(paths), ImportOptions(columns, renames, options["baseline"], options["control"], settings))
     if options["dedupe"]:
         imported.records = _dedupe_records(imported.records, options["dedupe"])
     run_dir = out or paths[0].with_name(f"{paths[0].stem}-emoprompt")

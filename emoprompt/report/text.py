@@ -173,7 +173,11 @@ def methods(analysis: dict[str, Any], context: dict[str, Any]) -> str:
     manifest = context.get("manifest") or {}
     experiment = manifest.get("experiment") or {}
     generation = experiment.get("generation") or {}
-    if manifest:
+    if manifest.get("kind") == "import":
+        parts.append(f"Records: imported by emoprompt's {experiment.get('suite')} importer from "
+                     f"{manifest.get('source')} ({plural(len(data['tasks']), 'task')}; K = {k}); the harness that "
+                     "made them chose the prompts, decoding and scoring.")
+    elif manifest:
         models = ", ".join(f"{name} ({identity.get('model', '')}"
                            + (f", {identity['weights']}" if identity.get("weights") else "") + ")"
                            for name, identity in (manifest.get("identity", {}).get("models") or {}).items())

@@ -112,6 +112,9 @@ def gee_log_odds(rows: pd.DataFrame) -> dict[str, Any] | None:
         return None
     if data["score"].nunique() < 2:
         return None
+    by_item = data.groupby(["item_key", "treat"])["score"].mean().unstack()
+    if by_item.shape[1] < 2 or (by_item[1] - by_item[0]).fillna(0.0).abs().max() == 0:
+        return None  # no item changed: the correlation is 1, the SE 0, and any p-value numerical noise
     formula = "score ~ treat + C(task)" if data["task"].nunique() > 1 else "score ~ treat"
     small = data["item_key"].nunique() <= GEE_MAX_ITEMS
     with warnings.catch_warnings():
@@ -127,7 +130,7 @@ def gee_log_odds(rows: pd.DataFrame) -> dict[str, Any] | None:
             p_value = float(fit.pvalues["treat"])
         except Exception:  # separation or a singular design: the cross-check is optional
             return None
-    if not (math.isfinite(coefficient) and math.isfinite(se)):
+    if not (math.isfinite(coefficient) and math.isfinite(se)) or se < 1e-8:
         return None
     return {"log_or": coefficient, "se": se, "odds_ratio": math.exp(coefficient),
             "p_value": p_value, "method": "gee-exchangeable" if small else "logit-item-clustered"}

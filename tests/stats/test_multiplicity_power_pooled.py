@@ -86,3 +86,19 @@ def test_q_profile_upper_bound_by_hand():
     mean = np.sum(weights * effects) / np.sum(weights)
     assert np.sum(weights * (effects - mean) ** 2) == pytest.approx(stats.chi2.ppf(0.1, 5), rel=1e-6)
     assert q_profile_upper(np.array([0.0, 0.0, 0.0]), np.array([0.01, 0.01, 0.01]), 0.9) == 0.0
+
+
+def test_gee_is_left_out_when_no_item_changed():
+    import pandas as pd
+
+    from emoprompt.stats.pooled import gee_log_odds
+
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 2, 40).astype(float)
+    same = pd.DataFrame({"item_key": np.repeat(np.arange(40), 2), "treat": np.tile([0, 1], 40),
+                         "score": np.repeat(scores, 2), "task": "t"})
+    assert gee_log_odds(same) is None  # before: a p-value (0.61 here, 5e-13 elsewhere) from an SE of 1e-16
+    changed = same.copy()
+    changed.loc[changed.index[1:20:2], "score"] = 1 - changed.loc[changed.index[1:20:2], "score"]
+    fit = gee_log_odds(changed)
+    assert fit is not None and fit["se"] > 0.1 and 0 < fit["p_value"] <= 1
