@@ -10,6 +10,7 @@ failed request (a transient kind is retried by the wrapper) and `BackendError` w
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,9 +41,19 @@ class BackendOptions:
     backoff_s: float = 1.0
     concurrency: int | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
+    """vLLM engine arguments (`vllm/<model>` only)."""
     max_response_chars: int = 1_000_000
     """Longer answers become `response_too_large` error cells (HTTP bodies are capped accordingly)."""
-    """vLLM engine arguments (`vllm/<model>` only)."""
+
+
+async def call_optional(target: Any, name: str) -> None:
+    """Call `target.<name>()` when it exists (a backend's optional `start` or `close`), awaiting what it returns
+    when that is awaitable."""
+    method = getattr(target, name, None)
+    if callable(method):
+        result = method()
+        if inspect.isawaitable(result):
+            await result
 
 
 BackendFactory = Any

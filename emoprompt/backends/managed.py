@@ -4,10 +4,9 @@ transient failures retried (tenacity, honouring Retry-After), replies checked, a
 from __future__ import annotations
 
 import asyncio
-import inspect
 from typing import Any
 
-from emoprompt.backends.base import Backend
+from emoprompt.backends.base import Backend, call_optional
 from emoprompt.chat import Chat, Completion, GenerateConfig
 from emoprompt.errors import EmopromptError, RequestError
 from emoprompt.identity import is_complete
@@ -59,11 +58,7 @@ class ManagedBackend:
         await start
 
     async def _start(self) -> None:
-        start = getattr(self.backend, "start", None)
-        if callable(start):
-            result = start()
-            if inspect.isawaitable(result):
-                await result
+        await call_optional(self.backend, "start")
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
         """The backend's answer, after retries of transient failures; raises RequestError when it failed."""
@@ -112,9 +107,5 @@ class ManagedBackend:
 
     async def close(self) -> None:
         """Close the backend (once)."""
-        close = getattr(self.backend, "close", None)
         self._starts.clear()
-        if callable(close):
-            result = close()
-            if inspect.isawaitable(result):
-                await result
+        await call_optional(self.backend, "close")

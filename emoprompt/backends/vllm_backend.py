@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from emoprompt.backends.base import call_optional
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
 from emoprompt.errors import BackendError, RequestError, UsageError, require
 
@@ -125,10 +126,6 @@ class VLLMBackend:
                           time.perf_counter() - started)
 
     async def close(self) -> None:
-        shutdown = getattr(self._engine, "shutdown", None)
-        if callable(shutdown):
-            result = shutdown()
-            if inspect.isawaitable(result):
-                await result
+        await call_optional(self._engine, "shutdown")
         self._engine = None
         self._tokenizer = None
