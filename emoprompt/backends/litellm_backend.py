@@ -52,6 +52,7 @@ class LiteLLMBackend:
         self.timeout_s = timeout_s
         self.default_concurrency = concurrency
         self._api_key: str | None = None
+        self._provider_name: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The model, and the endpoint litellm will use: `api_base`, else the one the provider's environment
@@ -59,6 +60,16 @@ class LiteLLMBackend:
         endpoint = self.api_base or self._endpoint_from_environment()
         return {"backend": "api", "model": self.litellm_model,
                 "api_base": redact_url(endpoint).rstrip("/") if endpoint else None}
+
+    def _provider(self) -> str | None:
+        """litellm's provider for the model (looked up once; None when litellm cannot place it)."""
+        if self._provider_name is None:
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    self._provider_name = str(_litellm().get_llm_provider(self.litellm_model)[1])
+            except Exception:
+                self._provider_name = ""
+        return self._provider_name or None
 
     def _endpoint_from_environment(self) -> str | None:
         try:
@@ -143,7 +154,10 @@ class LiteLLMBackend:
         usage = getattr(response, "usage", None)
         cost = None
         try:
-            cost = float(_litellm().completion_cost(completion_response=response))
+            # the provider named, or litellm looks up the served name ("gpt-4o-2024-08-06", "test-model") without
+            # one and prints a provider list to stdout on every call it cannot place
+            cost = float(_litellm().completion_cost(completion_response=response,
+                                                    custom_llm_provider=self._provider()))
         except Exception:
             cost = None
         served = getattr(response, "model", None)

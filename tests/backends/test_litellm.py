@@ -24,3 +24,11 @@ def test_unknown_provider_suggests():
         resolve_backend("opnai/gpt-4o")
     with pytest.raises(UsageError, match="needs a provider prefix"):
         resolve_backend("gpt-4o")
+
+
+def test_a_model_litellm_cannot_price_prints_nothing(loopback, capfd):
+    """litellm printed a provider list to stdout on every call whose served model name it could not place (the
+    cost lookup); through emoprompt's Python API nothing silenced it."""
+    completion = complete(managed("litellm/openai/test-model", api_base=loopback.url))
+    assert completion.text and completion.cost_usd is None
+    assert "Provider List" not in capfd.readouterr().out
