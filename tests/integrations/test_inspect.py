@@ -105,10 +105,10 @@ def test_inspect_eval_command_line_then_report_from_inspect(tmp_path, affect_ser
     (tmp_path / "cells.py").write_text(TASK_FILE.replace("range(N)", f"range({N})"))
     env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
     for condition, log_format in (("baseline", "eval"), ("EP02", "json")):
-        done = subprocess.run(["inspect", "eval", "cells.py", "-T", f"condition={condition}", "--model",
-                               "openai/test-model", "--model-base-url", affect_server.url, "-M", "responses_api=false",
-                               "--log-dir", "logs", "--log-format", log_format, "--display", "none"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        command = [sys.executable, "-m", "inspect_ai", "eval", "cells.py", "-T", f"condition={condition}", "--model",
+                   "openai/test-model", "--model-base-url", affect_server.url, "-M", "responses_api=false",
+                   "--log-dir", "logs", "--log-format", log_format, "--display", "none"]
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
     report = subprocess.run([sys.executable, "-m", "emoprompt", "report", "--from", "inspect", "logs", "--out",
                              "imported"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
