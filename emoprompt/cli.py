@@ -53,7 +53,7 @@ def _limit(value: str | None) -> int | str | None:
 
 _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placement", "separator", "limit",
                      "repeats", "temperature", "max_tokens", "seed", "stimuli", "control", "experiment", "shots",
-                     "verifier", "max_iters", "schedule", "engine_arg")
+                     "verifier", "max_iters", "schedule", "engine_arg", "paraphrases", "paraphrase_source")
 
 
 @cli.command()
@@ -78,6 +78,11 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.option("--separator", help="space (default), newline or none (NegativePrompt's released code).")
 @click.option("--limit", help="Samples per task (seeded subset), or 'all'. Default: 25.")
 @click.option("--repeats", type=int, help="Repeats per cell (K). Default: 1.")
+@click.option("--paraphrases", type=int, help="Ask every task in this many wordings (the task as written, then "
+              "rewordings of its instruction and prompt format), every condition on each. Default: 1.")
+@click.option("--paraphrase-source", "paraphrase_source",
+              help="Where the rewordings come from: bank+format (default), bank, format, a .toml/.yaml/.json file "
+                   "of {task: [instruction, ...]}, or model:<model>.")
 @click.option("--temperature", type=float, help="Default: 0 (greedy).")
 @click.option("--max-tokens", type=int, help="Default: 24.")
 @click.option("--seed", type=int, help="Seed for sample subsets, demonstrations and condition order.")
@@ -146,8 +151,9 @@ def run(ctx: click.Context, **options: Any) -> None:
 
     quiet()
     click.echo(f"emoprompt: {len(plan.cells)} cells ({len(plan.conditions)} conditions × "
-               f"{len(plan.suite.tasks)} tasks × {experiment.repeats} repeats × {len(plan.backends)} models) "
-               f"→ {run_dir}", err=True)
+               f"{len(plan.suite.tasks)} tasks × {experiment.repeats} repeats × {len(plan.backends)} models"
+               f"{f' × {experiment.paraphrases} wordings' if experiment.paraphrases > 1 else ''}) → {run_dir}",
+               err=True)
     for note in plan.notes:
         click.echo(f"emoprompt: note: {note}", err=True)
     try:
@@ -284,7 +290,8 @@ def _override(base: Any, options: dict[str, Any]) -> Any:
             changes[field] = tuple(str(v) for v in options[flag])
     if options["model"]:
         changes["models"] = tuple(_models(options["model"]))
-    for flag in ("api_base", "suite", "placement", "separator", "repeats", "seed", "shots"):
+    for flag in ("api_base", "suite", "placement", "separator", "repeats", "seed", "shots", "paraphrases",
+                 "paraphrase_source"):
         if options[flag] is not None:
             changes[flag] = options[flag]
     if options["engine_arg"]:
@@ -462,10 +469,18 @@ def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--power", type=float, default=0.8, show_default=True)
 @click.option("--sesoi", type=float, default=0.03, show_default=True, help="Smallest effect of interest.")
+@click.option("--pilot", type=click.Path(path_type=Path),
+              help="A pilot run folder that crossed wordings (--paraphrases 3 or more): recommend items × wordings × "
+                   "repeats for --sesoi at the fewest calls.")
 def plan(experiment: Path | None, items: int | None, family: int | None, discordance: float, var_d: float | None,
-         alpha: float, power: float, sesoi: float) -> None:
-    """Before a run: the minimum detectable effect, and the items needed for the smallest effect of interest."""
+         alpha: float, power: float, sesoi: float, pilot: Path | None) -> None:
+    """Before a run: the minimum detectable effect, and the items needed for the smallest effect of interest; with
+    --pilot RUN_DIR, the cheapest items × wordings × repeats for it, from the pilot's variance components."""
     from emoprompt.stats.power import mde_paired, min_discordant_for_significance, n_for_effect
+
+    if pilot is not None:
+        _plan_from_pilot(pilot, family, alpha, power, sesoi)
+        return
 
     if experiment is not None:
         from emoprompt.runner.experiment import load_experiment
@@ -491,6 +506,34 @@ def plan(experiment: Path | None, items: int | None, family: int | None, discord
                f"{min_discordant_for_significance(alpha, family)}")
     verdict = "confirmatory" if mde <= sesoi else "exploratory (MDE above the smallest effect of interest)"
     click.echo(f"design: {verdict}")
+
+
+def _plan_from_pilot(pilot: Path, family: int | None, alpha: float, power: float, target: float) -> None:
+    from emoprompt.stats.allocation import describe, pilot_components, recommend
+
+    if not pilot.is_dir():
+        raise UsageError(f"--pilot {pilot} is not a run folder; give the folder of a finished pilot run")
+    if not (0 < alpha < 1 and 0 < power < 1 and target > 0):
+        raise UsageError("--alpha and --power must be in (0, 1) and --sesoi positive")
+    components = pilot_components(pilot)
+    family = family or components.stimuli
+    for line in describe(components):
+        click.echo(line)
+    best, alternatives = recommend(components, target, alpha, power, family)
+    click.echo(f"target: minimum detectable effect ≤ {100 * target:.1f} pp at {power:.0%} power, α = {alpha} over a "
+               f"family of {family}")
+    if best is None:
+        click.echo("no design in the grid (up to 800 items per task, 12 wordings, 5 repeats) reaches it; the "
+                   "closest per number of wordings:")
+    else:
+        click.echo(f"recommended: {best.items} items per task × {best.wordings} wordings × {best.repeats} "
+                   f"repeat(s): {best.calls:,} calls, expected MDE {100 * best.mde:.1f} pp")
+        click.echo("alternatives (the cheapest meeting the target, else the most precise, per number of wordings):")
+    click.echo(f"{'items':>6} {'wordings':>8} {'repeats':>7} {'calls':>10} {'MDE pp':>7}")
+    for design in alternatives:
+        click.echo(f"{design.items:>6} {design.wordings:>8} {design.repeats:>7} {design.calls:>10,} "
+                   f"{100 * design.mde:>7.1f}" + ("  (wording variance not averaged out)" if design.wordings == 1
+                                                   else ""))
 
 
 @cli.group()
@@ -578,6 +621,45 @@ def protocols() -> None:
     for name in protocol_names():
         summary = str(read_mapping(protocol_path(name)).get("protocol", {}).get("summary", ""))
         click.echo(f"{name:<28} {summary}")
+
+
+@cli.command()
+@click.argument("protocol")
+@click.option("--model", multiple=True, help="The model(s) to run the protocol on (default: the embedded model).")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path),
+              help="A finished run of the protocol: tabulate it beside the paper instead of running.")
+@click.option("--limit", help="Samples per task (seeded subset), or 'all'; default: the protocol's.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding benchmark data.")
+@click.option("--out", type=click.Path(path_type=Path), help="The run folder (default: results/<run-id>).")
+def replicate(protocol: str, model: tuple[str, ...], run_dir: Path | None, limit: str | None, data_dir: Path | None,
+              out: Path | None) -> None:
+    """Run a published protocol (or read a finished run of it) and write replication.md: the paper's aggregation on
+    our records beside the paper's numbers, then absolute differences with intervals and an honest best stimulus."""
+    from emoprompt.replication import write_replication
+    from emoprompt.runner.experiment import load_experiment, protocol_names
+
+    if protocol not in protocol_names():
+        from emoprompt.errors import unknown_name
+
+        raise unknown_name("protocol", protocol, protocol_names())
+    if run_dir is None:
+        import emoprompt
+
+        experiment = load_experiment(Path(protocol))
+        changes: dict[str, Any] = {}
+        if model:
+            changes["models"] = tuple(_models(model))
+        parsed = _limit(limit)
+        if parsed is not None:
+            changes["limit"] = None if parsed == "all" else parsed
+        if data_dir is not None and not data_dir.is_dir():
+            raise UsageError(f"--data-dir {data_dir} is not a folder; check the path")
+        run_dir = emoprompt.run(replace(experiment, **changes), out, progress=True, data_dir=data_dir).path
+    elif not run_dir.is_dir():
+        raise UsageError(f"--run {run_dir} is not a run folder; give the folder of a finished run of {protocol}")
+    paths = write_replication(run_dir, protocol)
+    click.echo(paths["markdown"].read_text(encoding="utf-8"))
+    click.echo(f"Replication: {paths['markdown']}\n             {paths['json']}")
 
 
 @cli.command()

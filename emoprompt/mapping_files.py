@@ -26,7 +26,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
-    """Parse a `.toml`, `.yaml` or `.yml` file into a dict, or raise a one-line UsageError."""
+    """Parse a `.toml`, `.yaml`, `.yml` or `.json` file into a dict, or raise a one-line UsageError."""
     if not path.is_file():
         raise UsageError(f"{path} not found; check the path")
     if path.stat().st_size > MAX_DATA_FILE_BYTES:
@@ -39,10 +39,10 @@ def read_mapping(path: Path) -> dict[str, Any]:
     try:
         if suffix == ".toml":
             data: Any = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
+        elif suffix in (".yaml", ".yml", ".json"):  # JSON is YAML (and read with the same limits)
             data = yaml.load(text, Loader=_NoAliasLoader)
         else:
-            raise UsageError(f"{path}: unsupported file type {suffix!r}; use .toml, .yaml or .yml")
+            raise UsageError(f"{path}: unsupported file type {suffix!r}; use .toml, .yaml, .yml or .json")
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: malformed TOML: {exc}; fix the file") from None
     except yaml.YAMLError as exc:

@@ -68,6 +68,8 @@ class Record:
     schema_version: int = SCHEMA_VERSION
     family: str = "user"
     repeat: int = 0
+    paraphrase: str | None = None
+    """The wording of the task (`p0`: as written) when the experiment crosses wordings (`--paraphrases`)."""
     target: list[str] | None = None
     response: str | None = None
     finish_reason: str | None = None

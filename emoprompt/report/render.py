@@ -21,6 +21,7 @@ from emoprompt.report.tables import (
     usage_table,
 )
 from emoprompt.report.text import confidence, headline, methods
+from emoprompt.report.wording import components_svg, wording_tables
 from emoprompt.safe_files import private_dir, write_json_atomic, write_text_atomic
 
 _CSS = """
@@ -110,6 +111,8 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
             items.append(f"heatmap-{_slug(model)}")
         if len(result.get("aggregate") or []) and len(result["heatmap"]) > 1:
             items.append(aggregate_table(result, analysis))
+        if result.get("wording"):
+            items += wording_tables(result["wording"], analysis, f"wording-{_slug(model)}")
         if result.get("selection"):
             items.append(selection_table(result["selection"], analysis))
         if result.get("iterations"):
@@ -139,6 +142,14 @@ def _figures(analysis: dict[str, Any]) -> dict[str, str]:
                          "#1e40af"))
             rows.append((f"{row['condition']} (new task)", random.get("diff"), random.get("ci_low"),
                          random.get("ci_high"), "#9ca3af"))
+        for contrast in (result.get("wording") or {}).get("contrasts", []):
+            crossed = contrast["crossed"]
+            if contrast["control"] == spec["control"]:
+                rows.append((f"{contrast['condition']} (any wording)", crossed.get("diff"), crossed.get("ci_low"),
+                             crossed.get("ci_high"), "#15803d"))
+        if result.get("wording") and any(r.get("shares") for r in result["wording"]["components"]):
+            figures[f"wording-{_slug(model)}"] = components_svg(result["wording"],
+                                                           f"{model}: where the scores vary (share of variance)")
         if rows:
             figures[f"forest-{_slug(model)}"] = forest_svg(rows, f"{model}: effect vs {spec['control']}",
                                                            spec["sesoi"], scale, confidence(analysis))

@@ -58,6 +58,10 @@ def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:
         sentences = [_primary_sentence(model, result, scale, level)] if result.get("primary") else []
         sentences += _pooled_sentences(result, spec)
         sentences += _confound_sentences(result, scale)
+        if result.get("wording"):
+            from emoprompt.report.wording import wording_sentence
+
+            sentences.append(wording_sentence(result["wording"], spec, scale, level))
         under = sum(1 for r in result["per_task"] if r["underpowered"])
         if result["per_task"]:
             sentences.append(f"{under} of {len(result['per_task'])} per-task contrasts are underpowered "

@@ -191,7 +191,7 @@ async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | N
     costs = [c.cost_usd for _, c in calls if c.cost_usd is not None]
     return Record(
         key=cell.key, model=cell.model, task=cell.task.name, sample_id=sample.id, condition=cell.condition.name,
-        family=cell.condition.family, repeat=cell.repeat, target=list(sample.targets),
+        family=cell.condition.family, repeat=cell.repeat, paraphrase=cell.paraphrase, target=list(sample.targets),
         messages=_turns(calls[-1][0]) if calls else None,
         calls=[CallRecord(_turns(chat), c.text, c.finish_reason, c.tokens_in, c.tokens_out, c.cached)
                for chat, c in calls] if len(calls) > 1 else None,

@@ -68,6 +68,13 @@ class Experiment:
     analysis: AnalysisPlan = field(default_factory=AnalysisPlan)
     heart: HeartSettings = field(default_factory=HeartSettings)
     """Settings of the heart, heart-neutral and heart-neutral-length conditions."""
+    paraphrases: int = 1
+    """K wordings of every task (1: the task as written); see `emoprompt.suites.paraphrase`."""
+    paraphrase_source: str = "bank+format"
+    """Where wordings p1… come from: bank+format, bank, format, a file of {task: [instruction, ...]}, or
+    model:<model>."""
+    paraphrase_texts: dict[str, list[str]] = field(default_factory=dict)
+    """Rewordings written by a model (`model:` sources), kept verbatim so a resumed run uses the same texts."""
 
     def __post_init__(self) -> None:
         for name in ("models", "tasks", "stimuli_files"):
@@ -85,6 +92,11 @@ class Experiment:
         if self.repeats > MAX_REPEATS:
             raise UsageError(f"repeats must be at most {MAX_REPEATS:,}, not {self.repeats:,}; run more repeats as "
                              "separate experiments")
+        from emoprompt.suites.paraphrase import MAX_PARAPHRASES, check_source
+
+        if not 1 <= self.paraphrases <= MAX_PARAPHRASES:
+            raise UsageError(f"paraphrases must be between 1 and {MAX_PARAPHRASES}, not {self.paraphrases}")
+        check_source(self.paraphrase_source)
         if self.limit is not None and self.limit < 1:
             raise UsageError(f"limit must be 1 or more, not {self.limit}; use 'all' (or omit it) for every sample")
         if not self.models:
@@ -164,7 +176,8 @@ class Experiment:
 
 _TYPES: dict[str, Any] = {
     "name": str, "suite": str, "placement": str, "separator": str, "repeats": int, "seed": int,
-    "api_base": (str, type(None)), "limit": (int, type(None)), "shots": (int, type(None)),
+    "api_base": (str, type(None)), "limit": (int, type(None)), "shots": (int, type(None)), "paraphrases": int,
+    "paraphrase_source": str,
 }
 _GENERATION_TYPES = {"temperature": (int, float), "max_tokens": int, "top_p": (int, float),
                      "seed": (int, type(None)), "stop": list}
@@ -193,6 +206,11 @@ def _coerce(where: str, key: str, value: Any) -> Any:
         return AnalysisPlan(**_table(where, key, value, _ANALYSIS_TYPES))
     if key == "heart":
         return HeartSettings(**_table(where, key, value, _HEART_TYPES))
+    if key == "paraphrase_texts":
+        table = expect(where, key, value, dict)
+        return {str(task): [expect(f"{where} [paraphrase_texts]", str(task), t, str)
+                            for t in expect(f"{where} [paraphrase_texts]", str(task), texts, list)]
+                for task, texts in table.items()}
     if key == "engine_args":
         table = expect(where, key, value, dict)
         for name, item in table.items():

@@ -32,6 +32,9 @@ def successive_halving(experiment: Experiment, budget: int, out: Path, holdout: 
                        data_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
     """Search the experiment's stimuli for the best one against its control within `budget` cells; returns the
     rounds, the winner and its estimate on the held-out items."""
+    if experiment.paraphrases > 1:
+        raise UsageError("the budgeted search does not cross wordings; drop paraphrases, then check the winner in a "
+                         "run with --paraphrases")
     plan = build_plan(experiment, backends, options, data_dir)
     if len(plan.backends) != 1:
         raise UsageError("the budgeted search runs one model at a time; give one --model")

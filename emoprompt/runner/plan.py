@@ -16,6 +16,8 @@ from emoprompt.errors import UsageError
 from emoprompt.identity import stable_hash
 from emoprompt.runner.experiment import Experiment
 from emoprompt.suites.loader import load_suite, pick_demos
+from emoprompt.suites.paraphrase import SOURCES, Wording, read_paraphrase_file, task_wordings
+from emoprompt.suites.paraphrase_model import generate_paraphrases
 from emoprompt.suites.suite import Sample, Suite, Task
 
 
@@ -30,6 +32,8 @@ class Cell:
     demos: tuple[Sample, ...]
     condition: Condition
     repeat: int
+    paraphrase: str | None = None
+    """The wording's id (`p0`: the task as written) when the experiment crosses wordings, else None."""
 
 
 @dataclass
@@ -46,10 +50,12 @@ class RunPlan:
     notes: list[str] = field(default_factory=list)
     """What a reader should know: merged duplicate conditions, answers that will not be cached."""
     data_dir: Path | None = None
+    wordings: dict[str, list[Wording]] = field(default_factory=dict)
+    """Per task, its wordings when the experiment crosses them (`paraphrases` > 1)."""
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the run's outputs (hashed into `experiment_hash`)."""
-        return _identity(self.experiment, self.suite, self.conditions, self.backends)
+        return _identity(self.experiment, self.suite, self.conditions, self.backends, self.wordings)
 
     def cacheable(self, cell: Cell) -> bool:
         """Whether a cell's answers may come from and go to the response cache."""
@@ -82,9 +88,28 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
     notes += [f"condition {c.name}: its transform's identity cannot tell versions apart (define identity()); its "
               "answers are not cached" for c in conditions if not c.transform.cacheable]
     samples = {task.name: limited(task, experiment.limit, experiment.seed) for task in suite.tasks}
-    identity = _identity(experiment, suite, conditions, managed)
-    cells = list(_cells(experiment, suite, samples, conditions, managed))
-    return RunPlan(experiment, suite, conditions, control, managed, cells, stable_hash(identity), notes, data_dir)
+    experiment, wordings = plan_wordings(experiment, suite, options, notes)
+    identity = _identity(experiment, suite, conditions, managed, wordings)
+    cells = list(_cells(experiment, suite, samples, conditions, managed, wordings))
+    return RunPlan(experiment, suite, conditions, control, managed, cells, stable_hash(identity), notes, data_dir,
+                   wordings)
+
+
+def plan_wordings(experiment: Experiment, suite: Suite, options: BackendOptions, notes: list[str]
+                  ) -> tuple[Experiment, dict[str, list[Wording]]]:
+    """Each task's wordings (none when `paraphrases` is 1); rewordings a model writes are generated once and kept
+    in the returned experiment."""
+    if experiment.paraphrases == 1:
+        return experiment, {}
+    source, texts = experiment.paraphrase_source, experiment.paraphrase_texts
+    if source.startswith("model:") and not texts:
+        texts = generate_paraphrases(source.removeprefix("model:"), suite.tasks, experiment.paraphrases - 1,
+                                     options)
+        experiment = dataclasses.replace(experiment, paraphrase_texts=texts)
+    elif source not in SOURCES and not source.startswith("model:"):
+        texts = read_paraphrase_file(Path(source))
+    return experiment, {task.name: task_wordings(task, experiment.paraphrases, source, experiment.seed, texts, notes)
+                        for task in suite.tasks}
 
 
 def with_shots(suite: Suite, shots: int | None) -> Suite:
@@ -118,8 +143,9 @@ def repeat_config(config: GenerateConfig, repeat: int) -> GenerateConfig:
 
 
 def _identity(experiment: Experiment, suite: Suite, conditions: list[Condition],
-              backends: Mapping[str, ManagedBackend]) -> dict[str, Any]:
-    return {
+              backends: Mapping[str, ManagedBackend], wordings: Mapping[str, list[Wording]]) -> dict[str, Any]:
+    crossed = {"wordings": {task: [w.identity() for w in ws] for task, ws in wordings.items()}} if wordings else {}
+    return {**crossed,
         "models": {name: backend.identity for name, backend in backends.items()},
         "tasks": {t.name: t.fingerprint() for t in suite.tasks},
         "task_info": {t.name: dict(t.info) for t in suite.tasks if t.info},
@@ -130,8 +156,9 @@ def _identity(experiment: Experiment, suite: Suite, conditions: list[Condition],
 
 
 def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample, ...]],
-           conditions: list[Condition], backends: Mapping[str, ManagedBackend]) -> Iterator[Cell]:
-    """Cells ordered item by item, with the conditions of each item in a seeded random order.
+           conditions: list[Condition], backends: Mapping[str, ManagedBackend],
+           wordings: Mapping[str, list[Wording]]) -> Iterator[Cell]:
+    """Cells ordered item by item, with the conditions (and wordings) of each item in a seeded random order.
 
     Every stretch of time then holds every condition, so drift (an API silently changing, a machine
     slowing down) is not confounded with condition.
@@ -140,6 +167,8 @@ def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample
     generation = experiment.generation.identity()
     fingerprints = {task.name: task.fingerprint() for task in suite.tasks}  # hashes every sample: once per task
     identities = {condition.name: condition.transform.identity() for condition in conditions}
+    variants = {task.name: [(w.id, w.identity(), w.apply(task)) for w in wordings[task.name]]
+                if wordings else [(None, None, task)] for task in suite.tasks}
     for model in dict.fromkeys(experiment.models):
         model_identity = backends[model].identity
         for repeat in range(experiment.repeats):
@@ -149,12 +178,15 @@ def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample
                         continue
                     sample = samples[task.name][index]
                     demos = pick_demos(task, sample.id, experiment.seed)
-                    order = list(conditions)
+                    order = [(condition, variant) for variant in variants[task.name] for condition in conditions]
                     random.Random(f"order:{model}:{repeat}:{task.name}:{sample.id}:{experiment.seed}").shuffle(order)
-                    for condition in order:
-                        key = stable_hash({
+                    for condition, (wording, wording_identity, asked) in order:
+                        cell_identity = {
                             "model": model_identity, "task": fingerprints[task.name], "sample": sample.id,
                             "demos": [d.id for d in demos], "condition": identities[condition.name],
                             "repeat": repeat, "generation": generation,
-                        }, length=24)
-                        yield Cell(key, model, task, sample, demos, condition, repeat)
+                        }
+                        if wording is not None:
+                            cell_identity["wording"] = wording_identity
+                        yield Cell(stable_hash(cell_identity, length=24), model, asked, sample, demos, condition,
+                                   repeat, wording)

@@ -12,12 +12,13 @@ from scipy import stats
 
 from emoprompt.errors import UsageError
 from emoprompt.stats.contrast import contrast, finish_family
-from emoprompt.stats.frame import item_means
+from emoprompt.stats.frame import fold_wordings, item_means, wording_count
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
 from emoprompt.stats.paired import paired_t
 from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
 from emoprompt.stats.scale import Scale
+from emoprompt.stats.wording import wording_analysis
 from emoprompt.usage import usage
 
 STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
@@ -45,10 +46,14 @@ class AnalysisSpec:
 
 def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     """Every number the report shows, as plain data."""
+    wordings = wording_count(frame)
+    unfolded = frame[frame["error"].isna()] if wordings > 1 else None
+    declared = spec.repeats or declared_repeats(unfolded if unfolded is not None else frame[frame["error"].isna()])
+    frame = fold_wordings(frame)
     check_no_duplicates(frame)
     valid = frame[frame["error"].isna()].copy()
     conditions = list(spec.conditions) or list(dict.fromkeys(frame["condition"]))
-    repeats = spec.repeats or declared_repeats(valid)
+    repeats = declared * wordings
     scale = Scale.of(valid["score"])
     binary = bool(len(valid)) and bool(valid["score"].isin([0.0, 1.0]).all())
     treatments = [c for c in conditions if c not in (spec.control, spec.baseline)]
@@ -67,10 +72,14 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
         models[model] = _analyze_model(model, frame, valid, means, diagnostics, conditions, treatments, repeats,
                                        spec, warnings)
         models[model]["usage"] = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
+        if unfolded is not None:
+            models[model]["wording"] = wording_analysis(unfolded[unfolded["model"] == model], conditions, treatments,
+                                                        spec.control, spec.baseline, spec.alpha)
     _adjust_families(models, spec)
     result = {
         "spec": {**asdict(spec), "conditions": conditions, "treatments": treatments, "repeats": repeats},
         "data": {"records": len(frame), "errors": errors, "models": list(models), "K": repeats,
+                 "wordings": wordings, "repeats_declared": declared,
                  "binary_scores": binary, "scale": scale.to_dict(), "confidence": 1 - spec.alpha,
                  "tasks": sorted(frame["task"].unique().tolist()),
                  "error_kinds": frame["error"].value_counts().to_dict()},

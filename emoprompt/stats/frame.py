@@ -9,17 +9,36 @@ import pandas as pd
 from emoprompt.schema import Record
 
 COLUMNS = ["model", "task", "item", "condition", "repeat", "score", "parsed", "error", "tokens_out", "tokens_in",
-           "n_calls", "cost_usd", "cached"]
+           "n_calls", "cost_usd", "cached", "paraphrase"]
 
 
 def records_frame(records: Iterable[Record]) -> pd.DataFrame:
     """The tidy frame of run records; error cells keep `score` NaN and a non-empty `error`."""
     rows = [(r.model, r.task, r.sample_id, r.condition, r.repeat, r.score, r.parsed,
-             r.error.kind if r.error is not None else None, r.tokens_out, r.tokens_in, r.n_calls, r.cost_usd, r.cached)
-            for r in records]
+             r.error.kind if r.error is not None else None, r.tokens_out, r.tokens_in, r.n_calls, r.cost_usd, r.cached,
+             r.paraphrase) for r in records]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
     return frame
+
+
+def wording_count(frame: pd.DataFrame) -> int:
+    """How many wordings the rows cross (1 when they carry none)."""
+    if "paraphrase" not in frame.columns or frame["paraphrase"].isna().all():
+        return 1
+    return max(1, int(frame["paraphrase"].nunique()))
+
+
+def fold_wordings(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with each wording as further repeats of its item (wording w, repeat r → repeat w·R + r), for the
+    analyses in which items are the only random factor; `emoprompt.stats.wording` keeps wordings apart."""
+    if wording_count(frame) == 1:
+        return frame
+    folded = frame.copy()
+    order = {w: i for i, w in enumerate(sorted(folded["paraphrase"].dropna().unique(), key=str))}
+    width = int(folded["repeat"].max()) + 1
+    folded["repeat"] = folded["paraphrase"].map(order).fillna(0).astype(int) * width + folded["repeat"]
+    return folded
 
 
 def item_means(frame: pd.DataFrame, value: str = "score") -> pd.DataFrame:

@@ -20,6 +20,7 @@ items, evaluated on the held-out ones against the control.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -153,9 +154,10 @@ def _simultaneous(differences: pd.DataFrame, winner: str, alpha: float, resample
     picks = rng.integers(0, n, size=(resamples, n))
     boot_means = values[picks].mean(axis=1)
     boot_ses = values[picks].std(axis=1, ddof=1) / np.sqrt(n)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # resamples in which every candidate tied: no statistic
         stats_max = np.nanmax(np.abs(boot_means - means) / np.where(boot_ses > 0, boot_ses, np.nan), axis=1)
-    critical = float(np.nanquantile(stats_max, 1 - alpha))
+        critical = float(np.nanquantile(stats_max, 1 - alpha))
     index = list(differences.columns).index(winner)
     se = float(ses[index]) if np.isfinite(ses[index]) else 0.0
     low, high = float(means[index] - critical * se), float(means[index] + critical * se)

@@ -107,6 +107,10 @@ def _task(entry: Any, suite: dict[str, Any], path: Path, index: int, data_dir: P
     system = entry.get("system", suite.get("system"))
     instruction = entry.get("instruction", source.instruction if source.instruction is not None
                             else suite.get("instruction", ""))
+    if instruction and "{instruction}" not in get_template(template).body:
+        raise UsageError(f"{where}: template {template!r} has no {{instruction}}, so the task's instruction (and a "
+                         "stimulus placed after it) would never reach the model; add {instruction} to the template "
+                         "or drop the instruction")
     return Task(name, expect(where, "instruction", instruction, str), samples, scorer, template, shots, demo_pool,
                 expect(where, "system", system, str) if system is not None else None, source.info)
 

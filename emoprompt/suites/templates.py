@@ -54,8 +54,14 @@ TEMPLATES: dict[str, Template] = {
 
 
 def get_template(name_or_body: str) -> Template:
-    """A named template (built-in, registered or from a plugin), or a custom body containing {input}."""
+    """A named template (built-in, registered or from a plugin), or a custom body containing {input}; either with
+    a format-variant suffix (`~format:SEED-N`, see `emoprompt.suites.formats`)."""
     from emoprompt.registry import templates
+    from emoprompt.suites.formats import format_variant, split_spec
+
+    base, variant = split_spec(name_or_body)
+    if variant is not None:
+        return format_variant(get_template(base), *variant)
 
     if "{input}" in name_or_body:
         return TEMPLATES.get(name_or_body) or Template(name_or_body)

@@ -1,0 +1,162 @@
+"""Plan items × wordings × repeats from a pilot (`emoprompt plan --pilot RUN_DIR`).
+
+From a pilot run that crossed wordings, the variance of a stimulus−control difference is split, within tasks, into
+item (σ²_item), wording (σ²_wording: stimulus × wording), item × wording (σ²_cell) and repeat (σ²_repeat) parts
+(the ANOVA estimators of `emoprompt.stats.wording`, averaged over contrasts and tasks). A design with n items per
+task, K wordings and R repeats over T tasks then has
+
+    Var(Δ̂) = (σ²_item/n + σ²_wording/K + (σ²_cell + σ²_repeat/R)/(nK)) / T
+
+with a Satterthwaite df from the expected mean squares, and a minimum detectable effect at the Holm family size of
+(t_{1−α/(2m)} + t_{power}) · √Var. Adding items cannot shrink σ²_wording/K: only more wordings can (Messing 2026).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scipy import stats
+
+from emoprompt.errors import UsageError
+from emoprompt.stats.wording import CrossedTask
+
+ITEMS = (10, 25, 50, 100, 200, 400, 800)
+WORDINGS = (1, 2, 3, 5, 8, 12)
+REPEATS = (1, 2, 3, 5)
+
+
+@dataclass(frozen=True)
+class PilotComponents:
+    """Variance components of a stimulus−control difference, and the pilot's shape."""
+
+    item: float
+    wording: float
+    cell: float
+    repeat: float | None
+    """None when the pilot had one repeat (repeat noise is then inside `cell`)."""
+    tasks: int
+    conditions: int
+    stimuli: int
+    calls_per_cell: float
+    pilot_items: int
+    pilot_wordings: int
+    pilot_repeats: int
+
+
+@dataclass(frozen=True)
+class Design:
+    """One candidate allocation and what it buys."""
+
+    items: int
+    wordings: int
+    repeats: int
+    calls: int
+    mde: float
+    df: float
+
+
+def pilot_components(run_dir: Path) -> PilotComponents:
+    """Estimate the components from a finished pilot run folder (it must cross two or more wordings)."""
+    from emoprompt.report.runs import spec_from_manifest
+    from emoprompt.runner.store import read_manifest, read_records
+    from emoprompt.stats.frame import records_frame, wording_count
+
+    manifest = read_manifest(run_dir)
+    frame = records_frame(read_records(run_dir))
+    if wording_count(frame) < 2:
+        raise UsageError(f"{run_dir} did not cross wordings; run the pilot with --paraphrases 3 (or more) so the "
+                         "wording variance can be estimated")
+    spec = spec_from_manifest(manifest)
+    valid = frame[frame["error"].isna()]
+    stimuli = [c for c in dict.fromkeys(valid["condition"]) if c not in (spec.control, spec.baseline)]
+    if spec.control not in set(valid["condition"]) or not stimuli:
+        raise UsageError(f"{run_dir} has no stimulus and control {spec.control!r} to compare; pilot at least one "
+                         "stimulus against it")
+    cells = valid.groupby(["model", "task", "item", "paraphrase", "repeat", "condition"])["score"].mean().unstack()
+    estimates, weights = [], []
+    for stimulus in stimuli:
+        if stimulus not in cells:
+            continue
+        differences = (cells[stimulus] - cells[spec.control]).dropna()
+        for _, task_rows in differences.groupby(level=["model", "task"]):
+            per_repeat = task_rows.unstack(["paraphrase", "repeat"]).dropna()
+            wordings = per_repeat.columns.get_level_values("paraphrase").unique()
+            repeats = per_repeat.columns.get_level_values("repeat").unique()
+            n, k, r = len(per_repeat), len(wordings), len(repeats)
+            if n < 2 or k < 2 or per_repeat.shape[1] != k * r:
+                continue
+            cube = per_repeat.to_numpy(float).reshape(n, k, r)
+            crossed = CrossedTask.of(cube.mean(axis=2)).components
+            within = float(((cube - cube.mean(axis=2, keepdims=True)) ** 2).sum() / (n * k * (r - 1))) if r > 1 \
+                else None
+            cell = crossed["resid"] - (within / r if within is not None else 0.0)
+            estimates.append((crossed["item"], crossed["wording"], max(cell, 0.0), within))
+            weights.append(n)
+    if not estimates:
+        raise UsageError(f"{run_dir}: no task has two or more items scored in every wording; the pilot is too small")
+    total = float(sum(weights))
+
+    def average(index: int) -> float:
+        return sum(w * float(e[index] or 0.0) for w, e in zip(weights, estimates, strict=True)) / total
+
+    has_repeats = all(e[3] is not None for e in estimates)
+    n_cells = max(len(valid), 1)
+    calls = float(frame["n_calls"].fillna(1).sum()) / max(len(frame), 1)
+    return PilotComponents(average(0), average(1), average(2), average(3) if has_repeats else None,
+                           int(valid["task"].nunique()), int(valid["condition"].nunique()), len(stimuli), calls,
+                           int(valid.groupby("task")["item"].nunique().min()), wording_count(valid),
+                           int(valid["repeat"].nunique()) if n_cells else 1)
+
+
+def design_mde(components: PilotComponents, items: int, wordings: int, repeats: int, alpha: float, power: float,
+               family: int) -> Design:
+    """The expected minimum detectable effect of one allocation (see the module docstring)."""
+    repeat = components.repeat or 0.0
+    noise = components.cell + repeat / repeats
+    n, k, t = items, wordings, components.tasks
+    variance = (components.item / n + components.wording / k + noise / (n * k)) / t
+    if k == 1:
+        df = float(t * (n - 1))
+    else:  # the analysis's own terms at their expected mean squares (a zero component's term is left out)
+        expected = CrossedTask(n, k, 0.0, k * components.item + noise, n * components.wording + noise, noise)
+        terms = [(value, degrees) for value, degrees in expected.variance_terms()]
+        spread = sum(value**2 / degrees for value, degrees in terms)
+        df = t * sum(value for value, _ in terms) ** 2 / spread if spread > 0 else float(t * (n - 1))
+    quantile = float(stats.t.ppf(1 - alpha / (2 * family), df) + stats.t.ppf(power, df))
+    calls = round(t * n * k * repeats * components.conditions * components.calls_per_cell)
+    return Design(n, k, repeats, calls, quantile * math.sqrt(max(variance, 0.0)), df)
+
+
+def recommend(components: PilotComponents, target: float, alpha: float, power: float, family: int
+              ) -> tuple[Design | None, list[Design]]:
+    """The cheapest allocation whose expected MDE is at most `target`, and the best of each number of wordings."""
+    designs = [design_mde(components, n, k, r, alpha, power, family) for n in ITEMS for k in WORDINGS
+               for r in REPEATS]
+    meeting = sorted((d for d in designs if d.mde <= target), key=lambda d: (d.calls, d.mde))
+    alternatives = []
+    for k in WORDINGS:
+        same_k = [d for d in designs if d.wordings == k]
+        meets = sorted((d for d in same_k if d.mde <= target), key=lambda d: (d.calls, d.mde))
+        alternatives.append(meets[0] if meets else min(same_k, key=lambda d: (d.mde, d.calls)))
+    return (meeting[0] if meeting else None), alternatives
+
+
+def describe(components: PilotComponents) -> list[str]:
+    """The pilot's components, as lines for the terminal."""
+    def pp(value: float | None) -> str:
+        return "—" if value is None else f"{100 * math.sqrt(max(value, 0.0)):.1f} pp"
+
+    repeat = pp(components.repeat) if components.repeat is not None else "— (one repeat: inside item × wording)"
+    return [f"pilot: {components.tasks} tasks, {components.pilot_items}+ items per task, {components.pilot_wordings} "
+            f"wordings, {components.pilot_repeats} repeat(s), {components.stimuli} stimuli vs the control",
+            f"SD of a stimulus−control difference: item {pp(components.item)}, wording {pp(components.wording)}, "
+            f"item × wording {pp(components.cell)}, repeat {repeat}"]
+
+
+def pilot_summary(components: PilotComponents) -> dict[str, Any]:
+    """The components as plain data."""
+    return {name: getattr(components, name) for name in components.__dataclass_fields__}
+
