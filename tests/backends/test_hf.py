@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from emoprompt.backends.hf import HFBackend
+from emoprompt.backends.hf import HFBackend, shared_prefixes
 from emoprompt.chat import GenerateConfig, Message
 from tests.conftest import requires_model
 
@@ -78,3 +78,40 @@ def test_sampling_uses_a_generator_per_request_not_torchs_global_one(smollm2_fol
     assert torch.equal(torch.get_rng_state(), state)
     assert batched == asyncio.run(answers(1, seed=5))
     assert batched != asyncio.run(answers(8, seed=6))
+
+
+def test_shared_prefix_batches_answer_as_padded_batches_do(smollm2_folder):
+    """Rows that share a prompt prefix (two tasks' instructions here) have it computed once per distinct prefix;
+    the answers, and the first token's scores, are those of the plainly padded batch."""
+    import torch
+
+    chats = [(Message("user", p),) for p in PROMPTS[:-1]] + [
+        (Message("user", f"Instruction: Write the word in capital letters.\n\nInput: {w}\nAnswer: "),)
+        for w in ("cat", "hippopotamus", "a")]
+    config = GenerateConfig(max_tokens=10)
+    shared, plain = HFBackend("smollm2"), HFBackend("smollm2", share_prefixes=False)
+    shared._load()
+    plain._model, plain._tokenizer = shared._model, shared._tokenizer
+    requests = [(chat, config) for chat in chats]
+    texts = [shared._tokenizer.apply_chat_template([{"role": "user", "content": c[0].content}], tokenize=False,
+                                                   add_generation_prompt=True) for c in chats]
+    rows = shared._tokenizer(texts, add_special_tokens=False)["input_ids"]
+    lengths = shared_prefixes(rows)
+    assert 2 <= len({tuple(row[:n]) for row, n in zip(rows, lengths, strict=True)}) < len(rows)
+    assert min(lengths) > 30
+    assert [c.text for c in shared.generate_batch(requests)] == [c.text for c in plain.generate_batch(requests)]
+    def first_scores(inputs):
+        with torch.inference_mode():
+            out = shared._model.generate(**inputs, max_new_tokens=1, do_sample=False, output_scores=True,
+                                         return_dict_in_generate=True, pad_token_id=shared._tokenizer.pad_token_id)
+        return out.scores[0]
+
+    assert torch.allclose(first_scores(shared._after_shared_prefixes(rows, lengths)),
+                          first_scores(plain._padded(rows)), atol=1e-3)
+    assert [c.tokens_in for c in shared.generate_batch(requests)] == [len(row) for row in rows]
+
+
+def test_shared_prefixes_leave_each_row_a_token_of_its_own():
+    assert shared_prefixes([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9], [7, 8]]) == [3, 3, 2, 0]
+    assert shared_prefixes([[1, 2], [1, 2]]) == [1, 1]
+    assert shared_prefixes([[5]]) == [0]
