@@ -16,6 +16,10 @@ Every client is timed at the server, from the first request's arrival to the las
 (imports, dataset building) are left out for all alike; the in-process clients first send 128 other requests
 so that their first-use costs are paid before timing too. Reported: wall ÷ ideal where ideal = requests·L/C, and
 requests/s at zero latency; for emoprompt also its own runner time.
+
+`--whole-process` adds a second table: each harness's command line, timed from spawn to exit (interpreter start,
+imports, planning, requests, summary and report all included) on the same server — `emoprompt run` with and
+without its report, lm-eval and inspect_ai — and `emoprompt --help`.
 """
 
 from __future__ import annotations
@@ -150,6 +154,57 @@ def inspect_run(api_base: str, suite_folder: Path, requests: int, concurrency: i
     return True
 
 
+def emoprompt_command(api_base: str, suite: Path, concurrency: int, folder: Path, report: bool) -> list[str]:
+    """`emoprompt run` on the suite against the server, into a fresh run folder."""
+    command = [sys.executable, "-m", "emoprompt", "run", "--model", "openai/test-model", "--api-base", api_base,
+               "--suite", str(suite), "--condition", "baseline", "--limit", "all", "--concurrency", str(concurrency),
+               "--no-progress", "--out", str(folder / f"cli-run-{time.monotonic_ns()}")]
+    return command if report else [*command, "--no-report"]
+
+
+def timed_process(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """Seconds from spawn to exit of one command (its output discarded); it must succeed."""
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd, env=env)
+    return time.perf_counter() - started
+
+
+def whole_process(api_base: str, suite: Path, folder: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Spawn-to-exit seconds of each harness's command line against one server (best of `--trials`)."""
+    base_env = os.environ | {"OPENAI_API_KEY": "sk-loopback", "HF_DATASETS_OFFLINE": "1",
+                             "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+    def emoprompt_env() -> dict[str, str]:
+        return base_env | {"EMOPROMPT_CACHE_DIR": str(folder / f"cache-{time.monotonic_ns()}")}
+
+    clients: dict[str, Any] = {
+        "emoprompt run": lambda: timed_process(
+            emoprompt_command(api_base, suite, args.concurrency, folder, True), ROOT, emoprompt_env()),
+        "emoprompt run --no-report": lambda: timed_process(
+            emoprompt_command(api_base, suite, args.concurrency, folder, False), ROOT, emoprompt_env()),
+    }
+    if not args.skip_peers and importlib.util.find_spec("lm_eval") is not None:
+        clients["lm-eval"] = lambda: _timed(lambda: lm_eval_run(api_base, folder, args.requests, args.concurrency))
+    if not args.skip_peers and importlib.util.find_spec("inspect_ai") is not None:
+        clients["inspect-ai"] = lambda: _timed(lambda: inspect_run(api_base, folder, args.requests, args.concurrency))
+    timings = {}
+    for name, client in clients.items():
+        timings[name] = min(client() for _ in range(args.trials))
+    return timings
+
+
+def _timed(action: Any) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def help_seconds(trials: int) -> float:
+    """Best spawn-to-exit time of `emoprompt --help`."""
+    return min(timed_process([sys.executable, "-m", "emoprompt", "--help"], ROOT, dict(os.environ))
+               for _ in range(trials))
+
+
 def server_span(api_base: str, reset: bool = False) -> tuple[int, float | None]:
     """(requests served, seconds from the first request's arrival to the last answer) since the last reset."""
     import urllib.request
@@ -196,16 +251,24 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--whole-process", action="store_true", help="also time each command line, spawn to exit")
+    parser.add_argument("--trials", type=int, default=3, help="whole-process: best of this many runs")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     ideal = args.requests * args.latency / args.concurrency
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         suite = write_suite(folder, args.requests)
+        whole_loaded: dict[str, float] = {}
+        whole_unloaded: dict[str, float] = {}
         with loopback_server(args.latency) as api_base:
             loaded = measure(api_base, suite, folder, args)
+            if args.whole_process:
+                whole_loaded = whole_process(api_base, suite, folder, args)
         with loopback_server(0.0) as api_base:
             unloaded = measure(api_base, suite, folder, args)
+            if args.whole_process:
+                whole_unloaded = whole_process(api_base, suite, folder, args)
     clients = {}
     for client, entry in loaded.items():
         zero = unloaded[client]
@@ -221,9 +284,23 @@ def main() -> None:
     print("\nclient               wall/ideal   req/s at L=0")
     for client, entry in clients.items():
         print(f"{client:20} {entry['over_ideal']:>10}   {entry['requests_per_s_at_zero_latency']:>10}")
+    whole = {name: {"wall_s": round(seconds, 3), "over_ideal": round(seconds / ideal, 3),
+                    "zero_latency_s": round(whole_unloaded[name], 3),
+                    "requests_per_s_at_zero_latency": round(args.requests / whole_unloaded[name]),
+                    "fixed_cost_s": round(whole_unloaded[name] - unloaded["emoprompt"]["span_s"], 3)
+                    if name.startswith("emoprompt") else None}
+             for name, seconds in whole_loaded.items()}
+    if whole:
+        print("\nwhole process, spawn to exit")
+        print("command                      wall/ideal   req/s at L=0")
+        for name, entry in whole.items():
+            print(f"{name:28} {entry['over_ideal']:>10}   {entry['requests_per_s_at_zero_latency']:>10}")
+        print(f"emoprompt --help             {help_seconds(args.trials):.3f} s")
     save("harness_overhead", {
         "requests": args.requests, "concurrency": args.concurrency, "latency_s": args.latency,
         "ideal_s": round(ideal, 3), "clients": clients,
+        "whole_process": whole or None,
+        "help_s": round(help_seconds(args.trials), 3) if whole else None,
         "peers_missing": [p for p in ("lm-eval", "inspect-ai") if p not in clients],
         "note": ("wall_s is measured at the server: first request's arrival to the last answer, the same for every "
                  "client (start-up excluded). runner_s is emoprompt's own runner time (cache and records writes "

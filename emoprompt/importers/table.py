@@ -51,7 +51,7 @@ def read_external(path: Path, columns: ColumnMap) -> pd.DataFrame:
     else:
         frame["repeat"] = frame.groupby(["model", "task", "item", "condition"]).cumcount()
     frame["parsed"] = _parsed(raw, columns, path)
-    for column in ("tokens_out", "tokens_in", "n_calls", "cost_usd", "cached"):
+    for column in ("tokens_out", "tokens_in", "n_calls", "cost_usd", "cached", "paraphrase"):
         frame[column] = raw[column] if column in raw.columns else float("nan")
     return frame[COLUMNS]
 

