@@ -156,7 +156,6 @@ def run(ctx: click.Context, **options: Any) -> None:
                err=True)
     for note in plan.notes:
         click.echo(f"emoprompt: note: {note}", err=True)
-    prefetch = _prefetch_analysis()
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
@@ -169,8 +168,6 @@ def run(ctx: click.Context, **options: Any) -> None:
         click.echo(f"\ninterrupted; every finished cell is saved. Continue with: emoprompt run --resume {run_dir}",
                    err=True)
         ctx.exit(128 + int(getattr(interrupt, "signum", signal.SIGINT)))
-    finally:
-        prefetch.join(timeout=10)  # never leave the interpreter while the thread is inside an import
 
 
 def _resumed(ctx: click.Context, options: dict[str, Any]) -> tuple[Path, Any]:
@@ -209,29 +206,6 @@ ERROR_HINTS = {
     "response_too_large": "raise --max-response-chars or lower --max-tokens",
     "exception": "a transform or scorer raised; the message says where",
 }
-
-
-ANALYSIS_MODULES = ("emoprompt.summary", "emoprompt.usage", "emoprompt.report.runs", "statsmodels.stats.power",
-                    "statsmodels.stats.proportion", "statsmodels.stats.meta_analysis", "statsmodels.stats.weightstats")
-"""What the summary and the report import (pandas, scipy.stats, statsmodels: about a second on 2 cores)."""
-
-
-def _prefetch_analysis() -> Any:
-    """Import the analysis stack on a thread while the cells run — the requests mostly wait on the network — so the
-    summary and the report start at once when the last cell lands. Returns the thread."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        for name in ANALYSIS_MODULES:
-            try:
-                importlib.import_module(name)
-            except Exception:  # a missing optional part shows itself, with its hint, where it is used
-                return
-
-    thread = threading.Thread(target=load, name="emoprompt-prefetch", daemon=True)
-    thread.start()
-    return thread
 
 
 def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True) -> None:

@@ -38,7 +38,7 @@ class HFBackend(BatchedBackend):
     seed: the process-wide generator is never touched, and a request's answer does not depend on its batch.
     """
 
-    def __init__(self, model: str, max_batch: int = 64, device: str | None = None, share_prefixes: bool = True
+    def __init__(self, model: str, max_batch: int = 128, device: str | None = None, share_prefixes: bool = True
                  ) -> None:
         super().__init__(max_batch=max_batch)
         self.name = f"hf/{model}"
@@ -140,9 +140,7 @@ class HFBackend(BatchedBackend):
         texts = [self._tokenizer.apply_chat_template(chat_to_dicts(chat), tokenize=False,
                                                      add_generation_prompt=True) for chat, _ in requests]
         rows = self._tokenizer(texts, add_special_tokens=False)["input_ids"]
-        prefixes = shared_prefixes(rows) if self.share_prefixes and len(rows) > 1 else None
-        if prefixes is not None and sum(prefixes) < MIN_SHARED_SHARE * sum(map(len, rows)):
-            prefixes = None
+        prefixes = shared_prefixes(rows) if self.share_prefixes else None
         sampler = _PerRequestSampler(config, len(requests)) if config.temperature > 0 else None
         with torch.inference_mode():
             inputs = self._padded(rows) if prefixes is None else self._after_shared_prefixes(rows, prefixes)
@@ -281,20 +279,53 @@ class HFBackend(BatchedBackend):
 
 
 
-MIN_SHARED_SHARE = 0.2
-"""Share prefixes only when they hold at least this share of a batch's prompt tokens (else plain padding)."""
+MIN_SAVING = 0.2
+"""Share prefixes only when that saves at least this share of the batch's padded prompt tokens."""
 
 
-def shared_prefixes(rows: Sequence[Sequence[int]]) -> list[int]:
-    """For each row, the length of the longest prefix it shares with some other row of the batch, leaving it at
-    least one token of its own (the last token's logits start generation)."""
-    order = sorted(range(len(rows)), key=lambda index: list(rows[index]))
-    lengths = [0] * len(rows)
-    for first, second in itertools.pairwise(order):
-        common = _common_length(rows[first], rows[second])
-        lengths[first] = max(lengths[first], common)
-        lengths[second] = max(lengths[second], common)
-    return [min(length, len(rows[index]) - 1) for index, length in enumerate(lengths)]
+def shared_prefixes(rows: Sequence[Sequence[int]]) -> list[int] | None:
+    """How many leading tokens of each row to compute once for its group, or None when sharing saves too little.
+
+    Rows in text order form runs whose neighbours share at least T tokens; a run's rows share its common prefix (a
+    lone row is a group of its own). Of every threshold T, the one with the least padded prompt work is chosen:
+    (groups × longest prefix) + (rows × longest remainder), against rows × longest row without sharing. Every row
+    keeps at least one token of its own (its last token's scores start generation).
+    """
+    count = len(rows)
+    if count < 2:
+        return None
+    order = sorted(range(count), key=lambda index: list(rows[index]))
+    adjacent = [_common_length(rows[first], rows[second]) for first, second in itertools.pairwise(order)]
+    plain = count * max(map(len, rows))
+    best_cost, best = float(plain) * (1 - MIN_SAVING), None
+    for threshold in sorted({length for length in adjacent if length > 0}):
+        lengths = [0] * count
+        groups = 0
+        run = [order[0]]
+        for position, row in enumerate(order[1:]):
+            if adjacent[position] >= threshold:
+                run.append(row)
+                continue
+            groups += _assign(rows, run, adjacent, lengths, order)
+            run = [row]
+        groups += _assign(rows, run, adjacent, lengths, order)
+        cost = groups * max(lengths) + count * max(len(rows[i]) - lengths[i] for i in range(count))
+        if cost < best_cost:
+            best_cost, best = cost, lengths
+    return best
+
+
+def _assign(rows: Sequence[Sequence[int]], run: list[int], adjacent: list[int], lengths: list[int],
+            order: list[int]) -> int:
+    """Give the rows of one run their common prefix (a lone row all but its last token); returns 1 (a group)."""
+    if len(run) == 1:
+        lengths[run[0]] = len(rows[run[0]]) - 1
+        return 1
+    first = order.index(run[0])
+    common = min(adjacent[first:first + len(run) - 1])
+    for row in run:
+        lengths[row] = min(common, len(rows[row]) - 1)
+    return 1
 
 
 def _common_length(first: Sequence[int], second: Sequence[int]) -> int:

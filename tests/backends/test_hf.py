@@ -97,7 +97,7 @@ def test_shared_prefix_batches_answer_as_padded_batches_do(smollm2_folder):
                                                    add_generation_prompt=True) for c in chats]
     rows = shared._tokenizer(texts, add_special_tokens=False)["input_ids"]
     lengths = shared_prefixes(rows)
-    assert 2 <= len({tuple(row[:n]) for row, n in zip(rows, lengths, strict=True)}) < len(rows)
+    assert lengths is not None and len({tuple(row[:n]) for row, n in zip(rows, lengths, strict=True)}) < len(rows)
     assert min(lengths) > 30
     assert [c.text for c in shared.generate_batch(requests)] == [c.text for c in plain.generate_batch(requests)]
     def first_scores(inputs):
@@ -111,7 +111,13 @@ def test_shared_prefix_batches_answer_as_padded_batches_do(smollm2_folder):
     assert [c.tokens_in for c in shared.generate_batch(requests)] == [len(row) for row in rows]
 
 
-def test_shared_prefixes_leave_each_row_a_token_of_its_own():
-    assert shared_prefixes([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9], [7, 8]]) == [3, 3, 2, 0]
+def test_shared_prefixes_choose_the_grouping_with_least_padded_work():
+    # (groups × longest prefix) + (rows × longest remainder): one group of 2 shared tokens (4 + 8) beats splitting
+    # at 3 tokens (3 groups: 9 + 4) and no sharing (16); a lone row keeps all but its last token as its prefix
+    assert shared_prefixes([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9], [7, 8]]) == [2, 2, 2, 1]
     assert shared_prefixes([[1, 2], [1, 2]]) == [1, 1]
-    assert shared_prefixes([[5]]) == [0]
+    assert shared_prefixes([[5]]) is None
+    assert shared_prefixes([[1, 2, 3], [4, 5, 6], [7, 8, 9]]) is None  # nothing shared: plain padding
+    # six conditions × five items after one 30-token instruction: one group for all, not one per condition
+    rows = [[9] * 30 + [condition] * 5 + [item, item + 1] for condition in range(6) for item in range(5)]
+    assert shared_prefixes(rows) == [30] * 30
