@@ -57,12 +57,21 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
     if not todo:
         return counters
     needed = {cell.model for cell in todo}
-    if cache is None:
-        for model in needed:
-            await plan.backends[model].ensure_started()
-    limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
     bar = RunProgress(len(plan.cells), counters.already_done, [plan.backends[m] for m in needed],
                       [c.name for c in plan.conditions]) if progress else None
+    if bar is not None:
+        bar.start()
+    try:
+        if cache is None:
+            for model in needed:
+                await plan.backends[model].ensure_started()
+            if bar is not None:
+                bar.mark_ready()
+    except BaseException:
+        if bar is not None:
+            bar.close()
+        raise
+    limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
     queue: asyncio.Queue[Cell] = asyncio.Queue()
     for cell in todo:
         queue.put_nowait(cell)
@@ -99,8 +108,6 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
             for task in workers:
                 task.cancel()
 
-    if bar is not None:
-        bar.start()
     gc.freeze()  # the plan's many long-lived objects need no garbage-collector passes while cells run
     try:
         with _signals_handled_by(stop):

@@ -34,6 +34,8 @@ class RunProgress:
         self._ready_at: float | None = None
         self._done_at_ready = initial
         self._heartbeat: asyncio.Task[None] | None = None
+        self._redraw_pending = False
+        self.refresh()
 
     def start(self) -> None:
         """On a terminal, refresh once a second, so the stage and the clock move while a batch or a model load
@@ -46,14 +48,36 @@ class RunProgress:
             self.refresh()
             await asyncio.sleep(1.0)
 
+    def mark_ready(self) -> None:
+        """Every model has started: the ETA's rate counts from now."""
+        self._ready_at = time.perf_counter()
+        self._done_at_ready = self._bar.n
+
     def cell_done(self, record: Record) -> None:
-        """Count one finished cell (its score into its condition's live accuracy)."""
+        """Count one finished cell (its score into its condition's live accuracy).
+
+        The line is redrawn once the event loop has taken every cell that finished with this one (a batch's cells
+        land together): an ETA drawn after the first of 64 would read 64 times too long.
+        """
         if record.error is None and record.score is not None:
             totals = self._scores.setdefault(record.condition, [0.0, 0.0])
             totals[0] += float(record.score)
             totals[1] += 1
-        self._bar.update(1)
+        self._bar.n += 1
+        if self._redraw_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._redraw()
+            return
+        self._redraw_pending = True
+        loop.call_soon(self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_pending = False
         self._describe()
+        self._bar.update(0)
 
     def refresh(self) -> None:
         """Redraw with the current stage, ETA and accuracies."""

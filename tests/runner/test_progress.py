@@ -66,3 +66,30 @@ def test_library_bars_are_quiet_while_loading_and_restored_after():
     with quiet_library_bars():
         assert not transformers_logging.is_progress_bar_enabled()
     assert transformers_logging.is_progress_bar_enabled()
+
+
+def test_a_batch_of_cells_is_drawn_once_all_are_counted(monkeypatch):
+    """64 cells of one batch finish in one turn of the event loop: the ETA drawn counts all 64, not the first."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    seen = []
+
+    async def go():
+        progress = RunProgress(total=128, initial=0, backends=[], conditions=["baseline"])
+        progress.mark_ready()
+        await asyncio.sleep(0.2)
+        original = progress._describe
+
+        def spy():
+            original()
+            seen.append((progress._bar.n, progress.eta_text()))
+
+        progress._describe = spy
+        for _ in range(64):
+            progress.cell_done(record("baseline", 1.0))
+        await asyncio.sleep(0)
+        progress.close()
+
+    asyncio.run(go())
+    assert seen[0][0] == 64
+    minutes, seconds = seen[0][1].removeprefix("ETA ").split(":")
+    assert int(minutes) * 60 + int(seconds) < 5  # 64 more at the same pace: about 0.2 s, not 64 × 0.2 s
