@@ -69,7 +69,7 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                 bar.mark_ready()
     except BaseException:
         if bar is not None:
-            bar.close()
+            bar.discard()
         raise
     limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
     queue: asyncio.Queue[Cell] = asyncio.Queue()

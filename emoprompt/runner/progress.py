@@ -22,11 +22,13 @@ LABEL = "emoprompt"
 class RunProgress:
     """A tqdm bar on stderr whose label, ETA and per-condition accuracy emoprompt writes itself."""
 
-    def __init__(self, total: int, initial: int, backends: Sequence[Any], conditions: Sequence[str]) -> None:
+    def __init__(self, total: int, initial: int, backends: Sequence[Any], conditions: Sequence[str],
+                 delay: float = 0.5) -> None:
+        """`delay`: seconds before the bar first shows, so a run that fails at once prints only its error."""
         from tqdm import tqdm
 
         self._bar = tqdm(total=total, initial=initial, unit="cell", file=sys.stderr, mininterval=0.5,
-                         dynamic_ncols=True, desc=LABEL, smoothing=0,
+                         dynamic_ncols=True, desc=LABEL, smoothing=0, delay=delay,
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         self._backends = list(backends)
         self._order = {condition: index for index, condition in enumerate(conditions)}
@@ -35,7 +37,7 @@ class RunProgress:
         self._done_at_ready = initial
         self._heartbeat: asyncio.Task[None] | None = None
         self._redraw_pending = False
-        self.refresh()
+        self._describe()
 
     def start(self) -> None:
         """On a terminal, refresh once a second, so the stage and the clock move while a batch or a model load
@@ -80,9 +82,9 @@ class RunProgress:
         self._bar.update(0)
 
     def refresh(self) -> None:
-        """Redraw with the current stage, ETA and accuracies."""
+        """Redraw with the current stage, ETA and accuracies (once the bar's delay has passed)."""
         self._describe()
-        self._bar.refresh()
+        self._bar.update(0)
 
     def _describe(self) -> None:
         stage = self.stage()
@@ -125,11 +127,16 @@ class RunProgress:
         return parts
 
     def close(self) -> None:
-        """Stop refreshing and leave the final line."""
+        """Stop refreshing and leave the final line (none if the bar never showed)."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         self._describe()
         self._bar.close()
+
+    def discard(self) -> None:
+        """Stop and erase the bar: the run failed before any cell ran, and its error is what to read."""
+        self._bar.leave = False
+        self.close()
 
 
 def _clock(seconds: float) -> str:

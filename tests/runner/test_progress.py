@@ -22,7 +22,7 @@ def record(condition: str, score: float | None, error: bool = False) -> Record:
 def test_stage_then_eta_from_readiness_and_accuracy_per_condition(monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     backend = LoadingBackend()
-    progress = RunProgress(total=10, initial=0, backends=[backend], conditions=["baseline", "EP02"])
+    progress = RunProgress(total=10, initial=0, backends=[backend], conditions=["baseline", "EP02"], delay=0)
     assert progress.stage() == "loading hf/tiny" and progress.eta_text() == "ETA …"
     time.sleep(0.05)  # loading time must not count in the rate
     backend.stage = None
@@ -93,3 +93,10 @@ def test_a_batch_of_cells_is_drawn_once_all_are_counted(monkeypatch):
     assert seen[0][0] == 64
     minutes, seconds = seen[0][1].removeprefix("ETA ").split(":")
     assert int(minutes) * 60 + int(seconds) < 5  # 64 more at the same pace: about 0.2 s, not 64 × 0.2 s
+
+
+def test_a_run_that_fails_at_once_prints_no_bar(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    progress = RunProgress(total=10, initial=0, backends=[], conditions=["baseline"])
+    progress.discard()
+    assert sys.stderr.getvalue() == ""
