@@ -50,6 +50,8 @@ class HFBackend(BatchedBackend):
         """What the backend is doing before it can answer (converting or loading weights), for the progress display."""
         self._model: Any = None
         self._tokenizer: Any = None
+        self._cache_name = "past_key_values"
+        self._own_decoding = True
         self._load_lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
@@ -98,6 +100,8 @@ class HFBackend(BatchedBackend):
             self._tokenizer.padding_side = "left"
             if self._tokenizer.pad_token is None:
                 self._tokenizer.pad_token = self._tokenizer.eos_token
+            self._cache_name = _cache_argument(self._model)
+            self._own_decoding = self._plain_decoding()
 
     def _weights_folder(self) -> str:
         if self.model_ref != EMBEDDED:
@@ -144,7 +148,7 @@ class HFBackend(BatchedBackend):
         sampler = _PerRequestSampler(config, len(requests)) if config.temperature > 0 else None
         with torch.inference_mode():
             inputs = self._padded(rows) if prefixes is None else self._after_shared_prefixes(rows, prefixes)
-            if self._plain_decoding():
+            if self._own_decoding:
                 tokens = self._decode(inputs, config.max_tokens, sampler)
             else:
                 tokens = self._generate(inputs, config.max_tokens, sampler)
@@ -170,7 +174,7 @@ class HFBackend(BatchedBackend):
         it emits end-of-sequence, so finished answers cost nothing while the longest one goes on."""
         import torch
 
-        model, cache_name = self._model, self._cache_argument()
+        model, cache_name = self._model, self._cache_name
         cache = inputs.get(cache_name)
         if cache is None:
             from transformers import DynamicCache
@@ -189,8 +193,7 @@ class HFBackend(BatchedBackend):
         for step in range(max_tokens):
             chosen = sampler.choose(active, logits) if sampler else logits.argmax(dim=-1)
             keep = []
-            for position, row in enumerate(active):
-                token = int(chosen[position])
+            for position, (row, token) in enumerate(zip(active, chosen.tolist(), strict=True)):
                 outputs[row].append(token)
                 if token not in stop_ids:
                     keep.append(position)
@@ -250,18 +253,12 @@ class HFBackend(BatchedBackend):
         mask = prefix_inputs["attention_mask"]
         cache = DynamicCache(config=self._model.config)
         self._model(**prefix_inputs, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
-                    logits_to_keep=1, **{self._cache_argument(): cache})
+                    logits_to_keep=1, **{self._cache_name: cache})
         cache.batch_select_indices(torch.tensor(group_of, device=self._model.device))
         suffixes = self._padded([row[length:] for row, length in zip(rows, lengths, strict=True)])
         ids = torch.cat([prefix_inputs["input_ids"][group_of], suffixes["input_ids"]], dim=1)
         return {"input_ids": ids, "attention_mask": torch.cat([mask[group_of], suffixes["attention_mask"]], dim=1),
-                self._cache_argument(): cache}
-
-    def _cache_argument(self) -> str:
-        """The name transformers gives the KV cache argument (`cache` from 5.x, `past_key_values` before)."""
-        import inspect
-
-        return "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
+                self._cache_name: cache}
 
     def _completion(self, new_tokens: list[int], tokens_in: int, config: GenerateConfig, latency: float
                     ) -> Completion:
@@ -277,6 +274,13 @@ class HFBackend(BatchedBackend):
                 text, finish = text[: text.index(stop)], "stop"
         return Completion(text, finish, int(tokens_in), len(new_tokens), latency)
 
+
+
+def _cache_argument(model: Any) -> str:
+    """The name transformers gives the KV cache argument (`cache` from 5.x, `past_key_values` before)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 MIN_SAVING = 0.2

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from scipy import stats
 
 from emoprompt.errors import UsageError
-from emoprompt.stats.wording import CrossedTask
+from emoprompt.stats.wording import CrossedTask, score_components
 
 ITEMS = (10, 25, 50, 100, 200, 400, 800)
 WORDINGS = (1, 2, 3, 5, 8, 12)
@@ -76,39 +77,21 @@ def pilot_components(run_dir: Path) -> PilotComponents:
         raise UsageError(f"{run_dir} has no stimulus and control {spec.control!r} to compare; pilot at least one "
                          "stimulus against it")
     cells = valid.groupby(["model", "task", "item", "paraphrase", "repeat", "condition"])["score"].mean().unstack()
-    estimates, weights = [], []
+    differences = []
     for stimulus in stimuli:
         if stimulus not in cells:
             continue
-        differences = (cells[stimulus] - cells[spec.control]).dropna()
-        for _, task_rows in differences.groupby(level=["model", "task"]):
-            per_repeat = task_rows.unstack(["paraphrase", "repeat"]).dropna()
-            wordings = per_repeat.columns.get_level_values("paraphrase").unique()
-            repeats = per_repeat.columns.get_level_values("repeat").unique()
-            n, k, r = len(per_repeat), len(wordings), len(repeats)
-            if n < 2 or k < 2 or per_repeat.shape[1] != k * r:
-                continue
-            cube = per_repeat.to_numpy(float).reshape(n, k, r)
-            crossed = CrossedTask.of(cube.mean(axis=2)).components
-            within = float(((cube - cube.mean(axis=2, keepdims=True)) ** 2).sum() / (n * k * (r - 1))) if r > 1 \
-                else None
-            cell = crossed["resid"] - (within / r if within is not None else 0.0)
-            estimates.append((crossed["item"], crossed["wording"], max(cell, 0.0), within))
-            weights.append(n)
-    if not estimates:
+        rows = (cells[stimulus] - cells[spec.control]).dropna().rename("score").reset_index()
+        rows["task"] = rows["model"] + "\x1f" + rows["task"] + "\x1f" + stimulus  # each contrast × task apart
+        differences.append(rows)
+    components = score_components(pd.concat(differences)) if differences else {}
+    if not components:
         raise UsageError(f"{run_dir}: no task has two or more items scored in every wording; the pilot is too small")
-    total = float(sum(weights))
-
-    def average(index: int) -> float:
-        return sum(w * float(e[index] or 0.0) for w, e in zip(weights, estimates, strict=True)) / total
-
-    has_repeats = all(e[3] is not None for e in estimates)
-    n_cells = max(len(valid), 1)
     calls = float(frame["n_calls"].fillna(1).sum()) / max(len(frame), 1)
-    return PilotComponents(average(0), average(1), average(2), average(3) if has_repeats else None,
-                           int(valid["task"].nunique()), int(valid["condition"].nunique()), len(stimuli), calls,
-                           int(valid.groupby("task")["item"].nunique().min()), wording_count(valid),
-                           int(valid["repeat"].nunique()) if n_cells else 1)
+    return PilotComponents(components["item"], components["wording"], components["item_x_wording"],
+                           components["repeat"], int(valid["task"].nunique()), int(valid["condition"].nunique()),
+                           len(stimuli), calls, int(valid.groupby("task")["item"].nunique().min()),
+                           wording_count(valid), int(valid["repeat"].nunique()))
 
 
 def design_mde(components: PilotComponents, items: int, wordings: int, repeats: int, alpha: float, power: float,
