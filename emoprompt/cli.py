@@ -64,7 +64,21 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.option("--shots", type=int, help="Few-shot demonstrations per item for every task.")
 @click.option("--model", multiple=True, help="hf/smollm2 (default), hf/<folder>, provider/model via litellm; "
               "repeatable, or comma-separated.")
-@click.option("--api-base", help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...).")
+@click.option("--api-base", multiple=True, help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, ...); "
+              "repeat it for replicas of one model (an endpoint pool).")
+@click.option("--pool", "pool_file", type=click.Path(path_type=Path),
+              help="A file of replicas of one model: one API base per line, optionally followed by its limit of "
+                   "requests in flight.")
+@click.option("--endpoint-concurrency", type=int,
+              help="Pools: requests in flight per endpoint (default: --concurrency, else 16).")
+@click.option("--affinity", is_flag=True, help="Pools: send every condition of an item to one replica (its prefix "
+                                               "cache is reused).")
+@click.option("--batch", is_flag=True, help="Send requests through the provider's Batch API (openai/, hosted_vllm/, "
+                                            "anthropic/): half price, results within 24 h; --resume polls.")
+@click.option("--batch-poll", "batch_poll_s", type=float, default=30.0, show_default=True,
+              help="--batch: longest wait in seconds between two status checks.")
+@click.option("--batch-size", "batch_max_requests", type=int,
+              help="--batch: most requests per batch (default: the provider's limit).")
 @click.option("--engine-arg", "engine_arg", multiple=True, metavar="KEY=VALUE",
               help="vllm/<model>: an engine argument (tensor_parallel_size=2, gpu_memory_utilization=0.8, "
                    "max_model_len=4096, dtype=bfloat16); repeatable.")
@@ -131,8 +145,19 @@ def run(ctx: click.Context, **options: Any) -> None:
         raise UsageError("--retries and --backoff must be 0 or more")
     if options["max_response_chars"] < 1:
         raise UsageError(f"--max-response-chars must be 1 or more, not {options['max_response_chars']}")
+    options["api_base"] = _api_bases(options)
+    if options["endpoint_concurrency"] is not None and options["endpoint_concurrency"] < 1:
+        raise UsageError(f"--endpoint-concurrency must be 1 or more, not {options['endpoint_concurrency']}")
+    if not (math.isfinite(options["batch_poll_s"]) and options["batch_poll_s"] > 0):
+        raise UsageError(f"--batch-poll must be a positive number of seconds, not {options['batch_poll_s']}")
+    if options["batch_max_requests"] is not None and options["batch_max_requests"] < 1:
+        raise UsageError(f"--batch-size must be 1 or more, not {options['batch_max_requests']}")
     if options["resume"] is not None:
         run_dir, experiment = _resumed(ctx, options)
+        from emoprompt.runner.store import read_manifest
+
+        if read_manifest(run_dir).batches:  # a Batch API run goes on as one: its batches are polled, not re-sent
+            options["batch"] = True
         if data_dir is None:
             stored = read_manifest(run_dir).data_dir
             data_dir = Path(stored) if stored else None
@@ -144,7 +169,11 @@ def run(ctx: click.Context, **options: Any) -> None:
         run_dir = options["out"]
     backend_options = BackendOptions(timeout_s=options["timeout_s"], max_retries=options["max_retries"],
                                      backoff_s=options["backoff_s"], concurrency=options["concurrency"],
-                                     max_response_chars=options["max_response_chars"])
+                                     max_response_chars=options["max_response_chars"],
+                                     endpoint_limits=_pool_limits(options), affinity=options["affinity"],
+                                     endpoint_concurrency=options["endpoint_concurrency"], batch=options["batch"],
+                                     batch_poll_s=options["batch_poll_s"],
+                                     batch_max_requests=options["batch_max_requests"])
     plan = build_plan(experiment, options=backend_options, data_dir=data_dir.resolve() if data_dir else None)
     run_dir = run_dir or default_run_dir(plan)
     from emoprompt.backends.litellm_backend import quiet
@@ -180,7 +209,12 @@ def _resumed(ctx: click.Context, options: dict[str, Any]) -> tuple[Path, Any]:
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     run_dir: Path = options["resume"]
     experiment = experiment_of(run_dir)
-    stored = experiment.api_base or ""
+    if options["pool_file"] is not None:
+        if not isinstance(experiment.api_base, tuple):
+            raise UsageError("--pool on --resume replaces the replicas of a pool run; this run has one endpoint")
+        given = [name for name in given if name != "api_base"]
+        experiment = replace(experiment, api_base=options["api_base"])
+    stored = experiment.api_base if isinstance(experiment.api_base, str) else ""
     if "api_base" in given and REDACTED in stored:
         if redact_url(options["api_base"]) != stored:
             raise UsageError(f"--api-base differs from this run's endpoint {stored}; give the same URL with its "
@@ -277,6 +311,26 @@ def _engine_args(pairs: tuple[str, ...]) -> dict[str, Any]:
             value = text
         arguments[key.strip().replace("-", "_")] = value
     return arguments
+
+
+def _api_bases(options: dict[str, Any]) -> str | tuple[str, ...] | None:
+    """--api-base (repeatable) and --pool FILE as one endpoint, a pool of several, or None."""
+    bases = list(options["api_base"] or ())
+    if options["pool_file"] is not None:
+        from emoprompt.backends.pool import read_pool_file
+
+        bases += read_pool_file(str(options["pool_file"]))[0]
+    if not bases:
+        return None
+    return bases[0] if len(bases) == 1 else tuple(bases)
+
+
+def _pool_limits(options: dict[str, Any]) -> dict[str, int]:
+    if options["pool_file"] is None:
+        return {}
+    from emoprompt.backends.pool import read_pool_file
+
+    return read_pool_file(str(options["pool_file"]))[1]
 
 
 def _override(base: Any, options: dict[str, Any]) -> Any:

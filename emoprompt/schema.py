@@ -164,6 +164,9 @@ class Manifest:
     source: str | None = None
     """Imported runs: what they were read from."""
     metadata: dict[str, Any] | None = None
+    batches: list[dict[str, Any]] | None = None
+    """Batch API runs: every batch sent (local id, provider ids, status, input file), so a resumed run polls
+    instead of paying again."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (what manifest.json holds)."""

@@ -7,6 +7,7 @@ so greedy runs against it are reproducible. Faults are scripted per request numb
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
 import threading
@@ -50,6 +51,23 @@ class LoopbackServer:
     echo_auth_in_errors: bool = False
     """Put the request's Authorization header in error messages, as a careless provider might."""
     reply: Callable[[list[dict[str, str]]], str] = default_reply
+    models: tuple[str, ...] = ("test-model",)
+    """What GET /v1/models lists."""
+    in_flight: int = 0
+    max_in_flight: int = 0
+    inputs_seen: list[str] = field(default_factory=list)
+    """The 'Input:' line of every chat request's last user message (which item it was)."""
+    batch_delay_s: float = 0.3
+    """Batch APIs: seconds from a batch's creation until it ends."""
+    batch_expire_every: int = 0
+    """Every Nth line of a batch expires unanswered (0: none); the batch then ends `expired`."""
+    batch_fail_every: int = 0
+    """Every Nth line of a batch fails (HTTP 400 in the error file; Anthropic: `errored`) (0: none)."""
+    batch_fail_whole: bool = False
+    """Fail every batch at validation (OpenAI status `failed`)."""
+    batches_created: int = 0
+    batch_lines: int = 0
+    """Lines of every batch created (what a provider would bill)."""
     requests: int = 0
     first_at: float | None = None
     last_at: float | None = None
@@ -77,6 +95,15 @@ class LoopbackServer:
             app.router.add_get("/v1/models", self._models)
             app.router.add_get("/v1/stats", self._stats)
             app.router.add_post("/v1/stats/reset", self._reset_stats)
+            app.router.add_post("/v1/files", self._upload)
+            app.router.add_get("/v1/files/{id}/content", self._file_content)
+            app.router.add_post("/v1/batches", self._create_batch)
+            app.router.add_get("/v1/batches", self._list_batches)
+            app.router.add_get("/v1/batches/{id}", self._get_batch)
+            app.router.add_post("/v1/messages/batches", self._create_message_batch)
+            app.router.add_get("/v1/messages/batches", self._list_message_batches)
+            app.router.add_get("/v1/messages/batches/{id}", self._get_message_batch)
+            app.router.add_get("/v1/messages/batches/{id}/results", self._message_batch_results)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -101,14 +128,170 @@ class LoopbackServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         assert self._thread is not None
         self._thread.join(10)
+        self._loop = None
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
 
     async def _stats(self, request: web.Request) -> web.Response:
         """Requests served, and the span from the first arrival to the last answer (for benchmarks)."""
         span = None if self.first_at is None or self.last_at is None else self.last_at - self.first_at
-        return web.json_response({"requests": self.requests, "span_s": span})
+        return web.json_response({"requests": self.requests, "span_s": span, "batches_created": self.batches_created,
+                                  "batch_lines": self.batch_lines})
+
+    # -- the OpenAI Batch API ----------------------------------------------------------------------------------
+
+    def _store(self) -> dict[str, Any]:
+        if not hasattr(self, "_batch_store"):
+            self._batch_store: dict[str, Any] = {"files": {}, "batches": {}, "message_batches": {}}
+        return self._batch_store
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        data = upload.file.read() if hasattr(upload, "file") else str(upload).encode()  # type: ignore[union-attr]
+        file_id = f"file-{len(self._store()['files']) + 1}"
+        self._store()["files"][file_id] = data
+        return web.json_response({"id": file_id, "object": "file", "bytes": len(data), "purpose": form.get("purpose")})
+
+    async def _file_content(self, request: web.Request) -> web.Response:
+        data = self._store()["files"].get(request.match_info["id"])
+        if data is None:
+            return web.json_response({"error": {"message": "no such file"}}, status=404)
+        return web.Response(body=data, content_type="application/jsonl")
+
+    def _answer_lines(self, lines: list[dict[str, Any]], key: str) -> list[tuple[dict[str, Any], str, str | None]]:
+        """(line, reply text, fault) per line: fault is None, "expired" or "failed"."""
+        answered = []
+        for number, line in enumerate(lines, start=1):
+            fault = "expired" if self.batch_expire_every and number % self.batch_expire_every == 0 else \
+                "failed" if self.batch_fail_every and number % self.batch_fail_every == 0 else None
+            messages = line[key]["messages"]
+            if key == "params" and line[key].get("system"):
+                messages = [{"role": "system", "content": line[key]["system"]}, *messages]
+            answered.append((line, self.reply(messages), fault))
+        return answered
+
+    async def _create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        data = self._store()["files"].get(body.get("input_file_id"))
+        if data is None:
+            return web.json_response({"error": {"message": "no such input file"}}, status=400)
+        lines = [json.loads(raw) for raw in data.decode().splitlines() if raw.strip()]
+        with self._lock:
+            self.batches_created += 1
+            self.batch_lines += len(lines)
+            batch_id = f"batch_{self.batches_created}"
+        batch = {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint"), "input_file_id":
+                 body["input_file_id"], "completion_window": body.get("completion_window"), "status": "in_progress",
+                 "metadata": body.get("metadata"), "created_at": int(time.time()),
+                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                 "_ends": time.monotonic() + self.batch_delay_s, "_lines": self._answer_lines(lines, "body")}
+        self._store()["batches"][batch_id] = batch
+        return web.json_response(_public(batch))
+
+    async def _list_batches(self, request: web.Request) -> web.Response:
+        batches = [_public(self._settle(b)) for b in reversed(list(self._store()["batches"].values()))]
+        return web.json_response({"object": "list", "data": batches[: int(request.query.get("limit", "20"))]})
+
+    async def _get_batch(self, request: web.Request) -> web.Response:
+        batch = self._store()["batches"].get(request.match_info["id"])
+        if batch is None:
+            return web.json_response({"error": {"message": "no such batch"}}, status=404)
+        return web.json_response(_public(self._settle(batch)))
+
+    def _settle(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """End a batch whose time has come: write its output and error files."""
+        if batch["status"] != "in_progress" or time.monotonic() < batch["_ends"]:
+            return batch
+        if self.batch_fail_whole:
+            batch.update(status="failed", errors={"data": [{"code": "invalid_request",
+                                                            "message": "injected validation failure"}]})
+            return batch
+        output, errors = [], []
+        for line, text, fault in batch["_lines"]:
+            if fault == "expired":
+                errors.append({"id": "r", "custom_id": line["custom_id"], "response": None,
+                               "error": {"code": "batch_expired", "message": "This request could not be executed "
+                                                                             "before the completion window expired."}})
+            elif fault == "failed":
+                errors.append({"id": "r", "custom_id": line["custom_id"], "error": None, "response": {
+                    "status_code": 400, "body": {"error": {"message": "injected line failure"}}}})
+            else:
+                output.append({"id": "r", "custom_id": line["custom_id"], "error": None, "response": {
+                    "status_code": 200, "body": _completion(line["body"]["model"], text, "stop",
+                                                            line["body"]["messages"])}})
+        files = self._store()["files"]
+        for key, rows in (("output_file_id", output), ("error_file_id", errors)):
+            if rows:
+                file_id = f"file-{len(files) + 1}"
+                files[file_id] = "".join(json.dumps(row) + "\n" for row in rows).encode()
+                batch[key] = file_id
+        expired = any(fault == "expired" for _, _, fault in batch["_lines"])
+        batch.update(status="expired" if expired else "completed",
+                     request_counts={"total": len(batch["_lines"]), "completed": len(output), "failed": len(errors)})
+        return batch
+
+    # -- Anthropic Message Batches -----------------------------------------------------------------------------
+
+    async def _create_message_batch(self, request: web.Request) -> web.Response:
+        if request.headers.get("anthropic-version") is None:
+            return web.json_response({"type": "error", "error": {"message": "anthropic-version header missing"}},
+                                     status=400)
+        lines = (await request.json())["requests"]
+        with self._lock:
+            self.batches_created += 1
+            self.batch_lines += len(lines)
+            batch_id = f"msgbatch_{self.batches_created}"
+        created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        batch = {"id": batch_id, "type": "message_batch", "processing_status": "in_progress", "created_at": created,
+                 "request_counts": {"processing": len(lines), "succeeded": 0, "errored": 0, "canceled": 0,
+                                    "expired": 0}, "results_url": None,
+                 "_ends": time.monotonic() + self.batch_delay_s, "_lines": self._answer_lines(lines, "params")}
+        self._store()["message_batches"][batch_id] = batch
+        return web.json_response(_public(batch))
+
+    async def _list_message_batches(self, request: web.Request) -> web.Response:
+        batches = [_public(self._settle_message_batch(b))
+                   for b in reversed(list(self._store()["message_batches"].values()))]
+        return web.json_response({"data": batches[: int(request.query.get("limit", "20"))], "has_more": False})
+
+    async def _get_message_batch(self, request: web.Request) -> web.Response:
+        batch = self._store()["message_batches"].get(request.match_info["id"])
+        if batch is None:
+            return web.json_response({"type": "error", "error": {"message": "no such batch"}}, status=404)
+        return web.json_response(_public(self._settle_message_batch(batch)))
+
+    def _settle_message_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if batch["processing_status"] != "in_progress" or time.monotonic() < batch["_ends"]:
+            return batch
+        results, counts = [], {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        for line, text, fault in batch["_lines"]:
+            if fault == "expired":
+                result: dict[str, Any] = {"type": "expired"}
+                counts["expired"] += 1
+            elif fault == "failed":
+                result = {"type": "errored", "error": {"type": "error", "error": {
+                    "type": "invalid_request_error", "message": "injected line failure"}}}
+                counts["errored"] += 1
+            else:
+                words = sum(len(m["content"].split()) for m in line["params"]["messages"])
+                result = {"type": "succeeded", "message": {
+                    "id": "msg", "type": "message", "role": "assistant", "model": line["params"]["model"],
+                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                    "usage": {"input_tokens": words, "output_tokens": len(text.split())}}}
+                counts["succeeded"] += 1
+            results.append({"custom_id": line["custom_id"], "result": result})
+        batch["_results"] = "".join(json.dumps(row) + "\n" for row in results).encode()
+        batch.update(processing_status="ended", request_counts=counts,
+                     results_url=f"{self.url}/messages/batches/{batch['id']}/results")
+        return batch
+
+    async def _message_batch_results(self, request: web.Request) -> web.Response:
+        batch = self._store()["message_batches"].get(request.match_info["id"])
+        if batch is None or "_results" not in batch:
+            return web.json_response({"type": "error", "error": {"message": "no results yet"}}, status=404)
+        return web.Response(body=batch["_results"], content_type="application/binary")
 
     async def _reset_stats(self, request: web.Request) -> web.Response:
         with self._lock:
@@ -131,6 +314,17 @@ class LoopbackServer:
                 self.first_at = time.perf_counter()
         self.authorization_seen.append(request.headers.get("Authorization", ""))
         body = await request.json()
+        user = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        self.inputs_seen.append(next((line for line in user[-1].splitlines() if line.startswith("Input:")), "")
+                                if user else "")
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request, body, number)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request, body: dict[str, Any], number: int) -> web.StreamResponse:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         fault = self._fault_for(number)
@@ -188,6 +382,10 @@ class LoopbackServer:
         if fault == "huge":
             return web.json_response(_completion("test-model", "x" * 3_000_000, "stop", []))
         raise ValueError(f"unknown fault {fault}")
+
+
+def _public(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in batch.items() if not k.startswith("_")}
 
 
 def _completion(model: str, text: str, finish: str, messages: list[dict[str, str]]) -> dict[str, Any]:

@@ -25,6 +25,12 @@ def resolve_backend(model: str, options: BackendOptions | None = None, **option_
     if options.engine_args and prefix != "vllm":
         raise UsageError(f"engine arguments are for vllm/<model> models, not {model}; drop --engine-arg")
     factory = backends.find(prefix) if slash else None
+    from emoprompt.backends.factories import make_openai
+
+    if (options.batch or not isinstance(options.api_base, str | None)) and factory not in (None, make_openai,
+                                                                                           make_litellm):
+        what = "--batch" if options.batch else "an endpoint pool (several --api-base)"
+        raise UsageError(f"{what} is for API models (openai/, hosted_vllm/, anthropic/), not {model}")
     if factory is None and not slash:
         raise UsageError(f"model {model!r} needs a provider prefix: hf/{model}, openai/{model}, "
                          f"hosted_vllm/{model} ... (the embedded default is {DEFAULT_MODEL})")

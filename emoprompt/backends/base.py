@@ -35,7 +35,8 @@ class Backend(Protocol):
 class BackendOptions:
     """How a run reaches its models; none of it changes an answer except `api_base` (part of the identity)."""
 
-    api_base: str | None = None
+    api_base: str | tuple[str, ...] | None = None
+    """One endpoint, or several replicas of one model (an endpoint pool, `emoprompt.backends.pool`)."""
     timeout_s: float = 60.0
     max_retries: int = 5
     backoff_s: float = 1.0
@@ -44,6 +45,18 @@ class BackendOptions:
     """vLLM engine arguments (`vllm/<model>` only)."""
     max_response_chars: int = 1_000_000
     """Longer answers become `response_too_large` error cells (HTTP bodies are capped accordingly)."""
+    endpoint_limits: dict[str, int] = field(default_factory=dict)
+    """Pools: the most requests in flight at one endpoint, by API base (from a pool file)."""
+    endpoint_concurrency: int | None = None
+    """Pools: the limit of endpoints without one of their own (default: the backend's concurrency)."""
+    affinity: bool = False
+    """Pools: send every condition of an item to one replica, so its prefix cache is reused."""
+    batch: bool = False
+    """Send requests through the provider's Batch API (`emoprompt.backends.batch`) instead of one by one."""
+    batch_poll_s: float = 30.0
+    """Batch API: the longest wait between two status checks of a batch (the first come sooner)."""
+    batch_max_requests: int | None = None
+    """Batch API: the most requests per batch (default, and capped at, the provider's limit)."""
 
 
 async def call_optional(target: Any, name: str) -> None:

@@ -47,17 +47,42 @@ def make_scripted(model: str, options: BackendOptions) -> Backend:
 
 
 def make_openai(model: str, options: BackendOptions) -> Backend:
-    """`openai/<model>`, `hosted_vllm/<model>`: emoprompt's own lean OpenAI-compatible client."""
+    """`openai/<model>`, `hosted_vllm/<model>`: emoprompt's own lean OpenAI-compatible client; several API bases
+    make an endpoint pool; `batch` sends requests through the Batch API."""
     from emoprompt.backends.openai_http import OpenAIHTTPBackend
 
-    return OpenAIHTTPBackend(model, options.api_base, options.timeout_s, options.concurrency or 16,
-                             max_response_bytes=4 * options.max_response_chars + 65_536)
+    max_bytes = 4 * options.max_response_chars + 65_536
+    bases = (options.api_base,) if isinstance(options.api_base, str) or options.api_base is None \
+        else tuple(options.api_base)
+    if options.batch:
+        if len(bases) > 1:
+            raise UsageError("--batch sends a batch to one endpoint; give one --api-base")
+        from emoprompt.backends.batch import OpenAIBatchBackend
+
+        return OpenAIBatchBackend(model, bases[0], options)
+    if len(bases) > 1:
+        from emoprompt.backends.pool import EndpointPool
+
+        default = options.endpoint_concurrency or options.concurrency or 16
+        limits = [options.endpoint_limits.get(base or "", default) for base in bases]
+        return EndpointPool(model, [b for b in bases if b], limits, options.timeout_s, options.affinity, max_bytes)
+    return OpenAIHTTPBackend(model, bases[0], options.timeout_s, options.concurrency or 16,
+                             max_response_bytes=max_bytes)
 
 
 def make_litellm(model: str, options: BackendOptions) -> Backend:
-    """Any litellm `provider/model`; `litellm/<provider>/<model>` forces litellm for any provider."""
+    """Any litellm `provider/model`; `litellm/<provider>/<model>` forces litellm for any provider;
+    `anthropic/<model>` with `batch` goes to Anthropic's Message Batches API."""
     from emoprompt.backends.litellm_backend import LiteLLMBackend
 
+    if options.api_base is not None and not isinstance(options.api_base, str):
+        raise UsageError(f"an endpoint pool (several --api-base) serves openai/ or hosted_vllm/ models, not {model}")
+    if options.batch:
+        if model.startswith("anthropic/"):
+            from emoprompt.backends.batch import AnthropicBatchBackend
+
+            return AnthropicBatchBackend(model, options.api_base, options)
+        raise UsageError(f"--batch works with openai/, hosted_vllm/ and anthropic/ models, not {model}")
     backend = LiteLLMBackend(model, options.api_base, options.timeout_s, options.concurrency or 16)
     backend.check_model()
     return backend

@@ -105,6 +105,17 @@ class ManagedBackend:
         clean = scrub(completion.text)
         return completion if clean is completion.text else completion.replace(text=clean)
 
+    def bind_run(self, journal: Any) -> None:
+        """Hand a backend that keeps state in the run folder (a Batch API backend) the run's store."""
+        bind = getattr(self.backend, "bind_run", None)
+        if callable(bind):
+            bind(journal)
+
+    def run_notes(self) -> list[str]:
+        """What the backend wants the run's manifest to remember (an endpoint pool's drains), if anything."""
+        notes = getattr(self.backend, "run_notes", None)
+        return list(notes()) if callable(notes) else []
+
     async def close(self) -> None:
         """Close the backend (once)."""
         self._starts.clear()

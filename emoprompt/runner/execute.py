@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emoprompt.backends import ManagedBackend
+from emoprompt.backends.context import RequestTag, tagged
 from emoprompt.chat import Chat, Completion, GenerateConfig, Oracle, Query
 from emoprompt.errors import EmopromptError, RequestError
 from emoprompt.registry import scorers
@@ -159,7 +160,8 @@ async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | N
         completion = cache.get(key) if cache else None
         if completion is None:
             counters.model_calls += 1
-            completion = await backend.complete(chat, call_config)
+            with tagged(RequestTag(cell.key, item, len(calls))):
+                completion = await backend.complete(chat, call_config)
             if cache:
                 cache.put(key, completion)
         else:
@@ -169,6 +171,7 @@ async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | N
 
     scorer = scorers.get(cell.task.scorer)
     sample = cell.sample
+    item = f"{cell.model}\x1f{cell.task.name}\x1f{sample.id}"
     query = cell.task.query(sample, cell.demos).replace(oracle=Oracle(lambda text: scorer(text, sample).correct))
     fields: dict[str, Any]
     try:

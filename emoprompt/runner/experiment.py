@@ -61,7 +61,8 @@ class Experiment:
     shots: int | None = None
     """Few-shot demonstrations per item for every task (None: each task's own setting)."""
     generation: GenerateConfig = field(default_factory=lambda: GenerateConfig(temperature=0.0, max_tokens=24))
-    api_base: str | None = None
+    api_base: str | tuple[str, ...] | None = None
+    """The API's endpoint, or several replicas of one model (an endpoint pool)."""
     engine_args: dict[str, Any] = field(default_factory=dict)
     """Arguments of the vLLM engine for vllm/<model> models (tensor_parallel_size, dtype, ...)."""
     stimuli_files: tuple[str, ...] = ()
@@ -80,6 +81,9 @@ class Experiment:
         for name in ("models", "tasks", "stimuli_files"):
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(str(v) for v in value))
+        if self.api_base is not None and not isinstance(self.api_base, str):
+            bases = tuple(str(base) for base in self.api_base)
+            object.__setattr__(self, "api_base", bases[0] if len(bases) == 1 else bases or None)
         conditions = (self.conditions,) if isinstance(self.conditions, str) else tuple(self.conditions)
         object.__setattr__(self, "conditions", tuple(c if isinstance(c, str) else as_transform(c)
                                                      for c in conditions))
@@ -211,6 +215,8 @@ def _coerce(where: str, key: str, value: Any) -> Any:
         return {str(task): [expect(f"{where} [paraphrase_texts]", str(task), t, str)
                             for t in expect(f"{where} [paraphrase_texts]", str(task), texts, list)]
                 for task, texts in table.items()}
+    if key == "api_base" and isinstance(value, list):
+        return tuple(expect(where, key, item, str) for item in value)
     if key == "engine_args":
         table = expect(where, key, value, dict)
         for name, item in table.items():

@@ -95,6 +95,8 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             done = {record.key for record in iter_records(run_dir)}
         manifest = manifest.replace(notes=[*manifest.notes, *notes])
         store.write_manifest(manifest)
+        for backend in plan.backends.values():
+            backend.bind_run(store)
         cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
         try:
             counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done))
@@ -105,6 +107,8 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             if cache:
                 cache.close()
                 notes += _cache_notes(cache)
+            for backend in plan.backends.values():
+                notes += backend.run_notes()
         if counters.interrupted_by is not None:
             store.write_manifest(manifest.replace(status="interrupted", finished=now(), notes=[*manifest.notes,
                                                                                              *notes]))
@@ -176,8 +180,10 @@ def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> Man
         return manifest.replace(schema_version=SCHEMA_VERSION, resumed=[*manifest.resumed, now()], status="running")
     analysis = plan.experiment.analysis
     experiment = plan.experiment.to_dict()
-    if experiment.get("api_base"):
+    if isinstance(experiment.get("api_base"), str):
         experiment["api_base"] = redact_url(experiment["api_base"])
+    elif experiment.get("api_base"):
+        experiment["api_base"] = [redact_url(base) for base in experiment["api_base"]]
     return Manifest(
         run_id=run_dir.name, kind="experiment", experiment=experiment,
         experiment_hash=plan.experiment_hash, identity=plan.identity(),

@@ -134,6 +134,9 @@ class RunStore:
         self.run_dir = run_dir
         self._lock: Any = None
         self._records: Any = None
+        self._manifest: Manifest | None = None
+        self.batches: list[dict[str, Any]] = []
+        """Batch API batches of this run (kept in the manifest; see `emoprompt.backends.batch`)."""
 
     def open(self) -> None:
         """Create the folder if needed, take the lock, repair a torn tail, open records for appending."""
@@ -225,8 +228,25 @@ class RunStore:
         self._records = open_private(self.run_dir / RECORDS)
 
     def write_manifest(self, manifest: Manifest) -> None:
-        """Replace the manifest atomically."""
+        """Replace the manifest atomically (with the batches this store tracks, whatever `manifest` says)."""
+        if self.batches:
+            manifest = manifest.replace(batches=list(self.batches))
+        elif manifest.batches:
+            self.batches = list(manifest.batches)
+        self._manifest = manifest
         write_json_atomic(self.run_dir / MANIFEST, manifest.to_dict())
+
+    def save_batch(self, entry: dict[str, Any]) -> None:
+        """Enter or update one Batch API batch (by its `local` id) in the manifest, durably, before the next step."""
+        assert self._manifest is not None, "write the manifest first"
+        batches = list(self.batches)
+        index = next((i for i, b in enumerate(batches) if b.get("local") == entry.get("local")), None)
+        if index is None:
+            batches.append(entry)
+        else:
+            batches[index] = entry
+        self.batches = batches
+        self.write_manifest(self._manifest)
 
     def close(self) -> None:
         """Flush, sync and release the lock (also when the disk is full: then one line says what to do)."""
