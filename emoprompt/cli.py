@@ -79,6 +79,12 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
               help="--batch: longest wait in seconds between two status checks.")
 @click.option("--batch-size", "batch_max_requests", type=int,
               help="--batch: most requests per batch (default: the provider's limit).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: send requests through Ray Data's LLM processors (pip install 'emoprompt[ray]').")
+@click.option("--ray-address", help="--executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a local "
+                                    "Ray on 127.0.0.1).")
+@click.option("--ray-workers", type=int, default=2, show_default=True,
+              help="--executor ray: processor workers (HTTP actors or vLLM engine replicas).")
 @click.option("--engine-arg", "engine_arg", multiple=True, metavar="KEY=VALUE",
               help="vllm/<model>: an engine argument (tensor_parallel_size=2, gpu_memory_utilization=0.8, "
                    "max_model_len=4096, dtype=bfloat16); repeatable.")
@@ -150,6 +156,8 @@ def run(ctx: click.Context, **options: Any) -> None:
         raise UsageError(f"--endpoint-concurrency must be 1 or more, not {options['endpoint_concurrency']}")
     if not (math.isfinite(options["batch_poll_s"]) and options["batch_poll_s"] > 0):
         raise UsageError(f"--batch-poll must be a positive number of seconds, not {options['batch_poll_s']}")
+    if options["ray_workers"] < 1:
+        raise UsageError(f"--ray-workers must be 1 or more, not {options['ray_workers']}")
     if options["batch_max_requests"] is not None and options["batch_max_requests"] < 1:
         raise UsageError(f"--batch-size must be 1 or more, not {options['batch_max_requests']}")
     if options["resume"] is not None:
@@ -173,7 +181,9 @@ def run(ctx: click.Context, **options: Any) -> None:
                                      endpoint_limits=_pool_limits(options), affinity=options["affinity"],
                                      endpoint_concurrency=options["endpoint_concurrency"], batch=options["batch"],
                                      batch_poll_s=options["batch_poll_s"],
-                                     batch_max_requests=options["batch_max_requests"])
+                                     batch_max_requests=options["batch_max_requests"],
+                                     executor=options["executor"], ray_address=options["ray_address"],
+                                     ray_workers=options["ray_workers"])
     plan = build_plan(experiment, options=backend_options, data_dir=data_dir.resolve() if data_dir else None)
     run_dir = run_dir or default_run_dir(plan)
     from emoprompt.backends.litellm_backend import quiet

@@ -34,7 +34,15 @@ def resolve_backend(model: str, options: BackendOptions | None = None, **option_
     if factory is None and not slash:
         raise UsageError(f"model {model!r} needs a provider prefix: hf/{model}, openai/{model}, "
                          f"hosted_vllm/{model} ... (the embedded default is {DEFAULT_MODEL})")
+    if options.executor not in ("local", "ray"):
+        raise UsageError(f"executor {options.executor!r} is not one of local, ray")
+    if options.executor == "ray" and options.batch:
+        raise UsageError("--batch and --executor ray are two ways to send a run; choose one")
     backend = (factory or make_litellm)(model, options)
+    if options.executor == "ray":
+        from emoprompt.backends.ray_executor import RayDataBackend
+
+        backend = RayDataBackend(backend, options)
     if not callable(getattr(backend, "complete", None)) or not callable(getattr(backend, "identity", None)):
         raise UsageError(f"the backend for {model!r} ({type(backend).__name__}) lacks complete() or identity(); "
                          "see emoprompt.backends.base.Backend")

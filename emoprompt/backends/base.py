@@ -57,6 +57,12 @@ class BackendOptions:
     """Batch API: the longest wait between two status checks of a batch (the first come sooner)."""
     batch_max_requests: int | None = None
     """Batch API: the most requests per batch (default, and capped at, the provider's limit)."""
+    executor: str = "local"
+    """`local` (this process) or `ray` (Ray Data's LLM processors, `emoprompt.backends.ray_executor`)."""
+    ray_address: str | None = None
+    """`--executor ray`: the cluster to join (default: RAY_ADDRESS, else a Ray started here on 127.0.0.1)."""
+    ray_workers: int = 2
+    """`--executor ray`: processor workers (HTTP request actors, or vLLM engine replicas)."""
 
 
 async def call_optional(target: Any, name: str) -> None:

@@ -1,11 +1,11 @@
 """Provider Batch APIs: OpenAI-compatible `/v1/files` + `/v1/batches` (OpenAI, and the JSONL `vllm run-batch`
 reads) and Anthropic Message Batches, behind the usual `complete(chat, config)`.
 
-Requests wait in a batch being gathered until none has arrived for a moment (every cell of a round has asked),
-then go out as one or more batches within the provider's limits, each request named by its cell key and call
+Requests are gathered into rounds (`emoprompt.backends.rounds`) and go out as one or more batches within the
+provider's limits, each request named by its cell key and call
 number (`custom_id`). A batch is polled with a growing interval and its results are joined back by id; expired,
 failed and cancelled lines come back as error cells of the kinds `batch_expired`, `batch_failed`,
-`batch_cancelled`. A HEART loop's second round is asked only when its first came back, so loops go round by round.
+`batch_cancelled`. HEART loops go round by round.
 
 Nothing is paid twice: each batch is written to the run folder (`batches/<local id>.jsonl`) and entered in the
 manifest before it is sent, and again at each step (uploaded, created, fetched). `--resume` after a kill finds the
@@ -30,12 +30,11 @@ from emoprompt.backends._api import check_api_base, check_reachable, token_price
 from emoprompt.backends.base import BackendOptions
 from emoprompt.backends.context import current_request
 from emoprompt.backends.openai_http import PROVIDERS, endpoint_identity, message_text
+from emoprompt.backends.rounds import Outcome, Pending, Rounds
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
 from emoprompt.secrets import redact_url, truncate
 
-GATHER_S = 0.25
-"""A batch goes out once no request has joined it for this long."""
 FINAL = "joined"
 """A batch whose results were joined into records by a finished invocation: never polled again."""
 
@@ -64,7 +63,6 @@ class MemoryJournal:
         self.batches = [b for b in self.batches if b["local"] != entry["local"]] + [entry]
 
 
-Outcome = Completion | RequestError
 
 
 class BatchBackend:
@@ -87,13 +85,11 @@ class BatchBackend:
         self.timeout_s = options.timeout_s
         self.stage: str | None = None
         self._journal: BatchJournal = MemoryJournal()
-        self._pending: list[tuple[str, bytes, asyncio.Future[Outcome]]] = []
-        self._gathering: asyncio.Task[None] | None = None
+        self._rounds = Rounds(self._run_batch, self.max_requests, self.max_bytes)
         self._known: dict[str, str] = {}
         """custom_id → local id of a batch from an earlier invocation that holds it (results not yet joined)."""
         self._results: dict[str, asyncio.Future[dict[str, Outcome]]] = {}
         self._served: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._session_: aiohttp.ClientSession | None = None
         self._prices = self._batch_prices(model)
 
@@ -153,14 +149,7 @@ class BatchBackend:
         else:
             self._served.add(custom_id)
             line["custom_id"] = custom_id
-            data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
-            future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-            self._pending.append((custom_id, data, future))
-            if len(self._pending) >= self.max_requests:
-                self._send(self._take())
-            elif self._gathering is None or self._gathering.done():
-                self._gathering = asyncio.create_task(self._gather())
-            outcome = await future
+            outcome = await self._rounds.ask(custom_id, (json.dumps(line, ensure_ascii=False) + "\n").encode())
         if isinstance(outcome, RequestError):
             raise outcome
         return outcome
@@ -170,43 +159,15 @@ class BatchBackend:
         for entry in list(self._journal.batches):
             if entry.get("status") == "fetched" and entry["local"] in self._results:
                 self._journal.save_batch({**entry, "status": FINAL})
-        for task in self._tasks:
-            task.cancel()
+        self._rounds.close()
         if self._session_ is not None and not self._session_.closed:
             await self._session_.close()
         self._session_ = None
 
-    # -- gathering and sending ----------------------------------------------------------------------------------
+    # -- sending --------------------------------------------------------------------------------------------------
 
-    async def _gather(self) -> None:
-        while True:
-            size = len(self._pending)
-            await asyncio.sleep(GATHER_S)
-            if len(self._pending) == size:
-                break
-        if self._pending:
-            self._send(self._take())
-
-    def _take(self) -> list[tuple[str, bytes, asyncio.Future[Outcome]]]:
-        """The pending requests, up to one batch's worth (by count and bytes)."""
-        taken: list[tuple[str, bytes, asyncio.Future[Outcome]]] = []
-        size = 0
-        while self._pending and len(taken) < self.max_requests:
-            line_size = len(self._pending[0][1])
-            if taken and size + line_size > self.max_bytes:
-                break
-            taken.append(self._pending.pop(0))
-            size += line_size
-        if self._pending:
-            self._gathering = asyncio.create_task(self._gather())
-        return taken
-
-    def _send(self, requests: list[tuple[str, bytes, asyncio.Future[Outcome]]]) -> None:
-        task = asyncio.create_task(self._run_batch(requests))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run_batch(self, requests: list[tuple[str, bytes, asyncio.Future[Outcome]]]) -> None:
+    async def _run_batch(self, requests: list[Pending]) -> None:
+        """Send one round's group as a batch and hand each request its outcome."""
         local = uuid.uuid4().hex[:16]
         folder = self._journal.run_dir / "batches"
         folder.mkdir(parents=True, exist_ok=True)
@@ -223,9 +184,6 @@ class BatchBackend:
             outcomes = await self._wait_and_fetch(entry)
         except RequestError as error:
             outcomes = dict.fromkeys(futures, error)
-        except Exception as exc:  # a bug or an unexpected reply must fail these cells, never hang them
-            failure = RequestError("batch_failed", truncate(f"{type(exc).__name__}: {exc}"))
-            outcomes = dict.fromkeys(futures, failure)
         self._results[local].set_result(outcomes)
         for custom_id, future in futures.items():
             if not future.done():
@@ -235,20 +193,20 @@ class BatchBackend:
         """The outcomes of an earlier invocation's batch (resuming its submission or polling it, once)."""
         if local not in self._results:
             self._results[local] = asyncio.get_running_loop().create_future()
-            task = asyncio.create_task(self._resume(local))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._rounds.spawn(self._resume(local))
         return await asyncio.shield(self._results[local])
 
     async def _resume(self, local: str) -> None:
         entry = next(b for b in self._journal.batches if b["local"] == local)
+        data = (self._journal.run_dir / entry["input"]).read_bytes()
         try:
-            data = (self._journal.run_dir / entry["input"]).read_bytes()
             if not entry.get("batch_id"):
                 await self._recover(entry, data)
                 entry = next(b for b in self._journal.batches if b["local"] == local)
             outcomes = await self._wait_and_fetch(entry)
-        except RequestError as error:
+        except Exception as exc:  # a failure must reach the cells waiting on this batch, never hang them
+            error = exc if isinstance(exc, RequestError) else RequestError(
+                "batch_failed", truncate(f"{type(exc).__name__}: {exc}"))
             outcomes = {json.loads(line)["custom_id"]: error for line in data.splitlines()}
         self._results[local].set_result(outcomes)
 

@@ -145,17 +145,22 @@ class OpenAIHTTPBackend:
         if session is None or session.closed:
             for old_loop in [old for old in self._sessions if old.is_closed()]:
                 self._sessions.pop(old_loop).detach()
-            headers = {"Content-Type": "application/json"}
-            key = os.environ.get(self._key_variable)
-            if key:
-                headers["Authorization"] = f"Bearer {key}"
-            elif self._basic_auth is not None:
-                headers["Authorization"] = self._basic_auth.encode()
+            headers = self._session_headers()
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the caller bounds requests in flight
             session = aiohttp.ClientSession(connector=connector, headers=headers,
                                             timeout=aiohttp.ClientTimeout(total=self.timeout_s))
             self._sessions[loop] = session
         return session
+
+    def _session_headers(self) -> dict[str, str]:
+        """JSON content, and the key from the environment (else the URL's basic-auth credentials)."""
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self._key_variable)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        elif self._basic_auth is not None:
+            headers["Authorization"] = self._basic_auth.encode()
+        return headers
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ prefix caching lets every condition of an item reuse the KV cache of the task's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import time
@@ -18,9 +19,12 @@ from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
 from emoprompt.errors import BackendError, RequestError, UsageError, require
 
 DEFAULT_ENGINE_ARGS: dict[str, Any] = {"enable_prefix_caching": True}
+EMBEDDED_ENGINE_ARGS: dict[str, Any] = {"dtype": "float32"}
+"""The embedded model runs in float32 as on hf/smollm2, so both backends give the same greedy answers (vLLM's
+CPU default, bfloat16, changes some)."""
 RESOURCE_ARGS = frozenset({
     "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "gpu_memory_utilization",
-    "enable_prefix_caching", "max_num_seqs", "max_num_batched_tokens", "swap_space", "cpu_offload_gb",
+    "enable_prefix_caching", "max_num_seqs", "max_num_batched_tokens", "cpu_offload_gb",
     "disable_log_stats", "enforce_eager", "download_dir",
 })
 """Engine arguments that change how fast answers come, not what they are: left out of the cache identity."""
@@ -39,25 +43,44 @@ class VLLMBackend:
             raise UsageError("give a model after vllm/, e.g. vllm/Qwen/Qwen2.5-1.5B-Instruct or vllm/smollm2")
         self.name = f"vllm/{model}"
         self.model_ref = model
-        self.engine_args = {**DEFAULT_ENGINE_ARGS, **(engine_args or {})}
+        embedded = EMBEDDED_ENGINE_ARGS if model == "smollm2" else {}
+        self.engine_args = {**DEFAULT_ENGINE_ARGS, **embedded, **(engine_args or {})}
         self.default_concurrency = concurrency
         self._engine = engine
         self._sampling_params = sampling_params
         self._tokenizer: Any = None
         self._ids = itertools.count()
         self._starting: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owns_engine = False
+        self._eos_ids: frozenset[int] = frozenset()
 
     def identity(self) -> dict[str, Any]:
-        from emoprompt.backends.hf import EMBEDDED, HFBackend
+        """The model, its weights' version (the embedded package's version, or a local folder's file fingerprint),
+        the dtype asked for (`auto`: the weights' own) and the engine arguments that change answers."""
+        from emoprompt.backends.hf import HFBackend
 
-        model = HFBackend(EMBEDDED).identity()["model"] if self.model_ref == EMBEDDED else self.model_ref
-        output_args = {k: v for k, v in sorted(self.engine_args.items()) if k not in RESOURCE_ARGS}
-        identity: dict[str, Any] = {"backend": "vllm", "model": model}
+        weights = HFBackend(self.model_ref).identity()
+        output_args = {k: v for k, v in sorted(self.engine_args.items()) if k not in RESOURCE_ARGS | {"dtype"}}
+        identity: dict[str, Any] = {"backend": "vllm", "model": weights["model"]}
+        if "weights" in weights:
+            identity["weights"] = weights["weights"]
+        identity["dtype"] = str(self.engine_args.get("dtype", "auto"))
         if output_args:
             identity["engine_args"] = output_args
         return identity
 
     async def start(self) -> None:
+        """Build the engine (once; again when it was built in an event loop that has since closed: vLLM's output
+        handler lives in the loop that first used the engine)."""
+        loop = asyncio.get_running_loop()
+        if self._engine is not None and self._loop is not None and self._loop is not loop and self._loop.is_closed():
+            if self._owns_engine:
+                with contextlib.suppress(Exception):
+                    self._engine.shutdown()
+                self._engine = None
+            self._tokenizer = None
+        self._loop = loop
         if self._engine is not None and self._tokenizer is not None:
             return
         if self._engine is None:
@@ -70,12 +93,14 @@ class VLLMBackend:
             except TypeError as exc:
                 raise UsageError(f"vLLM engine arguments {sorted(self.engine_args)}: {exc}; see "
                                  "`vllm serve --help` for their names") from None
+            self._owns_engine = True
         if self._sampling_params is None:
             from vllm import SamplingParams
 
             self._sampling_params = SamplingParams
         tokenizer = self._engine.get_tokenizer()
         self._tokenizer = await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
+        self._eos_ids = _eos_ids(self._tokenizer)
 
     def _model_path(self) -> str:
         from emoprompt.backends.hf import EMBEDDED, HFBackend
@@ -86,6 +111,17 @@ class VLLMBackend:
         """The chat rendered with the model's own chat template, ready for generation."""
         return str(self._tokenizer.apply_chat_template(chat_to_dicts(chat), tokenize=False,
                                                        add_generation_prompt=True))
+
+    async def engine_input(self, chat: Chat) -> Any:
+        """What the engine is given: the rendered prompt's token ids through vLLM's own renderer where the engine
+        has one (vLLM ≥ 0.12 deprecates raw prompts), else the rendered text."""
+        text = self.prompt(chat)
+        renderer = getattr(self._engine, "renderer", None)
+        if renderer is None or not hasattr(renderer, "render_cmpl_async"):
+            return text
+        ids = self._tokenizer.encode(text, add_special_tokens=False)
+        (rendered,) = await renderer.render_cmpl_async([{"prompt_token_ids": ids}])
+        return rendered
 
     def sampling(self, config: GenerateConfig) -> Any:
         """The vLLM SamplingParams for a generation config."""
@@ -107,7 +143,8 @@ class VLLMBackend:
         started = time.perf_counter()
         final = None
         try:
-            async for output in self._engine.generate(self.prompt(chat), self.sampling(config), request_id):
+            async for output in self._engine.generate(await self.engine_input(chat), self.sampling(config),
+                                                      request_id):
                 final = output
         except ValueError as exc:  # vLLM's way of refusing one request (e.g. a prompt longer than max_model_len)
             kind = "context_window" if "length" in str(exc).lower() or "too long" in str(exc).lower() else "bad_request"
@@ -121,11 +158,23 @@ class VLLMBackend:
             raise RequestError("empty_choices", "the engine returned no output")
         choice = final.outputs[0]
         finish = choice.finish_reason or "stop"
+        tokens = list(choice.token_ids or ())
+        if tokens and finish == "stop" and tokens[-1] in self._eos_ids:
+            tokens.pop()  # the end-of-sequence token is not part of the answer (as on hf/)
         return Completion(choice.text, "length" if finish == "length" else "stop",
-                          len(final.prompt_token_ids or ()), len(choice.token_ids or ()),
-                          time.perf_counter() - started)
+                          len(final.prompt_token_ids or ()), len(tokens), time.perf_counter() - started)
 
     async def close(self) -> None:
         await call_optional(self._engine, "shutdown")
         self._engine = None
         self._tokenizer = None
+
+
+def _eos_ids(tokenizer: Any) -> frozenset[int]:
+    """The tokenizer's end-of-sequence token ids."""
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if isinstance(eos, int):
+        return frozenset({eos})
+    if isinstance(eos, list | tuple | set | frozenset):
+        return frozenset(int(i) for i in eos)
+    return frozenset()

