@@ -43,6 +43,8 @@ class RayDataBackend:
             raise UsageError(f"--executor ray serves openai/, hosted_vllm/ and vllm/ models, not "
                              f"{getattr(inner, 'name', type(inner).__name__)}")
         self.inner = inner
+        self._http = inner if isinstance(inner, OpenAIHTTPBackend) else None
+        self._vllm = inner if isinstance(inner, VLLMBackend) else None
         self.name = inner.name
         self.address = options.ray_address or os.environ.get("RAY_ADDRESS") or None
         self.workers = max(1, options.ray_workers)
@@ -51,7 +53,7 @@ class RayDataBackend:
         self.stage: str | None = None
         self._rounds = Rounds(self._run_round, ROUND_REQUESTS)
         self._started_ray = False
-        self._is_http = isinstance(inner, OpenAIHTTPBackend)
+        self._is_http = self._http is not None
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
@@ -63,8 +65,8 @@ class RayDataBackend:
 
     async def start(self) -> None:
         require("ray", "ray")
-        if self._is_http:
-            await self.inner.start()  # type: ignore[attr-defined]
+        if self._http is not None:
+            await self._http.start()
         self.stage = "starting Ray"
         try:
             self._start_ray()  # on the event loop's thread: Ray installs its signal handlers only there
@@ -93,8 +95,9 @@ class RayDataBackend:
                 self._started_ray = True
             ray.data.DataContext.get_current().enable_progress_bars = False
             if not self._is_http and not ray.cluster_resources().get("GPU"):
-                raise UsageError(f"{self.name} with --executor ray runs vLLM engines on the cluster's GPUs, and this "
-                                 "Ray cluster has none; run it without --executor ray, or serve it and use hosted_vllm/")
+                raise UsageError(f"{self.name} with --executor ray runs vLLM engines on the cluster's GPUs, and "
+                                 "this Ray cluster has none; run it without --executor ray, or serve it and use "
+                                 "hosted_vllm/")
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
         payload = self._payload(chat, config)
@@ -106,8 +109,8 @@ class RayDataBackend:
         return outcome
 
     def _payload(self, chat: Chat, config: GenerateConfig) -> bytes:
-        if self._is_http:
-            return self.inner._body(chat, config)  # type: ignore[attr-defined,no-any-return]
+        if self._http is not None:
+            return self._http._body(chat, config)
         sampling: dict[str, Any] = {"temperature": config.temperature, "top_p": config.top_p,
                                     "max_tokens": config.max_tokens}
         if config.seed is not None:
@@ -155,44 +158,40 @@ class RayDataBackend:
     def _processor(self) -> Any:
         from ray.data.llm import build_processor
 
-        if self._is_http:
+        if self._http is not None:
             from ray.data.llm import HttpRequestProcessorConfig
 
-            inner = self.inner
-            headers = dict(inner._session_headers())  # type: ignore[attr-defined]
-            config = HttpRequestProcessorConfig(url=inner._url, headers=headers,  # type: ignore[attr-defined]
-                                                concurrency=self.workers, batch_size=64,
-                                                max_retries=self.max_retries)
-            return build_processor(config, preprocess=_http_request, postprocess=_http_answer)
+            http = HttpRequestProcessorConfig(url=self._http._url, headers=self._http._session_headers(),
+                                              concurrency=self.workers, batch_size=64, max_retries=self.max_retries)
+            return build_processor(http, preprocess=_http_request, postprocess=_http_answer)
         from ray.data.llm import vLLMEngineProcessorConfig
 
-        engine_args = dict(self.inner.engine_args)  # type: ignore[attr-defined]
-        config = vLLMEngineProcessorConfig(model_source=self.inner._model_path(),  # type: ignore[attr-defined]
-                                           engine_kwargs=engine_args, concurrency=self.workers, batch_size=64,
-                                           should_continue_on_error=True)
-        return build_processor(config, preprocess=_engine_request, postprocess=_engine_answer)
+        assert self._vllm is not None
+        engine = vLLMEngineProcessorConfig(model_source=self._vllm._model_path(),
+                                           engine_kwargs=dict(self._vllm.engine_args), concurrency=self.workers,
+                                           batch_size=64, should_continue_on_error=True)
+        return build_processor(engine, preprocess=_engine_request, postprocess=_engine_answer)
 
     def _outcome(self, row: dict[str, Any], latency: float) -> Outcome:
         error = row.get("error")
         if isinstance(error, str) and error:
             return RequestError("ray_failed", truncate(error))
         data = json.loads(row["answer"])
-        if self._is_http:
+        if self._http is not None:
             if isinstance(data, dict) and data.get("error") and not data.get("choices"):  # Ray fills absent keys
                 error = data["error"]
                 message = error.get("message") if isinstance(error, dict) else error
                 return RequestError("api_error", truncate(str(message)))
             try:
-                return self.inner._completion(data, latency)  # type: ignore[attr-defined,no-any-return]
+                return self._http._completion(data, latency)
             except RequestError as exc:
                 return exc
         return Completion(data["text"], data["finish"], data["tokens_in"], data["tokens_out"], latency)
 
     async def close(self) -> None:
         self._rounds.close()
-        close = getattr(self.inner, "close", None)
-        if self._is_http and callable(close):
-            await close()
+        if self._http is not None:
+            await self._http.close()
         if self._started_ray:
             import ray
 
