@@ -133,6 +133,17 @@ _EXPERIMENT_FLAGS = ("model", "api_base", "suite", "task", "condition", "placeme
 @click.pass_context
 def run(ctx: click.Context, **options: Any) -> None:
     """Run an experiment (flags override the EXPERIMENT file) and print the per-condition summary."""
+    from emoprompt.runner.analysis_worker import AnalysisWorker
+
+    analysis = AnalysisWorker().start() if AnalysisWorker.worthwhile() else None
+    try:
+        _run_command(ctx, options, analysis)
+    finally:
+        if analysis is not None:
+            analysis.close()
+
+
+def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> None:
     from emoprompt.backends import BackendOptions
     from emoprompt.runner.experiment import Experiment, load_experiment
     from emoprompt.runner.plan import build_plan
@@ -198,8 +209,8 @@ def run(ctx: click.Context, **options: Any) -> None:
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
-                          argv=sys.argv[1:], repair=options["repair"])
-        _finish(ctx, result, run_dir, report=not options["no_report"])
+                          argv=sys.argv[1:], repair=options["repair"], analysis=analysis)
+        _finish(ctx, result, run_dir, report=not options["no_report"], analysis=analysis)
     except KeyboardInterrupt as interrupt:
         import signal
 
@@ -252,10 +263,9 @@ ERROR_HINTS = {
 }
 
 
-def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True) -> None:
-    """Print the summary, usage and what failed; write the report when cells ran or it is missing or broken; exit
-    non-zero when every cell of the run failed."""
-    from emoprompt.report.render import report_is_complete
+def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True, analysis: Any = None) -> None:
+    """Print the summary, usage and what failed; write the report when cells ran or it is missing or broken (or wait
+    for the analysis worker that writes it); exit non-zero when every cell of the run failed."""
     from emoprompt.stats.scale import Scale
     from emoprompt.summary import format_summary
     from emoprompt.usage import format_usage
@@ -288,12 +298,12 @@ def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True)
         ctx.exit(1)
     if not report:
         return
-    if counters.ran or not report_is_complete(run_dir):
-        from emoprompt.report.runs import report_run
+    if analysis is None or not analysis.report(run_dir, counters.ran > 0):
+        from emoprompt.runner.analysis_worker import write_report
 
-        report_run(run_dir)
-    analysis = json.loads((run_dir / "analysis.json").read_text(encoding="utf-8"))
-    click.echo("\n" + "\n\n".join(analysis["headline"]))
+        write_report(run_dir, counters.ran > 0)
+    written = json.loads((run_dir / "analysis.json").read_text(encoding="utf-8"))
+    click.echo("\n" + "\n\n".join(written["headline"]))
     click.echo(f"\nReport:  {run_dir / 'report.html'}")
 
 

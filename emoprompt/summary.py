@@ -7,14 +7,12 @@ same items with the same K, so the terminal, the report and analysis.json give o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from emoprompt.stats.analysis import declared_repeats
-from emoprompt.stats.contrast import contrast
-from emoprompt.stats.frame import item_means
 from emoprompt.stats.scale import Scale
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUMMARY_FIELDS = ("diff", "ci_low", "ci_high", "p", "method", "n_items")
 
@@ -32,10 +30,24 @@ class ConditionSummary:
     vs_baseline: dict[str, Any] | None
     vs_control: dict[str, Any] | None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConditionSummary:
+        """Inverse of `summary_dicts` for one row (null back to NaN)."""
+        nan = float("nan")
+        return cls(data["model"], data["condition"], data["cells"], data["errors"],
+                   nan if data["accuracy"] is None else data["accuracy"],
+                   nan if data["parse_failure_rate"] is None else data["parse_failure_rate"],
+                   data["vs_baseline"], data["vs_control"])
+
 
 def summarize(frame: pd.DataFrame, conditions: list[str], baseline: str, control: str, alpha: float = 0.05,
               repeats: int | None = None) -> list[ConditionSummary]:
     """Summaries for every model × condition; differences pool all tasks' items (items are the unit)."""
+    import pandas as pd
+
+    from emoprompt.stats.analysis import declared_repeats
+    from emoprompt.stats.frame import item_means
+
     rows = []
     valid_rows = frame[frame["error"].isna()]
     repeats = repeats or declared_repeats(valid_rows)
@@ -63,6 +75,8 @@ def _contrast(means: pd.DataFrame, treatment: str, control: str, repeats: int, a
     pairs = means[[treatment, control]].dropna()
     if len(pairs) < 2:
         return None
+    from emoprompt.stats.contrast import contrast
+
     row = contrast(pairs[treatment].to_numpy(), pairs[control].to_numpy(), repeats, alpha, 0.0, robust=False)
     return {key: row[key] for key in SUMMARY_FIELDS}
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 TOTAL = "all conditions"
 
@@ -32,6 +33,11 @@ class Usage:
         """Plain data for the manifest and analysis.json."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Usage:
+        """Inverse of `to_dict`."""
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
 
 def usage(frame: pd.DataFrame, conditions: list[str] | None = None) -> list[Usage]:
     """One row per model × condition (in `conditions` order when given), then a TOTAL row per model."""
@@ -46,6 +52,8 @@ def usage(frame: pd.DataFrame, conditions: list[str] | None = None) -> list[Usag
 
 
 def _usage(model: str, condition: str, cells: pd.DataFrame) -> Usage:
+    import pandas as pd
+
     costs = pd.to_numeric(cells["cost_usd"], errors="coerce") if "cost_usd" in cells else pd.Series(dtype=float)
     priced = int(costs.notna().sum())
     return Usage(model, condition, len(cells), _total(cells, "n_calls", default=len(cells)),
@@ -55,6 +63,8 @@ def _usage(model: str, condition: str, cells: pd.DataFrame) -> Usage:
 
 
 def _total(cells: pd.DataFrame, column: str, default: int = 0) -> int:
+    import pandas as pd
+
     if column not in cells:
         return default
     values = pd.to_numeric(cells[column], errors="coerce")

@@ -135,7 +135,7 @@ class VLLMBackend:
         return self._sampling_params(**arguments)
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
-        if self._tokenizer is None:
+        if self._tokenizer is None or self._loop is not asyncio.get_running_loop():
             if self._starting is None or self._starting.done():
                 self._starting = asyncio.ensure_future(self.start())
             await self._starting

@@ -22,6 +22,7 @@ from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manife
 from emoprompt.secrets import redact, redact_url
 
 if TYPE_CHECKING:
+    from emoprompt.runner.analysis_worker import AnalysisWorker
     from emoprompt.summary import ConditionSummary
     from emoprompt.usage import Usage
 
@@ -68,13 +69,16 @@ def experiment_of(run_dir: Path) -> Experiment:
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
         progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None,
-        repair: bool = False) -> RunResult:
+        repair: bool = False, analysis: AnalysisWorker | None = None) -> RunResult:
     """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run.
 
     Checks that need no network run before the folder is created, so a run that cannot start leaves nothing
     behind. Existing records are validated before the manifest says the run is running; `repair` first sets bad
     lines aside (records.rejected.jsonl) so their cells run again. An interrupt (Ctrl-C, SIGTERM) leaves every
     finished record and a manifest that says `interrupted`.
+
+    `analysis` computes the end-of-run summary in a worker process that imported the analysis stack during the
+    run (the caller may then have it write the report too).
     """
     for backend in plan.backends.values():
         backend.preflight()
@@ -113,23 +117,27 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             store.write_manifest(manifest.replace(status="interrupted", finished=now(), notes=[*manifest.notes,
                                                                                              *notes]))
             raise Interrupted(counters.interrupted_by)
-        from emoprompt.stats.frame import records_frame
-        from emoprompt.summary import summarize, summary_dicts
-        from emoprompt.usage import usage
+        from emoprompt.runner.analysis_worker import run_summary
+        from emoprompt.summary import ConditionSummary
+        from emoprompt.usage import Usage
 
-        frame = records_frame(iter_records(run_dir))
         names = [c.name for c in plan.conditions]
-        summary = summarize(frame, names, plan.experiment.analysis.baseline, plan.control,
-                            plan.experiment.analysis.alpha, plan.experiment.repeats)
-        usage_rows = usage(frame, names)
+        settings = plan.experiment.analysis
+        found = analysis.summary({
+            "run_dir": str(run_dir), "conditions": names, "baseline": settings.baseline, "control": plan.control,
+            "alpha": settings.alpha, "repeats": plan.experiment.repeats}) if analysis else None
+        if found is None:
+            found = run_summary(run_dir, names, settings.baseline, plan.control, settings.alpha,
+                                plan.experiment.repeats)
+        summary = [ConditionSummary.from_dict(row) for row in found["summary"]]
+        usage_rows = [Usage.from_dict(row) for row in found["usage"]]
         invocation = {"wall_s": round(counters.wall_s, 3), "cells_run": counters.ran,
                       "model_calls": counters.model_calls, "cache_hits": counters.cache_hits,
                       "errors": counters.errors}
         manifest = manifest.replace(
-            status="complete" if len(frame) == len(plan.cells) else "incomplete", finished=now(),
-            records=len(frame), errors=int(frame["error"].notna().sum()), summary=summary_dicts(summary),
-            usage=[row.to_dict() for row in usage_rows], invocations=[*manifest.invocations, invocation],
-            notes=list(dict.fromkeys([*manifest.notes, *notes])))
+            status="complete" if found["records"] == len(plan.cells) else "incomplete", finished=now(),
+            records=found["records"], errors=found["errors"], summary=found["summary"], usage=found["usage"],
+            invocations=[*manifest.invocations, invocation], notes=list(dict.fromkeys([*manifest.notes, *notes])))
         store.write_manifest(manifest)
         return RunResult(run_dir, plan, counters, summary, usage_rows, manifest, notes)
     except EmopromptError:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Scale:
     @classmethod
     def of(cls, scores: pd.Series) -> Scale:
         """Percentage points when every score lies in [0, 1], else the scores' own points."""
+        import pandas as pd
+
         values = pd.to_numeric(scores, errors="coerce").dropna()
         if values.empty or (values.min() >= 0 and values.max() <= 1):
             return cls()

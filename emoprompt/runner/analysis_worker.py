@@ -1,0 +1,143 @@
+"""A run's analysis, in a child process that imports the analysis stack while the run's requests are in flight.
+
+pandas, SciPy and statsmodels take about a second to import on a small machine, more than a whole API run of a few
+thousand cells spends elsewhere. `emoprompt run` therefore starts this worker first; it imports the stack on
+another core while the parent plans and sends requests, then computes the end-of-run summary and writes the report
+when the parent asks. The numbers are those of the in-process path (the same functions); when the stack is already
+imported in the parent (Python API, tests), or the worker fails, the parent does the work itself.
+
+Protocol, one JSON object per line: the parent sends `{"run_dir", "conditions", "baseline", "control", "alpha",
+"repeats"}` and the worker answers `{"summary": {...}}` (see `run_summary`); the parent may then send
+`{"report": run_dir, "cells_ran": bool}` and the worker answers `{"report": true}` once it is written. An answer
+`{"error": message}` makes the parent do that step itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ANALYSIS_MODULES = ("pandas", "scipy.stats", "statsmodels")
+
+
+def run_summary(run_dir: Path, conditions: list[str], baseline: str, control: str, alpha: float,
+                repeats: int) -> dict[str, Any]:
+    """What the end of a run reports: per-condition summary and usage (plain data), records and error cells."""
+    from emoprompt.runner.store import iter_records
+    from emoprompt.stats.frame import records_frame
+    from emoprompt.summary import summarize, summary_dicts
+    from emoprompt.usage import usage
+
+    frame = records_frame(iter_records(run_dir))
+    summary = summarize(frame, conditions, baseline, control, alpha, repeats)
+    return {"summary": summary_dicts(summary), "usage": [row.to_dict() for row in usage(frame, conditions)],
+            "records": len(frame), "errors": int(frame["error"].notna().sum())}
+
+
+def write_report(run_dir: Path, cells_ran: bool) -> None:
+    """Write the run's report when cells ran in this invocation, or when it is missing or broken."""
+    from emoprompt.report.render import report_is_complete
+    from emoprompt.report.runs import report_run
+
+    if cells_ran or not report_is_complete(run_dir):
+        report_run(run_dir)
+
+
+class AnalysisWorker:
+    """The parent's handle on the worker process."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+
+    @staticmethod
+    def worthwhile() -> bool:
+        """Only when the analysis stack is not imported here yet (else the parent is faster on its own)."""
+        return not any(name in sys.modules for name in ANALYSIS_MODULES)
+
+    def start(self) -> AnalysisWorker:
+        try:
+            self._process = subprocess.Popen([sys.executable, "-m", "emoprompt.runner.analysis_worker"],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                             text=True, encoding="utf-8")
+        except OSError:
+            self._process = None
+        return self
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if self._process is None or self._process.poll() is not None:
+            return None
+        try:
+            assert self._process.stdin is not None
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+        except (OSError, ValueError):
+            self.close()
+            return None
+        return self._answer()
+
+    def summary(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The worker's `run_summary` for `request`; None when it failed (the caller computes it itself)."""
+        answer = self._ask(request)
+        return answer.get("summary") if answer else None
+
+    def report(self, run_dir: Path, cells_ran: bool) -> bool:
+        """Have the worker write the report (see `write_report`) and wait; False when it could not."""
+        answer = self._ask({"report": str(run_dir), "cells_ran": cells_ran})
+        return bool(answer and answer.get("report"))
+
+    def _answer(self) -> dict[str, Any] | None:
+        if self._process is None or self._process.stdout is None:
+            return None
+        line = self._process.stdout.readline()
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            self.close()
+            return None
+        return answer if isinstance(answer, dict) and "error" not in answer else None
+
+    def close(self) -> None:
+        """Stop the worker (it exits by itself once its input closes)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            if process.stdin:
+                process.stdin.close()
+            process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+        finally:
+            if process.stdout:
+                process.stdout.close()
+
+
+def main() -> None:
+    """The worker: import the stack now, then serve requests until stdin closes."""
+    import emoprompt.report.runs
+    import emoprompt.stats.frame
+    import emoprompt.summary  # noqa: F401
+
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            if "report" in request:
+                write_report(Path(request["report"]), bool(request["cells_ran"]))
+                _send({"report": True})
+            else:
+                _send({"summary": run_summary(Path(request["run_dir"]), request["conditions"], request["baseline"],
+                                              request["control"], request["alpha"], request["repeats"])})
+        except Exception as exc:  # the parent does this step itself
+            _send({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _send(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message, allow_nan=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
