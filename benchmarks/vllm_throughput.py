@@ -105,6 +105,9 @@ def main() -> None:
     engine_args: dict = {"max_model_len": 2048, "enable_prefix_caching": True}
     if on_gpu:
         engine_args["gpu_memory_utilization"] = args.gpu_memory_utilization
+    from emoprompt.paths import models_dir
+
+    os.environ["EMOPROMPT_MODEL_DIR"] = str(models_dir())  # converted weights stay where they are
     with tempfile.TemporaryDirectory() as name:
         os.environ["EMOPROMPT_CACHE_DIR"] = str(Path(name) / "cache")
         ours = emoprompt_side(args.model, args.limit, args.max_tokens, engine_args, Path(name), args.runs)

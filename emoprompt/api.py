@@ -44,21 +44,31 @@ class Run:
 def run(experiment: Experiment | str | Path, out: str | Path | None = None, *,
         backends: Mapping[str, Backend] | None = None, cache: bool = True, concurrency: int | None = None,
         retry_errors: bool = False, report: bool = True, progress: bool = False, data_dir: str | Path | None = None,
-        timeout_s: float = 60.0, max_retries: int = 5, backoff_s: float = 1.0) -> Run:
+        timeout_s: float = 60.0, max_retries: int = 5, backoff_s: float = 1.0,
+        options: BackendOptions | None = None) -> Run:
     """Run `experiment` (an Experiment, or an experiment file) into the folder `out` and report it.
 
     A folder that already holds the same experiment is continued (only missing cells run; `retry_errors` runs
-    error cells again). `backends` maps model names to your own Backend objects; otherwise model strings are
-    resolved (built-in prefixes, registered ones, plugins, litellm). `data_dir` holds benchmark data.
+    error cells again; a Batch API run goes on as one). `backends` maps model names to your own Backend objects;
+    otherwise model strings are resolved (built-in prefixes, registered ones, plugins, litellm). `data_dir` holds
+    benchmark data. `options` (a BackendOptions) replaces the timeout, retry and concurrency arguments and adds the
+    rest: `batch=True`, endpoint pools' limits and affinity, `executor="ray"`.
     """
+    import dataclasses
+
     from emoprompt.runner.plan import build_plan
     from emoprompt.runner.run import default_run_dir
     from emoprompt.runner.run import run as run_plan
 
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(Path(experiment))
-    options = BackendOptions(timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s,
-                             concurrency=concurrency)
+    options = options or BackendOptions(timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s,
+                                        concurrency=concurrency)
+    if out is not None and (Path(out) / "manifest.json").is_file():
+        from emoprompt.runner.store import read_manifest
+
+        if read_manifest(Path(out)).batches:
+            options = dataclasses.replace(options, batch=True)
     plan = build_plan(experiment, backends, options, Path(data_dir) if data_dir is not None else None)
     run_dir = Path(out) if out is not None else default_run_dir(plan)
     result = run_plan(plan, run_dir, use_cache=cache, concurrency=concurrency, progress=progress,
