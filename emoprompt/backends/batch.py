@@ -29,7 +29,7 @@ import aiohttp
 from emoprompt.backends._api import check_api_base, check_reachable, token_prices
 from emoprompt.backends.base import BackendOptions
 from emoprompt.backends.context import current_request
-from emoprompt.backends.openai_http import PROVIDERS, endpoint_identity, message_text
+from emoprompt.backends.openai_http import endpoint_identity, message_text
 from emoprompt.backends.rounds import Outcome, Pending, Rounds
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
@@ -295,38 +295,30 @@ class OpenAIBatchBackend(BatchBackend):
     provider = "openai"
 
     def __init__(self, model: str, api_base: str | None, options: BackendOptions) -> None:
-        provider, _, self.model_id = model.partition("/")
-        default_base, self._key_variable, base_variables = PROVIDERS[provider]
-        chosen = api_base or next((os.environ[v] for v in base_variables if os.environ.get(v)), None) or default_base
-        if chosen is None:
-            raise UsageError(f"{model} needs the server's address: add --api-base http://HOST:PORT/v1")
-        self.api_base = check_api_base(chosen).rstrip("/")
+        from emoprompt.backends.openai_http import OpenAIHTTPBackend
+
+        self._online = OpenAIHTTPBackend(model, api_base, options.timeout_s)
+        """The online client of the same endpoint: its identity, key, and request bodies are the batch's."""
+        self.api_base = self._online.api_base.rstrip("/")
         super().__init__(model, options)
-        if provider != "openai":
+        if not model.startswith("openai/"):
             self._prices = None
 
     def identity(self) -> dict[str, Any]:
         """The same as the online client's: a batch's answers are the model's answers."""
-        return {"backend": "api", "model": self.name, "api_base": endpoint_identity(self.api_base)}
+        return self._online.identity()
 
     def preflight(self) -> None:
-        if os.environ.get(self._key_variable) is None and self.api_base == PROVIDERS["openai"][0]:
-            raise UsageError(f"{self.name} needs {self._key_variable} in the environment; "
-                             f"export {self._key_variable}=... (keys are never written to disk)")
+        self._online.preflight()
 
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self._key_variable)
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        headers = self._online._session_headers()
+        headers.pop("Content-Type")  # each call sets its own (JSON, or a multipart upload)
+        return headers
 
     def _line(self, custom_id: str, chat: Chat, config: GenerateConfig) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model_id, "messages": chat_to_dicts(chat),
-                                "temperature": config.temperature, "max_tokens": config.max_tokens,
-                                "top_p": config.top_p}
-        if config.seed is not None:
-            body["seed"] = config.seed
-        if config.stop:
-            body["stop"] = list(config.stop)
-        return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+        return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+                "body": json.loads(self._online._body(chat, config))}
 
     async def _submit(self, entry: dict[str, Any], data: bytes) -> None:
         form = aiohttp.FormData()

@@ -111,13 +111,9 @@ class RayDataBackend:
     def _payload(self, chat: Chat, config: GenerateConfig) -> bytes:
         if self._http is not None:
             return self._http._body(chat, config)
-        sampling: dict[str, Any] = {"temperature": config.temperature, "top_p": config.top_p,
-                                    "max_tokens": config.max_tokens}
-        if config.seed is not None:
-            sampling["seed"] = config.seed
-        if config.stop:
-            sampling["stop"] = list(config.stop)
-        return json.dumps({"messages": chat_to_dicts(chat), "sampling_params": sampling}).encode()
+        from emoprompt.backends.vllm_backend import sampling_arguments
+
+        return json.dumps({"messages": chat_to_dicts(chat), "sampling_params": sampling_arguments(config)}).encode()
 
     async def _run_round(self, requests: list[Pending]) -> None:
         """One round as a Ray dataset; each row answers its request as it streams back."""

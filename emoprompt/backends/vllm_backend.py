@@ -126,13 +126,7 @@ class VLLMBackend:
     def sampling(self, config: GenerateConfig) -> Any:
         """The vLLM SamplingParams for a generation config."""
         assert self._sampling_params is not None, "start() first"
-        arguments: dict[str, Any] = {"temperature": config.temperature, "top_p": config.top_p,
-                                     "max_tokens": config.max_tokens}
-        if config.seed is not None:
-            arguments["seed"] = config.seed
-        if config.stop:
-            arguments["stop"] = list(config.stop)
-        return self._sampling_params(**arguments)
+        return self._sampling_params(**sampling_arguments(config))
 
     async def complete(self, chat: Chat, config: GenerateConfig) -> Completion:
         if self._tokenizer is None or self._loop is not asyncio.get_running_loop():
@@ -168,6 +162,17 @@ class VLLMBackend:
         await call_optional(self._engine, "shutdown")
         self._engine = None
         self._tokenizer = None
+
+
+def sampling_arguments(config: GenerateConfig) -> dict[str, Any]:
+    """vLLM's sampling parameters for a generation config, as plain data."""
+    arguments: dict[str, Any] = {"temperature": config.temperature, "top_p": config.top_p,
+                                 "max_tokens": config.max_tokens}
+    if config.seed is not None:
+        arguments["seed"] = config.seed
+    if config.stop:
+        arguments["stop"] = list(config.stop)
+    return arguments
 
 
 def _eos_ids(tokenizer: Any) -> frozenset[int]:
