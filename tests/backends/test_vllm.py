@@ -185,37 +185,4 @@ def test_cli_passes_engine_args_into_the_experiment(tmp_path, monkeypatch):
     assert emoprompt.runner.experiment.Experiment.from_dict(experiment.to_dict()) == experiment  # kept for --resume
 
 
-# --- real vLLM: only where a CUDA GPU is lent -------------------------------------------------------------------
-
-def _has_gpu() -> bool:
-    if importlib.util.find_spec("vllm") is None or importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not _has_gpu(), reason="needs vllm and a CUDA GPU")
-def test_real_engine_matches_llm_generate_on_the_embedded_model():
-    from vllm import LLM, SamplingParams
-
-    backend = resolve_backend("vllm/smollm2", engine_args={"gpu_memory_utilization": 0.3, "max_model_len": 2048})
-    chats = [(Message("user", f"Input: word{i} apple\nAnswer:"),) for i in range(16)]
-
-    async def go():
-        await backend.start()
-        try:
-            return await asyncio.gather(*(backend.complete(chat, GenerateConfig(max_tokens=16)) for chat in chats))
-        finally:
-            await backend.close()
-
-    completions = asyncio.run(go())
-    assert all(c.tokens_in > 0 and c.tokens_out > 0 for c in completions)
-    direct = LLM(model=backend._model_path(), gpu_memory_utilization=0.3, max_model_len=2048,
-                 enable_prefix_caching=True)
-    tokenizer = direct.get_tokenizer()
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": c[0].content}], tokenize=False,
-                                             add_generation_prompt=True) for c in chats]
-    outputs = direct.generate(prompts, SamplingParams(temperature=0.0, max_tokens=16))
-    assert [o.outputs[0].text for o in outputs] == [c.text for c in completions]
+# Real vLLM (GPU or CPU): tests/backends/test_vllm_real.py, marker `vllm`.

@@ -26,7 +26,9 @@ CHATS = [(Message("user", f"Repeat the last word. Input: alpha {word}\nAnswer:")
 @pytest.fixture(scope="module")
 def engine_args() -> dict[str, object]:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    return {"max_model_len": 2048}
+    import torch
+
+    return {"max_model_len": 2048, **({"gpu_memory_utilization": 0.3} if torch.cuda.is_available() else {})}
 
 
 def test_greedy_answers_and_token_counts_match_hf_on_the_embedded_model(engine_args, smollm2_folder):
@@ -74,3 +76,26 @@ def test_a_run_on_vllm_matches_the_same_run_on_hf(engine_args, smollm2_folder, t
     assert len(results["hf/smollm2"]) == 54
     same = sum(results["hf/smollm2"][key] == value for key, value in results["vllm/smollm2"].items())
     assert same == 54
+
+
+def test_the_backend_matches_llm_generate(engine_args, smollm2_folder):
+    from vllm import LLM, SamplingParams
+
+    backend = resolve_backend("vllm/smollm2", engine_args=engine_args)
+
+    async def go():
+        await backend.start()
+        try:
+            return await asyncio.gather(*(backend.complete(chat, GenerateConfig(max_tokens=16)) for chat in CHATS))
+        finally:
+            await backend.close()
+
+    completions = asyncio.run(go())
+    assert all(c.tokens_in > 0 and c.tokens_out > 0 for c in completions)
+    direct = LLM(model=backend._model_path(), dtype="float32", enable_prefix_caching=True, **engine_args)
+    tokenizer = direct.get_tokenizer()
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": chat[0].content}], tokenize=False,
+                                           add_generation_prompt=True) for chat in CHATS]
+    prompts = [{"prompt_token_ids": tokenizer.encode(text, add_special_tokens=False)} for text in texts]
+    outputs = direct.generate(prompts, SamplingParams(temperature=0.0, max_tokens=16), use_tqdm=False)
+    assert [o.outputs[0].text for o in outputs] == [c.text for c in completions]
