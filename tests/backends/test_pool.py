@@ -142,3 +142,17 @@ def test_pools_are_for_api_models():
         resolve_backend("hf/smollm2", BackendOptions(api_base=("http://a/v1", "http://b/v1")))
     with pytest.raises(UsageError, match="twice"):
         EndpointPool("openai/m", ["http://a/v1", "http://a/v1/"], [4, 4])
+
+
+def test_a_pool_run_resumes_on_its_replicas(three_servers, tmp_path):
+    code, output = _run([*_bases(three_servers), "--limit", "2", "--out", str(tmp_path / "run"), "--no-cache",
+                         "--condition", "baseline", "--condition", "EP02"])
+    assert code == 0, output
+    lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
+    (tmp_path / "run" / "records.jsonl").write_text("\n".join(lines[:10]) + "\n")  # as if stopped after 10 cells
+    before = sum(server.requests for server in three_servers)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "run"), "--no-progress", "--no-report",
+                                      "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert sum(server.requests for server in three_servers) - before == len(lines) - 10
+    assert len(list(iter_records(tmp_path / "run"))) == len(lines)
