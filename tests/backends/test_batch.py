@@ -204,3 +204,13 @@ def test_batch_is_for_api_models():
         resolve_backend("hf/smollm2", BackendOptions(batch=True))
     with pytest.raises(UsageError, match="--batch"):
         resolve_backend("gemini/gemini-2.0-flash", BackendOptions(batch=True))
+
+
+@pytest.mark.parametrize("model, base", [("openai/gpt-4o-mini", "http://127.0.0.1:5/v1"),
+                                         ("anthropic/claude-haiku-4-5", None),
+                                         ("anthropic/claude-haiku-4-5", "http://127.0.0.1:5/")])
+def test_batch_answers_share_the_online_identity(model, base):
+    """A batch's answers are the model's answers: cached under the same identity as online calls."""
+    online = resolve_backend(model, BackendOptions(api_base=base))
+    batch = resolve_backend(model, BackendOptions(api_base=base, batch=True))
+    assert batch.identity() == online.identity()
