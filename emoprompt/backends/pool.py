@@ -47,8 +47,8 @@ class Replica:
     drained_until: float = 0.0
     pause_s: float = FIRST_PAUSE_S
     times_drained: int = 0
-    trial: bool = False
-    """Drained, its pause is over, and one trial request is in flight."""
+    probation: bool = False
+    """Drained and not yet answered since: after its pause it takes one (trial) request at a time."""
 
     @property
     def endpoint(self) -> str:
@@ -57,8 +57,8 @@ class Replica:
     def usable(self, now: float) -> bool:
         if self.drained_until > now:
             return False
-        if self.times_drained and self.failures_in_row:  # back from a drain: one trial request at a time
-            return not self.trial and self.outstanding == 0
+        if self.probation:
+            return self.outstanding == 0
         return self.outstanding < self.limit
 
 
@@ -142,8 +142,8 @@ class EndpointPool:
                 raise
             finally:
                 replica.outstanding -= 1
-                replica.trial = False
                 await self._notify()
+            replica.probation = False
             replica.failures_in_row = 0
             replica.pause_s = FIRST_PAUSE_S
             replica.answered += 1
@@ -169,7 +169,6 @@ class EndpointPool:
                         chosen = min(usable, key=lambda r: r.outstanding / r.limit)
                 if chosen is not None:
                     chosen.outstanding += 1
-                    chosen.trial = bool(chosen.times_drained and chosen.failures_in_row)
                     return chosen
                 waits = [r.drained_until - now for r in self.replicas if r.drained_until > now]
                 with contextlib.suppress(TimeoutError):
@@ -180,12 +179,13 @@ class EndpointPool:
         if error.kind not in DRAIN_AT_ONCE and error.kind not in COUNTED:
             return False  # the request's own fault (400, context window ...): another replica would say the same
         replica.failures_in_row += 1
-        if error.kind in COUNTED and replica.failures_in_row < FAILURES_TO_DRAIN and not replica.times_drained:
+        if error.kind in COUNTED and replica.failures_in_row < FAILURES_TO_DRAIN and not replica.probation:
             return False
-        if replica.drained_until <= time.monotonic():
+        if replica.drained_until <= time.monotonic():  # drain (again, with a longer pause, when a trial failed)
             replica.drained_until = time.monotonic() + replica.pause_s
             replica.pause_s = min(replica.pause_s * 2, LONGEST_PAUSE_S)
             replica.times_drained += 1
+            replica.probation = True
             self._drain_log.append(f"{replica.endpoint}: {error.kind} ({error.message[:80]})")
         return any(r is not replica and r.drained_until <= time.monotonic() for r in self.replicas)
 

@@ -156,3 +156,33 @@ def test_a_pool_run_resumes_on_its_replicas(three_servers, tmp_path):
     assert result.exit_code == 0, result.output
     assert sum(server.requests for server in three_servers) - before == len(lines) - 10
     assert len(list(iter_records(tmp_path / "run"))) == len(lines)
+
+
+def test_a_drained_replica_is_tried_again_after_its_pause_and_comes_back(monkeypatch):
+    import asyncio
+
+    import emoprompt.backends.pool as pool_module
+    from emoprompt.chat import GenerateConfig, Message
+
+    monkeypatch.setattr(pool_module, "FIRST_PAUSE_S", 0.3)
+    flaky = LoopbackServer(faults={1: "503", 2: "503"}).start()  # unavailable twice, then fine
+    steady = LoopbackServer().start()
+    pool = EndpointPool("openai/test-model", [flaky.url, steady.url], [4, 4])
+
+    async def go() -> list[str]:
+        chat = (Message("user", "Input: w1"),)
+        first = await asyncio.gather(*(pool.complete(chat, GenerateConfig()) for _ in range(8)))
+        await asyncio.sleep(0.4)  # the pause is over: one trial request, then the replica is back
+        later = [await pool.complete(chat, GenerateConfig()) for _ in range(6)]
+        await pool.close()
+        return [c.text for c in [*first, *later]]
+
+    try:
+        texts = asyncio.run(go())
+    finally:
+        flaky.stop()
+        steady.stop()
+    assert texts == ["w1"] * 14  # no request failed: the 503s were re-sent to the other replica
+    assert pool.replicas[0].times_drained == 1 and not pool.replicas[0].probation
+    assert flaky.requests >= 3 + 1  # the failures, the trial and what it took after coming back
+    assert any("drained" in note for note in pool.run_notes())
