@@ -186,3 +186,14 @@ def test_a_drained_replica_is_tried_again_after_its_pause_and_comes_back(monkeyp
     assert pool.replicas[0].times_drained == 1 and not pool.replicas[0].probation
     assert flaky.requests >= 3 + 1  # the failures, the trial and what it took after coming back
     assert any("drained" in note for note in pool.run_notes())
+
+
+def test_an_experiment_file_can_name_a_pool(three_servers, tmp_path):
+    import emoprompt
+
+    listed = ", ".join(f'"{server.url}"' for server in three_servers)
+    (tmp_path / "experiment.toml").write_text(f'models = ["openai/test-model"]\napi_base = [{listed}]\n'
+                                              'conditions = ["baseline", "EP02"]\nlimit = 2\n')
+    emoprompt.run(tmp_path / "experiment.toml", tmp_path / "run", report=False)
+    assert all(server.requests for server in three_servers)
+    assert len(list(iter_records(tmp_path / "run"))) == 36
