@@ -10,12 +10,18 @@ from pathlib import Path
 from tests.loopback_server import LoopbackServer
 
 FAULTS = ("429", "429-retry-after", "500", "503", "reset", "timeout", "malformed", "empty", "filter")
-ENV = os.environ | {"PYTHONPATH": "."}
+
+
+def subprocess_env() -> dict[str, str]:
+    """The test's environment as it is when called (with the test's own cache folder), for emoprompt subprocesses.
+    A copy taken at import would point every subprocess at the user's cache, where a recycled loopback port can
+    serve another test's answers."""
+    return os.environ | {"PYTHONPATH": "."}
 
 
 def emoprompt(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emoprompt", *args], capture_output=True, text=True, env=ENV,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "emoprompt", *args], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=300)
 
 
 def run_arguments(url: str, out: Path, *extra: str) -> list[str]:
@@ -83,7 +89,7 @@ def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
         out = tmp_path / "run"
         first = subprocess.Popen([sys.executable, "-m", "emoprompt", *run_arguments(server.url, out, "--concurrency",
                                                                                        "1")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
         while not (out / "records.jsonl").is_file():
             assert first.poll() is None
         second = emoprompt("run", "--resume", str(out), "--no-progress")

@@ -16,12 +16,17 @@ import pytest
 
 from tests.loopback_server import LoopbackServer
 
-ENV = os.environ | {"PYTHONPATH": "."}
+
+def subprocess_env() -> dict[str, str]:
+    """The test's environment as it is when called (with the test's own cache folder), for emoprompt subprocesses.
+    A copy taken at import would point every subprocess at the user's cache, where a recycled loopback port can
+    serve another test's answers."""
+    return os.environ | {"PYTHONPATH": "."}
 
 
 def emoprompt(*args, env=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "emoprompt", *map(str, args)], capture_output=True, text=True,
-                          env=env or ENV, timeout=timeout)
+                          env=env or subprocess_env(), timeout=timeout)
 
 
 def run_args(url, out, *extra, limit=6, conditions=("baseline", "EP02")):
@@ -114,7 +119,7 @@ def test_a_key_inside_the_api_base_is_never_written_and_files_are_owner_only(ser
     hostile = server(faults={1: "500"}, echo_auth_in_errors=True)
     url = hostile.url.replace("http://", f"http://user:{KEY}@") + f"?api_key={KEY}"
     cache = tmp_path / "cache"
-    env = ENV | {"EMOPROMPT_CACHE_DIR": str(cache), "OPENAI_API_KEY": "abcd"}
+    env = subprocess_env() | {"EMOPROMPT_CACHE_DIR": str(cache), "OPENAI_API_KEY": "abcd"}
     result = emoprompt(*run_args(url, tmp_path / "r", "--retries", "0"), env=env)
     assert result.returncode == 0, result.stderr
     for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
@@ -158,7 +163,7 @@ for _ in range(int(sys.argv[2])):
 def test_ab_records_survive_exit_and_redact_short_keys(tmp_path, calls):
     script = tmp_path / "app.py"
     script.write_text(AB_SCRIPT)
-    env = ENV | {"PYTHONPATH": str(Path.cwd()), "OPENAI_API_KEY": "k3y9"}
+    env = subprocess_env() | {"PYTHONPATH": str(Path.cwd()), "OPENAI_API_KEY": "k3y9"}
     for mode in ("ok", "fail"):
         folder = tmp_path / mode
         done = subprocess.run([sys.executable, str(script), str(folder), str(calls), mode], env=env,
@@ -176,7 +181,7 @@ def test_ab_never_appends_after_a_torn_line(tmp_path):
     folder = tmp_path / "ab"
     script = tmp_path / "app.py"
     script.write_text(AB_SCRIPT)
-    env = ENV | {"PYTHONPATH": str(Path.cwd()), "OPENAI_API_KEY": "k3y9"}
+    env = subprocess_env() | {"PYTHONPATH": str(Path.cwd()), "OPENAI_API_KEY": "k3y9"}
     subprocess.run([sys.executable, str(script), str(folder), "3", "ok"], env=env, check=True, timeout=120)
     with (folder / "records.jsonl").open("a") as handle:
         handle.write('{"key": "torn", "mod')
@@ -240,7 +245,7 @@ def test_a_damaged_cache_is_set_aside_and_reported(server, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "cache.sqlite").write_bytes(b"this is not a database" * 100)
-    env = ENV | {"EMOPROMPT_CACHE_DIR": str(cache)}
+    env = subprocess_env() | {"EMOPROMPT_CACHE_DIR": str(cache)}
     result = emoprompt(*run_args(healthy.url, tmp_path / "r"), env=env)
     assert result.returncode == 0, result.stderr
     assert "response cache was damaged" in result.stderr and len(records(tmp_path / "r")) == 12
@@ -277,7 +282,7 @@ def test_signals_stop_cleanly_and_the_run_resumes(server, tmp_path, signals):
     slow = server(latency_s=0.2)
     out = tmp_path / "r"
     process = subprocess.Popen([sys.executable, "-m", "emoprompt", *map(str, run_args(
-        slow.url, out, "--no-cache", "--concurrency", "2", limit=40))], env=ENV, stdout=subprocess.PIPE,
+        slow.url, out, "--no-cache", "--concurrency", "2", limit=40))], env=subprocess_env(), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not (out / "records.jsonl").is_file()
@@ -317,7 +322,8 @@ def test_a_run_with_some_failed_cells_says_how_many_and_which(server, tmp_path):
 
 
 def test_a_missing_key_leaves_no_run_folder(tmp_path):
-    env = {k: v for k, v in ENV.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL")}
+    env = {k: v for k, v in subprocess_env().items()
+           if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL")}
     result = emoprompt("run", "--model", "openai/gpt-4o-mini", "--limit", "1", "--out", tmp_path / "r", env=env)
     assert result.returncode == 2 and "needs OPENAI_API_KEY" in result.stderr
     assert not (tmp_path / "r").exists()
@@ -327,7 +333,8 @@ def test_a_hanging_server_meets_the_timeout(server, tmp_path):
     hanging = server(faults={n: "hang" for n in range(1, 100)})
     result = emoprompt(*run_args(hanging.url, tmp_path / "r", "--timeout", "0.3", "--retries", "1", limit=2),
                        timeout=60)
-    assert result.returncode == 1 and "timeout × 4" in result.stdout and "raise --timeout" in result.stdout
+    assert result.returncode == 1 and "timeout × 4" in result.stdout and "raise --timeout" in result.stdout, \
+        result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("fault", ["429-retry-after-nan", "429-retry-after-date"])

@@ -21,7 +21,13 @@ from tests.loopback_server import LoopbackServer
 CELLS = 80
 VOLATILE = {"time", "latency_s", "cached"}
 KILL_POINTS = sorted(random.Random(2024).sample(range(1, CELLS - 5), 10))
-ENV = os.environ | {"PYTHONPATH": "."}
+
+
+def subprocess_env() -> dict[str, str]:
+    """The test's environment as it is when called (with the test's own cache folder), for emoprompt subprocesses.
+    A copy taken at import would point every subprocess at the user's cache, where a recycled loopback port can
+    serve another test's answers."""
+    return os.environ | {"PYTHONPATH": "."}
 
 TORN_WRITE = """
 import os, sys
@@ -53,7 +59,7 @@ def stable(records_path: Path) -> dict[str, dict]:
 
 def resume_and_check(out: Path, reference: dict[str, dict]) -> None:
     resumed = subprocess.run([sys.executable, "-m", "emoprompt", "run", "--resume", str(out), "--no-progress"],
-                             capture_output=True, text=True, env=ENV)
+                             capture_output=True, text=True, env=subprocess_env())
     assert resumed.returncode == 0, resumed.stderr
     records = out / "records.jsonl"
     keys = Counter(json.loads(line)["key"] for line in records.read_text().splitlines())
@@ -72,7 +78,7 @@ def server():
 def reference(server, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "run"
     subprocess.run([sys.executable, "-m", "emoprompt", *arguments(server, out)], check=True, capture_output=True,
-                   env=ENV)
+                   env=subprocess_env())
     return stable(out / "records.jsonl")
 
 
@@ -80,7 +86,7 @@ def reference(server, tmp_path_factory):
 def test_kill_then_resume_equals_uninterrupted(server, reference, tmp_path, kill_after):
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "emoprompt", *arguments(server, out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
     records = out / "records.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -97,7 +103,7 @@ def test_kill_then_resume_equals_uninterrupted(server, reference, tmp_path, kill
 def test_kill_in_the_middle_of_a_records_write(server, reference, tmp_path, torn_at):
     out = tmp_path / "run"
     crashed = subprocess.run([sys.executable, "-c", TORN_WRITE, str(torn_at), *arguments(server, out)],
-                             capture_output=True, env=ENV)
+                             capture_output=True, env=subprocess_env())
     assert crashed.returncode == 137
     assert not (out / "records.jsonl").read_bytes().endswith(b"\n"), "the crash left a torn line"
     resume_and_check(out, reference)
