@@ -162,7 +162,7 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
         raise UsageError("--retries and --backoff must be 0 or more")
     if options["max_response_chars"] < 1:
         raise UsageError(f"--max-response-chars must be 1 or more, not {options['max_response_chars']}")
-    options["api_base"] = _api_bases(options)
+    options["api_base"], endpoint_limits = _endpoints(options)
     if options["endpoint_concurrency"] is not None and options["endpoint_concurrency"] < 1:
         raise UsageError(f"--endpoint-concurrency must be 1 or more, not {options['endpoint_concurrency']}")
     if not (math.isfinite(options["batch_poll_s"]) and options["batch_poll_s"] > 0):
@@ -173,13 +173,11 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
         raise UsageError(f"--batch-size must be 1 or more, not {options['batch_max_requests']}")
     if options["resume"] is not None:
         run_dir, experiment = _resumed(ctx, options)
-        from emoprompt.runner.store import read_manifest
-
-        if read_manifest(run_dir).batches:  # a Batch API run goes on as one: its batches are polled, not re-sent
+        stored = read_manifest(run_dir)
+        if stored.batches:  # a Batch API run goes on as one: its batches are polled, not re-sent
             options["batch"] = True
-        if data_dir is None:
-            stored = read_manifest(run_dir).data_dir
-            data_dir = Path(stored) if stored else None
+        if data_dir is None and stored.data_dir:
+            data_dir = Path(stored.data_dir)
     else:
         if options["retry_errors"] or options["repair"]:
             raise UsageError(f"--{'retry-errors' if options['retry_errors'] else 'repair'} goes with --resume RUN_DIR")
@@ -189,7 +187,7 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
     backend_options = BackendOptions(timeout_s=options["timeout_s"], max_retries=options["max_retries"],
                                      backoff_s=options["backoff_s"], concurrency=options["concurrency"],
                                      max_response_chars=options["max_response_chars"],
-                                     endpoint_limits=_pool_limits(options), affinity=options["affinity"],
+                                     endpoint_limits=endpoint_limits, affinity=options["affinity"],
                                      endpoint_concurrency=options["endpoint_concurrency"], batch=options["batch"],
                                      batch_poll_s=options["batch_poll_s"],
                                      batch_max_requests=options["batch_max_requests"],
@@ -333,24 +331,19 @@ def _engine_args(pairs: tuple[str, ...]) -> dict[str, Any]:
     return arguments
 
 
-def _api_bases(options: dict[str, Any]) -> str | tuple[str, ...] | None:
-    """--api-base (repeatable) and --pool FILE as one endpoint, a pool of several, or None."""
-    bases = list(options["api_base"] or ())
+def _endpoints(options: dict[str, Any]) -> tuple[str | tuple[str, ...] | None, dict[str, int]]:
+    """--api-base (repeatable) and --pool FILE: one endpoint, a pool of several, or None; and the pool file's
+    per-endpoint limits."""
+    bases: list[str] = list(options["api_base"] or ())
+    limits: dict[str, int] = {}
     if options["pool_file"] is not None:
         from emoprompt.backends.pool import read_pool_file
 
-        bases += read_pool_file(str(options["pool_file"]))[0]
+        listed, limits = read_pool_file(str(options["pool_file"]))
+        bases += listed
     if not bases:
-        return None
-    return bases[0] if len(bases) == 1 else tuple(bases)
-
-
-def _pool_limits(options: dict[str, Any]) -> dict[str, int]:
-    if options["pool_file"] is None:
-        return {}
-    from emoprompt.backends.pool import read_pool_file
-
-    return read_pool_file(str(options["pool_file"]))[1]
+        return None, limits
+    return (bases[0] if len(bases) == 1 else tuple(bases)), limits
 
 
 def _override(base: Any, options: dict[str, Any]) -> Any:

@@ -74,8 +74,9 @@ async def check_reachable(api_base: str) -> None:
     writer.close()
 
 
-def token_prices(model: str) -> tuple[float, float] | None:
-    """(USD per input token, USD per output token) from litellm's bundled price map, or None when unknown.
+def token_prices(model: str, batch: bool = False) -> tuple[float, float] | None:
+    """(USD per input token, USD per output token) from litellm's bundled price map, or None when unknown; with
+    `batch`, the provider's Batch API prices (half the online ones where the map has none).
 
     The map is read from litellm's package folder without importing litellm (whose import is slow and may
     try the network).
@@ -87,7 +88,11 @@ def token_prices(model: str) -> tuple[float, float] | None:
         if isinstance(entry, dict) and "input_cost_per_token" in entry:
             if name == bare and entry.get("litellm_provider") not in (provider, None):
                 continue
-            return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
+            online = float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
+            if not batch:
+                return online
+            return (float(entry.get("input_cost_per_token_batches", online[0] / 2)),
+                    float(entry.get("output_cost_per_token_batches", online[1] / 2)))
     return None
 
 

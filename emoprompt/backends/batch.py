@@ -63,8 +63,6 @@ class MemoryJournal:
         self.batches = [b for b in self.batches if b["local"] != entry["local"]] + [entry]
 
 
-
-
 class BatchBackend:
     """What the OpenAI and Anthropic batch clients share: gathering, splitting, the journal, polling, joining."""
 
@@ -91,7 +89,7 @@ class BatchBackend:
         self._results: dict[str, asyncio.Future[dict[str, Outcome]]] = {}
         self._served: set[str] = set()
         self._session_: aiohttp.ClientSession | None = None
-        self._prices = self._batch_prices(model)
+        self._prices = token_prices(model, batch=True)
 
     # -- what subclasses provide --------------------------------------------------------------------------------
 
@@ -106,12 +104,12 @@ class BatchBackend:
         """Finish a submission an earlier invocation left half done (killed between two of its steps)."""
         raise NotImplementedError
 
-    async def _status(self, entry: dict[str, Any]) -> tuple[bool, str]:
-        """(ended, the provider's status with progress) of a submitted batch."""
+    async def _status(self, entry: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
+        """(ended, the provider's status with progress, the batch object) of a submitted batch."""
         raise NotImplementedError
 
-    async def _outcomes(self, entry: dict[str, Any]) -> dict[str, Outcome]:
-        """Every line's outcome of an ended batch, by custom_id."""
+    async def _outcomes(self, entry: dict[str, Any], batch: dict[str, Any]) -> dict[str, Outcome]:
+        """Every line's outcome of an ended batch (`batch`: its last status), by custom_id."""
         raise NotImplementedError
 
     # -- the backend contract -----------------------------------------------------------------------------------
@@ -142,12 +140,12 @@ class BatchBackend:
         line = self._line("", chat, config)
         custom_id = tag.custom_id if tag else "r" + hashlib.sha256(json.dumps(line, sort_keys=True).encode()
                                                                     ).hexdigest()[:32]
-        if custom_id in self._known and custom_id not in self._served:
-            self._served.add(custom_id)
+        from_earlier_batch = custom_id in self._known and custom_id not in self._served
+        self._served.add(custom_id)  # asked again in this invocation (a retry), it goes in a new batch
+        if from_earlier_batch:
             outcomes = await self._results_of(self._known[custom_id])
             outcome = outcomes.get(custom_id) or _missing(custom_id)
         else:
-            self._served.add(custom_id)
             line["custom_id"] = custom_id
             outcome = await self._rounds.ask(custom_id, (json.dumps(line, ensure_ascii=False) + "\n").encode())
         if isinstance(outcome, RequestError):
@@ -213,13 +211,13 @@ class BatchBackend:
     async def _wait_and_fetch(self, entry: dict[str, Any]) -> dict[str, Outcome]:
         delay = min(1.0, self.poll_s)
         while True:
-            ended, status = await self._status(entry)
+            ended, status, batch = await self._status(entry)
             self.stage = f"batch {entry['batch_id']}: {status}"
             if ended:
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self.poll_s)
-        outcomes = await self._outcomes(entry)
+        outcomes = await self._outcomes(entry, batch)
         self.stage = None
         current = next(b for b in self._journal.batches if b["local"] == entry["local"])
         self._journal.save_batch({**current, "status": "fetched", "ended": _now(), "provider_status": status})
@@ -265,22 +263,6 @@ class BatchBackend:
         if not isinstance(data, dict):
             raise RequestError("malformed_response", f"{redact_url(url)} did not answer a JSON object")
         return data
-
-    # -- prices ---------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _batch_prices(model: str) -> tuple[float, float] | None:
-        from emoprompt.backends._api import _price_map
-
-        online = token_prices(model)
-        if online is None:
-            return None
-        bare = model.partition("/")[2]
-        entry = _price_map().get(bare) or _price_map().get(model)
-        if isinstance(entry, dict) and "input_cost_per_token_batches" in entry:
-            return (float(entry["input_cost_per_token_batches"]),
-                    float(entry.get("output_cost_per_token_batches", online[1] / 2)))
-        return online[0] / 2, online[1] / 2
 
     def _cost(self, tokens_in: int | None, tokens_out: int | None) -> float | None:
         if self._prices is None or tokens_in is None or tokens_out is None:
@@ -351,19 +333,16 @@ class OpenAIBatchBackend(BatchBackend):
         else:
             await self._submit(entry, data)
 
-    async def _status(self, entry: dict[str, Any]) -> tuple[bool, str]:
+    async def _status(self, entry: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         batch = await self._json("GET", f"{self.api_base}/batches/{entry['batch_id']}")
         status = str(batch.get("status"))
         counts = batch.get("request_counts") or {}
-        entry["_batch"] = batch
         shown = f"{status} {counts.get('completed', 0):,}/{counts.get('total', entry['requests']):,}"
-        return status in ("completed", "failed", "expired", "cancelled"), shown
+        return status in ("completed", "failed", "expired", "cancelled"), shown, batch
 
-    async def _outcomes(self, entry: dict[str, Any]) -> dict[str, Outcome]:
-        batch = entry.pop("_batch")
-        status = batch.get("status")
+    async def _outcomes(self, entry: dict[str, Any], batch: dict[str, Any]) -> dict[str, Outcome]:
         outcomes: dict[str, Outcome] = {}
-        if status == "failed":
+        if batch.get("status") == "failed":
             errors = (batch.get("errors") or {}).get("data") or [{}]
             message = truncate(str(errors[0].get("message") or "the provider failed the batch"))
             return {json.loads(line)["custom_id"]: RequestError("batch_failed", message)
@@ -373,11 +352,11 @@ class OpenAIBatchBackend(BatchBackend):
                 body = await self._request("GET", f"{self.api_base}/files/{batch[key]}/content")
                 for raw in body.decode("utf-8", "replace").splitlines():
                     if raw.strip():
-                        custom_id, outcome = self._outcome(json.loads(raw), str(status))
+                        custom_id, outcome = self._outcome(json.loads(raw))
                         outcomes[custom_id] = outcome
         return outcomes
 
-    def _outcome(self, line: dict[str, Any], status: str) -> tuple[str, Outcome]:
+    def _outcome(self, line: dict[str, Any]) -> tuple[str, Outcome]:
         custom_id = str(line.get("custom_id"))
         error = line.get("error")
         response = line.get("response") or {}
@@ -468,15 +447,13 @@ class AnthropicBatchBackend(BatchBackend):
                     return
         await self._submit(entry, data)
 
-    async def _status(self, entry: dict[str, Any]) -> tuple[bool, str]:
+    async def _status(self, entry: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         batch = await self._json("GET", f"{self.api_base}/v1/messages/batches/{entry['batch_id']}")
-        entry["_batch"] = batch
         counts = batch.get("request_counts") or {}
         status = str(batch.get("processing_status"))
-        return status == "ended", f"{status} {counts.get('succeeded', 0):,}/{entry['requests']:,}"
+        return status == "ended", f"{status} {counts.get('succeeded', 0):,}/{entry['requests']:,}", batch
 
-    async def _outcomes(self, entry: dict[str, Any]) -> dict[str, Outcome]:
-        batch = entry.pop("_batch")
+    async def _outcomes(self, entry: dict[str, Any], batch: dict[str, Any]) -> dict[str, Outcome]:
         url = batch.get("results_url") or f"{self.api_base}/v1/messages/batches/{entry['batch_id']}/results"
         body = await self._request("GET", url)
         outcomes: dict[str, Outcome] = {}

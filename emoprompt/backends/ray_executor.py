@@ -53,7 +53,6 @@ class RayDataBackend:
         self.stage: str | None = None
         self._rounds = Rounds(self._run_round, ROUND_REQUESTS)
         self._started_ray = False
-        self._is_http = self._http is not None
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
@@ -94,7 +93,7 @@ class RayDataBackend:
                                        "or run without --executor ray") from None
                 self._started_ray = True
             ray.data.DataContext.get_current().enable_progress_bars = False
-            if not self._is_http and not ray.cluster_resources().get("GPU"):
+            if self._vllm is not None and not ray.cluster_resources().get("GPU"):
                 raise UsageError(f"{self.name} with --executor ray runs vLLM engines on the cluster's GPUs, and "
                                  "this Ray cluster has none; run it without --executor ray, or serve it and use "
                                  "hosted_vllm/")
