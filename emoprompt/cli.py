@@ -135,7 +135,8 @@ def run(ctx: click.Context, **options: Any) -> None:
     """Run an experiment (flags override the EXPERIMENT file) and print the per-condition summary."""
     from emoprompt.runner.analysis_worker import AnalysisWorker
 
-    analysis = AnalysisWorker().start() if AnalysisWorker.worthwhile() else None
+    reporting = not options["no_report"]
+    analysis = AnalysisWorker().start() if reporting and AnalysisWorker.worthwhile() else None
     try:
         _run_command(ctx, options, analysis)
     finally:
@@ -207,7 +208,7 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
-                          argv=sys.argv[1:], repair=options["repair"], analysis=analysis)
+                          argv=sys.argv[1:], repair=options["repair"])
         _finish(ctx, result, run_dir, report=not options["no_report"], analysis=analysis)
     except KeyboardInterrupt as interrupt:
         import signal

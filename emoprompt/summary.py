@@ -1,18 +1,26 @@
 """The per-condition summary printed at the end of a run: accuracy, parse failures, paired differences.
 
 The differences are the report's pooled contrasts ("on these tasks"): the same estimator (`stats.contrast`) on the
-same items with the same K, so the terminal, the report and analysis.json give one number for one contrast.
+same items with the same K, so the terminal, the report and analysis.json give one number for one contrast. It is
+written here again in pure Python (tested equal to `stats.contrast`), so that a run's summary needs neither pandas
+nor SciPy.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emoprompt.stats.distributions import binomial_cdf_half, binomial_pmf_half, normal_ppf, t_ppf, t_sf
 from emoprompt.stats.scale import Scale
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from emoprompt.schema import Record
 
 SUMMARY_FIELDS = ("diff", "ci_low", "ci_high", "p", "method", "n_items")
 
@@ -40,45 +48,123 @@ class ConditionSummary:
                    data["vs_baseline"], data["vs_control"])
 
 
-def summarize(frame: pd.DataFrame, conditions: list[str], baseline: str, control: str, alpha: float = 0.05,
-              repeats: int | None = None) -> list[ConditionSummary]:
-    """Summaries for every model × condition; differences pool all tasks' items (items are the unit)."""
-    import pandas as pd
+def run_summary(run_dir: Path, conditions: list[str], baseline: str, control: str, alpha: float,
+                repeats: int) -> dict[str, Any]:
+    """What the end of a run reports, as plain data: per-condition summary and usage, records and error cells."""
+    from emoprompt.runner.store import iter_record_data
+    from emoprompt.usage import usage_of_cells
 
-    from emoprompt.stats.analysis import declared_repeats
-    from emoprompt.stats.frame import item_means
+    records = list(iter_record_data(run_dir))
+    cells = [(r["model"], r["task"], r["sample_id"], r["condition"], r.get("repeat", 0), _number(r.get("score")),
+              r.get("parsed"), r.get("error") is not None) for r in records]
+    spent = [(r["model"], r["condition"], r.get("n_calls", 1), r.get("cached", False), r.get("tokens_in"),
+              r.get("tokens_out"), r.get("cost_usd")) for r in records]
+    return {"summary": summary_dicts(summarize_cells(cells, conditions, baseline, control, alpha, repeats)),
+            "usage": [row.to_dict() for row in usage_of_cells(spent, conditions)],
+            "records": len(records), "errors": sum(1 for cell in cells if cell[7])}
 
+
+SummaryCell = tuple[str, str, str, str, int, float, Any, bool]
+"""(model, task, item, condition, repeat, score (NaN when none), parsed, is an error cell)."""
+
+
+def summarize(data: pd.DataFrame | Iterable[Record], conditions: list[str], baseline: str, control: str,
+              alpha: float = 0.05, repeats: int | None = None) -> list[ConditionSummary]:
+    """Summaries for every model × condition, from records or their tidy frame; differences pool all tasks' items
+    (items are the unit). Pure Python: a run prints this without importing pandas or SciPy."""
+    return summarize_cells(list(summary_cells(data)), conditions, baseline, control, alpha, repeats)
+
+
+def summarize_cells(cells: list[SummaryCell], conditions: list[str], baseline: str, control: str,
+                    alpha: float = 0.05, repeats: int | None = None) -> list[ConditionSummary]:
+    """`summarize` of cells already reduced to what it reads."""
+    repeats = repeats or max(1, len({cell[4] for cell in cells if not cell[7]}))
     rows = []
-    valid_rows = frame[frame["error"].isna()]
-    repeats = repeats or declared_repeats(valid_rows)
-    means = item_means(frame)
-    for model in frame["model"].unique():
-        model_rows = frame[frame["model"] == model]
-        model_means = means.loc[model] if model in means.index.get_level_values(0) else pd.DataFrame()
+    for model in dict.fromkeys(cell[0] for cell in cells):
+        model_cells = [cell for cell in cells if cell[0] == model]
+        means = _item_means(model_cells)
         for condition in conditions:
-            cells = model_rows[model_rows["condition"] == condition]
-            valid = cells[cells["error"].isna()]
+            of_condition = [cell for cell in model_cells if cell[3] == condition]
+            valid = [cell for cell in of_condition if not cell[7]]
+            scores = [cell[5] for cell in valid if cell[5] == cell[5]]
             rows.append(ConditionSummary(
-                model, condition, len(cells), int(cells["error"].notna().sum()),
-                float(valid["score"].mean()) if len(valid) else float("nan"),
-                float((valid["parsed"] == False).mean()) if len(valid) else float("nan"),  # noqa: E712
-                _contrast(model_means, condition, baseline, repeats, alpha),
-                _contrast(model_means, condition, control, repeats, alpha),
+                model, condition, len(of_condition), len(of_condition) - len(valid),
+                math.fsum(scores) / len(scores) if scores else math.nan,
+                sum(1 for cell in valid if cell[6] is False) / len(valid) if valid else math.nan,
+                _contrast(means, condition, baseline, repeats, alpha),
+                _contrast(means, condition, control, repeats, alpha),
             ))
     return rows
 
 
-def _contrast(means: pd.DataFrame, treatment: str, control: str, repeats: int, alpha: float
-              ) -> dict[str, Any] | None:
+def summary_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[SummaryCell]:
+    """The cells `summarize` reads, from records or from a frame of `stats.frame.COLUMNS`."""
+    if hasattr(data, "itertuples"):
+        columns = data[["model", "task", "item", "condition", "repeat", "score", "parsed", "error"]]
+        for model, task, item, condition, repeat, score, parsed, error in columns.itertuples(index=False):
+            failed = error is not None and error == error
+            yield (model, task, item, condition, int(repeat), _number(score), parsed, failed)
+        return
+    for record in data:  # type: ignore[union-attr]
+        yield (record.model, record.task, record.sample_id, record.condition, record.repeat, _number(record.score),
+               record.parsed, record.error is not None)
+
+
+def _number(value: Any) -> float:
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _item_means(cells: list[SummaryCell]) -> dict[str, dict[tuple[str, str], float]]:
+    """condition → (task, item) → the item's mean score over its valid repeats (items without one left out)."""
+    scores: dict[str, dict[tuple[str, str], list[float]]] = {}
+    for _, task, item, condition, _, score, _, failed in cells:
+        if not failed and score == score:
+            scores.setdefault(condition, {}).setdefault((task, item), []).append(score)
+    return {condition: {key: math.fsum(values) / len(values) for key, values in items.items()}
+            for condition, items in scores.items()}
+
+
+def _contrast(means: dict[str, dict[tuple[str, str], float]], treatment: str, control: str, repeats: int,
+              alpha: float) -> dict[str, Any] | None:
     if treatment == control or treatment not in means or control not in means:
         return None
-    pairs = means[[treatment, control]].dropna()
-    if len(pairs) < 2:
+    treated, controlled = means[treatment], means[control]
+    keys = sorted(key for key in treated if key in controlled)
+    if len(keys) < 2:
         return None
-    from emoprompt.stats.contrast import contrast
+    return summary_contrast([treated[key] for key in keys], [controlled[key] for key in keys], repeats, alpha)
 
-    row = contrast(pairs[treatment].to_numpy(), pairs[control].to_numpy(), repeats, alpha, 0.0, robust=False)
-    return {key: row[key] for key in SUMMARY_FIELDS}
+
+def summary_contrast(treatment: list[float], control: list[float], repeats: int, alpha: float) -> dict[str, Any]:
+    """The summary's fields (`SUMMARY_FIELDS`) of `stats.contrast.contrast` on paired item means, in pure Python:
+    McNemar mid-p with the Agresti–Min interval for K = 1 binary scores, else a paired t (equal to 1e-9)."""
+    n = len(treatment)
+    binary = repeats == 1 and all(value in (0.0, 1.0) for value in (*treatment, *control))
+    mean_t, mean_c = math.fsum(treatment) / n, math.fsum(control) / n
+    if binary:
+        n10 = sum(1 for t, c in zip(treatment, control, strict=True) if t == 1.0 and c == 0.0)
+        n01 = sum(1 for t, c in zip(treatment, control, strict=True) if t == 0.0 and c == 1.0)
+        z = normal_ppf(1 - alpha / 2)
+        middle = (n10 - n01) / (n + 2)
+        half = z * math.sqrt((n10 + n01 + 1) - (n10 - n01) ** 2 / (n + 2)) / (n + 2)
+        m, k = n10 + n01, min(n10, n01)
+        p = 1.0 if m == 0 else min(1.0, 2 * binomial_cdf_half(k, m) - binomial_pmf_half(k, m))
+        return {"diff": mean_t - mean_c, "ci_low": max(-1.0, middle - half), "ci_high": min(1.0, middle + half),
+                "p": p, "method": "mcnemar-midp/agresti-min", "n_items": n}
+    d = [t - c for t, c in zip(treatment, control, strict=True)]
+    mean = math.fsum(d) / n
+    se = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (n - 1) / n)
+    if se < 1e-12 * max(1.0, abs(mean)):
+        if abs(mean) < 1e-12:
+            return {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p": 1.0, "method": "no difference", "n_items": n}
+        return {"diff": mean, "ci_low": math.nan, "ci_high": math.nan, "p": min(1.0, 2 * 0.5**n),
+                "method": "sign-flip (every item moved alike)", "n_items": n}
+    crit = t_ppf(1 - alpha / 2, n - 1)
+    return {"diff": mean, "ci_low": mean - crit * se, "ci_high": mean + crit * se,
+            "p": 2 * t_sf(abs(mean / se), n - 1), "method": "paired-t", "n_items": n}
 
 
 def format_summary(rows: list[ConditionSummary], baseline: str, control: str, alpha: float = 0.05,

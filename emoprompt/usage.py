@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from emoprompt.schema import Record
 
 TOTAL = "all conditions"
 
@@ -39,37 +42,64 @@ class Usage:
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
-def usage(frame: pd.DataFrame, conditions: list[str] | None = None) -> list[Usage]:
-    """One row per model × condition (in `conditions` order when given), then a TOTAL row per model."""
+UsageCell = tuple[str, str, Any, Any, Any, Any, Any]
+"""(model, condition, n_calls, cached, tokens_in, tokens_out, cost_usd); a missing number is None or NaN."""
+
+
+def usage(data: pd.DataFrame | Iterable[Record], conditions: list[str] | None = None) -> list[Usage]:
+    """One row per model × condition (in `conditions` order when given), then a TOTAL row per model; from records
+    or their tidy frame, in pure Python."""
+    return usage_of_cells(list(usage_cells(data)), conditions)
+
+
+def usage_of_cells(cells: list[UsageCell], conditions: list[str] | None = None) -> list[Usage]:
+    """`usage` of cells already reduced to what it reads."""
     rows: list[Usage] = []
-    for model in dict.fromkeys(frame["model"]):
-        model_rows = frame[frame["model"] == model]
-        order = conditions or list(dict.fromkeys(model_rows["condition"]))
+    for model in dict.fromkeys(cell[0] for cell in cells):
+        model_cells = [cell for cell in cells if cell[0] == model]
+        order = conditions or list(dict.fromkeys(cell[1] for cell in model_cells))
         for condition in order:
-            rows.append(_usage(model, condition, model_rows[model_rows["condition"] == condition]))
-        rows.append(_usage(model, TOTAL, model_rows))
+            rows.append(_usage(model, condition, [cell for cell in model_cells if cell[1] == condition]))
+        rows.append(_usage(model, TOTAL, model_cells))
     return rows
 
 
-def _usage(model: str, condition: str, cells: pd.DataFrame) -> Usage:
-    import pandas as pd
+def usage_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[UsageCell]:
+    """The cells `usage` reads, from records or from a frame (columns it lacks count as missing)."""
+    if hasattr(data, "itertuples"):
+        names = ("model", "condition", "n_calls", "cached", "tokens_in", "tokens_out", "cost_usd")
+        present = [name for name in names if name in data.columns]
+        for row in data[present].itertuples(index=False):
+            values = dict(zip(present, row, strict=True))
+            yield tuple(values.get(name) for name in names)  # type: ignore[misc]
+        return
+    for record in data:  # type: ignore[union-attr]
+        yield (record.model, record.condition, record.n_calls, record.cached, record.tokens_in, record.tokens_out,
+               record.cost_usd)
 
-    costs = pd.to_numeric(cells["cost_usd"], errors="coerce") if "cost_usd" in cells else pd.Series(dtype=float)
-    priced = int(costs.notna().sum())
-    return Usage(model, condition, len(cells), _total(cells, "n_calls", default=len(cells)),
-                 int((cells["cached"] == True).sum()) if "cached" in cells else 0,  # noqa: E712
-                 _total(cells, "tokens_in"), _total(cells, "tokens_out"),
-                 float(costs.sum()) if priced else None, priced)
+
+def _usage(model: str, condition: str, cells: list[UsageCell]) -> Usage:
+    costs = [cost for cost in (_number(cell[6]) for cell in cells) if cost is not None]
+    return Usage(model, condition, len(cells), _total([cell[2] for cell in cells], default=len(cells)),
+                 sum(1 for cell in cells if cell[3] == True),  # noqa: E712  (numpy's True too)
+                 _total([cell[4] for cell in cells]), _total([cell[5] for cell in cells]),
+                 math.fsum(costs) if costs else None, len(costs))
 
 
-def _total(cells: pd.DataFrame, column: str, default: int = 0) -> int:
-    import pandas as pd
+def _number(value: Any) -> float | None:
+    """A finite or infinite number, or None for a missing one (None, NaN, text)."""
+    if value is None or isinstance(value, str):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
 
-    if column not in cells:
-        return default
-    values = pd.to_numeric(cells[column], errors="coerce")
-    total = values.sum()
-    return int(total) if values.notna().any() and not math.isnan(total) else default
+
+def _total(values: list[Any], default: int = 0) -> int:
+    numbers = [number for number in (_number(value) for value in values) if number is not None]
+    return int(math.fsum(numbers)) if numbers else default
 
 
 def format_usage(rows: list[Usage]) -> str:

@@ -1,15 +1,14 @@
-"""A run's analysis, in a child process that imports the analysis stack while the run's requests are in flight.
+"""A run's report, in a child process that imports the analysis stack while the run's requests are in flight.
 
 pandas, SciPy and statsmodels take about a second to import on a small machine, more than a whole API run of a few
-thousand cells spends elsewhere. `emoprompt run` therefore starts this worker first; it imports the stack on
-another core while the parent plans and sends requests, then computes the end-of-run summary and writes the report
-when the parent asks. The numbers are those of the in-process path (the same functions); when the stack is already
-imported in the parent (Python API, tests), or the worker fails, the parent does the work itself.
+thousand cells spends elsewhere. `emoprompt run` therefore starts this worker first when it will write a report; the
+worker imports the stack on another core while the parent plans and sends requests, then writes the report when the
+parent asks. (The terminal summary needs no worker: `emoprompt.summary` is pure Python.) The report is that of the
+in-process path (the same function); when the stack is already imported in the parent (Python API, tests), or the
+worker fails, the parent writes it itself.
 
-Protocol, one JSON object per line: the parent sends `{"run_dir", "conditions", "baseline", "control", "alpha",
-"repeats"}` and the worker answers `{"summary": {...}}` (see `run_summary`); the parent may then send
-`{"report": run_dir, "cells_ran": bool}` and the worker answers `{"report": true}` once it is written. An answer
-`{"error": message}` makes the parent do that step itself.
+Protocol, one JSON object per line: the parent sends `{"report": run_dir, "cells_ran": bool}` and the worker
+answers `{"report": true}` once it is written; `{"error": message}` makes the parent write it itself.
 """
 
 from __future__ import annotations
@@ -22,20 +21,6 @@ from pathlib import Path
 from typing import Any
 
 ANALYSIS_MODULES = ("pandas", "scipy.stats", "statsmodels")
-
-
-def run_summary(run_dir: Path, conditions: list[str], baseline: str, control: str, alpha: float,
-                repeats: int) -> dict[str, Any]:
-    """What the end of a run reports: per-condition summary and usage (plain data), records and error cells."""
-    from emoprompt.runner.store import iter_records
-    from emoprompt.stats.frame import records_frame
-    from emoprompt.summary import summarize, summary_dicts
-    from emoprompt.usage import usage
-
-    frame = records_frame(iter_records(run_dir))
-    summary = summarize(frame, conditions, baseline, control, alpha, repeats)
-    return {"summary": summary_dicts(summary), "usage": [row.to_dict() for row in usage(frame, conditions)],
-            "records": len(frame), "errors": int(frame["error"].notna().sum())}
 
 
 def write_report(run_dir: Path, cells_ran: bool) -> None:
@@ -79,11 +64,6 @@ class AnalysisWorker:
             return None
         return self._answer()
 
-    def summary(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        """The worker's `run_summary` for `request`; None when it failed (the caller computes it itself)."""
-        answer = self._ask(request)
-        return answer.get("summary") if answer else None
-
     def report(self, run_dir: Path, cells_ran: bool) -> bool:
         """Have the worker write the report (see `write_report`) and wait; False when it could not."""
         answer = self._ask({"report": str(run_dir), "cells_ran": cells_ran})
@@ -115,21 +95,15 @@ class AnalysisWorker:
 
 
 def main() -> None:
-    """The worker: import the stack now, then serve requests until stdin closes."""
-    import emoprompt.report.runs
-    import emoprompt.stats.frame
-    import emoprompt.summary  # noqa: F401
+    """The worker: import the stack now, then write reports when asked until stdin closes."""
+    import emoprompt.report.runs  # noqa: F401
 
     for line in sys.stdin:
         try:
             request = json.loads(line)
-            if "report" in request:
-                write_report(Path(request["report"]), bool(request["cells_ran"]))
-                _send({"report": True})
-            else:
-                _send({"summary": run_summary(Path(request["run_dir"]), request["conditions"], request["baseline"],
-                                              request["control"], request["alpha"], request["repeats"])})
-        except Exception as exc:  # the parent does this step itself
+            write_report(Path(request["report"]), bool(request["cells_ran"]))
+            _send({"report": True})
+        except Exception as exc:  # the parent writes the report itself
             _send({"error": f"{type(exc).__name__}: {exc}"})
 
 

@@ -22,7 +22,6 @@ from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manife
 from emoprompt.secrets import redact, redact_url
 
 if TYPE_CHECKING:
-    from emoprompt.runner.analysis_worker import AnalysisWorker
     from emoprompt.summary import ConditionSummary
     from emoprompt.usage import Usage
 
@@ -69,16 +68,13 @@ def experiment_of(run_dir: Path) -> Experiment:
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
         progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None,
-        repair: bool = False, analysis: AnalysisWorker | None = None) -> RunResult:
+        repair: bool = False) -> RunResult:
     """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run.
 
     Checks that need no network run before the folder is created, so a run that cannot start leaves nothing
     behind. Existing records are validated before the manifest says the run is running; `repair` first sets bad
     lines aside (records.rejected.jsonl) so their cells run again. An interrupt (Ctrl-C, SIGTERM) leaves every
     finished record and a manifest that says `interrupted`.
-
-    `analysis` computes the end-of-run summary in a worker process that imported the analysis stack during the
-    run (the caller may then have it write the report too).
     """
     for backend in plan.backends.values():
         backend.preflight()
@@ -117,18 +113,12 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             store.write_manifest(manifest.replace(status="interrupted", finished=now(), notes=[*manifest.notes,
                                                                                              *notes]))
             raise Interrupted(counters.interrupted_by)
-        from emoprompt.runner.analysis_worker import run_summary
-        from emoprompt.summary import ConditionSummary
+        from emoprompt.summary import ConditionSummary, run_summary
         from emoprompt.usage import Usage
 
-        names = [c.name for c in plan.conditions]
         settings = plan.experiment.analysis
-        found = analysis.summary({
-            "run_dir": str(run_dir), "conditions": names, "baseline": settings.baseline, "control": plan.control,
-            "alpha": settings.alpha, "repeats": plan.experiment.repeats}) if analysis else None
-        if found is None:
-            found = run_summary(run_dir, names, settings.baseline, plan.control, settings.alpha,
-                                plan.experiment.repeats)
+        found = run_summary(run_dir, [c.name for c in plan.conditions], settings.baseline, plan.control,
+                            settings.alpha, plan.experiment.repeats)
         summary = [ConditionSummary.from_dict(row) for row in found["summary"]]
         usage_rows = [Usage.from_dict(row) for row in found["usage"]]
         invocation = {"wall_s": round(counters.wall_s, 3), "cells_run": counters.ran,

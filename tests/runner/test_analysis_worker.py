@@ -1,4 +1,5 @@
-"""The analysis worker: the same summary and report as the in-process path, and a fallback when it fails."""
+"""The analysis worker: the same report as the in-process path, and a fallback when it fails; the summary is
+the parent's own (pure Python) and equals the one the records give."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import os
 import subprocess
 import sys
 
-from emoprompt.runner.analysis_worker import AnalysisWorker, run_summary, write_report
+import pytest
+
+from emoprompt.runner.analysis_worker import AnalysisWorker, write_report
+from emoprompt.summary import run_summary
 from tests.conftest import REPO
 
 
@@ -18,37 +22,38 @@ def _api_run(loopback, out, *extra):
                           env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_the_worker_gives_the_in_process_summary_and_report(loopback, tmp_path):
+def test_the_worker_writes_the_in_process_report(loopback, tmp_path):
     result = _api_run(loopback, tmp_path / "run", "--no-report")
     assert result.returncode == 0, result.stderr
-    request = {"run_dir": str(tmp_path / "run"), "conditions": ["baseline", "PL01", "EP02", "EP03", "NP01", "NP03"],
-               "baseline": "baseline", "control": "PL01", "alpha": 0.05, "repeats": 1}
+    assert not (tmp_path / "run" / "analysis.json").exists()
     worker = AnalysisWorker().start()
     try:
-        from_worker = worker.summary(request)
         assert worker.report(tmp_path / "run", cells_ran=True)
     finally:
         worker.close()
-    in_process = run_summary(tmp_path / "run", request["conditions"], "baseline", "PL01", 0.05, 1)
-    assert json.dumps(from_worker, sort_keys=True) == json.dumps(in_process, sort_keys=True)
-    assert from_worker["records"] == 162
     written = (tmp_path / "run" / "analysis.json").read_text()
     write_report(tmp_path / "run", cells_ran=True)
     assert json.loads((tmp_path / "run" / "analysis.json").read_text())["headline"] == json.loads(written)["headline"]
+    conditions = ["baseline", "PL01", "EP02", "EP03", "NP01", "NP03"]
+    in_process = run_summary(tmp_path / "run", conditions, "baseline", "PL01", 0.05, 1)
+    assert in_process["records"] == 162
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["summary"] == in_process["summary"]  # what the CLI's worker wrote into the manifest
+    assert manifest["summary"] == in_process["summary"]  # what the CLI's process wrote into the manifest
+    pooled = {row["condition"]: row for row in json.loads(written)["models"]["openai/test-model"]["pooled"]}
+    for row in in_process["summary"]:  # the terminal's differences are the report's pooled contrasts
+        if row["condition"] in pooled and row["vs_control"]:
+            for key in ("diff", "ci_low", "ci_high"):
+                assert row["vs_control"][key] == pytest.approx(pooled[row["condition"]]["fixed"][key], abs=1e-9)
 
 
-def test_a_failing_worker_leaves_the_work_to_the_caller(tmp_path):
-    (tmp_path / "bad" / "records.jsonl").mkdir(parents=True)  # unreadable: the worker answers with an error
+def test_a_failing_worker_leaves_the_report_to_the_caller(tmp_path):
+    (tmp_path / "bad").mkdir()  # no manifest: the worker answers with an error
     worker = AnalysisWorker().start()
     try:
-        assert worker.summary({"run_dir": str(tmp_path / "bad"), "conditions": [], "baseline": "baseline",
-                               "control": "baseline", "alpha": 0.05, "repeats": 1}) is None
+        assert not worker.report(tmp_path / "bad", cells_ran=True)
     finally:
         worker.close()
-    closed = AnalysisWorker()
-    assert closed.summary({}) is None and not closed.report(tmp_path, True)
+    assert not AnalysisWorker().report(tmp_path, True)
 
 
 def test_a_cli_run_reports_through_the_worker(loopback, tmp_path):
