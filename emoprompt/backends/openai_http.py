@@ -1,4 +1,5 @@
-"""The OpenAI-compatible chat protocol (OpenAI, vLLM, llama.cpp, most local servers) on one pooled aiohttp client.
+"""The OpenAI-compatible chat protocol (OpenAI, vLLM, llama.cpp, most local servers) on emoprompt's own keep-alive
+HTTP/1.1 client (`http1`).
 
 litellm costs about 7 ms of CPU per call, which caps a 2-core machine near 130 requests/s; this direct path
 costs a fraction of a millisecond, so the model, not the harness, is the bottleneck. Other providers still go
@@ -14,9 +15,8 @@ import time
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import aiohttp
-
 from emoprompt.backends._api import check_api_base, check_reachable, retry_after_seconds, token_prices
+from emoprompt.backends.http1 import HTTPClient, HTTPFailure
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
 from emoprompt.secrets import redact_url, truncate
@@ -55,10 +55,12 @@ class OpenAIHTTPBackend:
                              f"(or export {base_variables[0]})")
         self.api_base: str = check_api_base(chosen)
         self._url, self._basic_auth = _split_credentials(chosen)
+        parts = urlsplit(self._url)
+        self._target = parts.path + (f"?{parts.query}" if parts.query else "")
         self.timeout_s = timeout_s
         self.default_concurrency = concurrency
         self.max_response_bytes = max_response_bytes
-        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._sessions: dict[asyncio.AbstractEventLoop, HTTPClient] = {}
         self._prices = token_prices(model) if provider == "openai" else None
 
     def identity(self) -> dict[str, Any]:
@@ -91,39 +93,21 @@ class OpenAIHTTPBackend:
         session = self._session()
         started = time.perf_counter()
         try:
-            async with session.post(self._url, data=body) as response:
-                payload = await self._read(response)
-                status = response.status
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        except TimeoutError:
-            raise RequestError("timeout", f"no answer within {self.timeout_s:g} s") from None
-        except aiohttp.ClientError as exc:
-            raise RequestError("connection", truncate(f"{type(exc).__name__}: {exc}")) from None
+            response = await session.request("POST", self._target, body)
+        except HTTPFailure as failure:
+            message = failure.args[0]
+            if failure.kind == "response_too_large":
+                message += " (--max-response-chars)"
+            raise RequestError(failure.kind, truncate(message)) from None
         latency = time.perf_counter() - started
-        if status >= 400:
-            raise _status_error(status, payload, retry_after)
+        payload = response.body
+        if response.status >= 400:
+            raise _status_error(response.status, payload, retry_after_seconds(response.headers.get("retry-after")))
         try:
             data = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise RequestError("malformed_response", f"the server's answer is not JSON: {payload[:120]!r}") from None
         return self._completion(data, latency)
-
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        """The body, refused (`response_too_large`) beyond `max_response_bytes` without reading the rest."""
-        limit = self.max_response_bytes
-        if response.content_length is not None:
-            if response.content_length > limit:
-                raise RequestError("response_too_large", f"the server's answer has {response.content_length:,} "
-                                                         f"bytes, over the limit of {limit:,} (--max-response-chars)")
-            return await response.read()
-        chunks, size = [], 0
-        async for chunk in response.content.iter_chunked(1 << 16):
-            size += len(chunk)
-            if size > limit:
-                raise RequestError("response_too_large", f"the server's answer exceeds {limit:,} bytes "
-                                                         "(--max-response-chars)")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _completion(self, data: Any, latency: float) -> Completion:
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -138,17 +122,14 @@ class OpenAIHTTPBackend:
         served = data.get("model") if isinstance(data.get("model"), str) else None
         return Completion(text, finish, tokens_in, tokens_out, latency, cost, served_model=served)
 
-    def _session(self) -> aiohttp.ClientSession:
-        """The connection pool of the running event loop (a caller may use several loops, one after another)."""
+    def _session(self) -> HTTPClient:
+        """The connections of the running event loop (a caller may use several loops, one after another)."""
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
             for old_loop in [old for old in self._sessions if old.is_closed()]:
-                self._sessions.pop(old_loop).detach()
-            headers = self._session_headers()
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the caller bounds requests in flight
-            session = aiohttp.ClientSession(connector=connector, headers=headers,
-                                            timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+                del self._sessions[old_loop]
+            session = HTTPClient(self._url, self._session_headers(), self.timeout_s, self.max_response_bytes)
             self._sessions[loop] = session
         return session
 
@@ -159,7 +140,7 @@ class OpenAIHTTPBackend:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         elif self._basic_auth is not None:
-            headers["Authorization"] = self._basic_auth.encode()
+            headers["Authorization"] = self._basic_auth
         return headers
 
     async def close(self) -> None:
@@ -190,14 +171,18 @@ def message_text(choice: Any) -> tuple[str, str]:
     return content, str(finish)
 
 
-def _split_credentials(api_base: str) -> tuple[str, aiohttp.BasicAuth | None]:
+def _split_credentials(api_base: str) -> tuple[str, str | None]:
     """The chat completions URL of `api_base` (its query string kept) without a `user:password@` part, and that
-    part as basic auth (sent when no API key is set; a key in the environment goes as a bearer token instead)."""
+    part as a basic-auth header value (sent when no API key is set; a key in the environment goes as a bearer token
+    instead)."""
     parts = urlsplit(api_base)
     netloc, auth = parts.netloc, None
     if parts.username is not None:
+        import base64
+
         netloc = netloc.rpartition("@")[2]
-        auth = aiohttp.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        auth = "Basic " + base64.b64encode(pair).decode("ascii")
     path = parts.path.rstrip("/") + "/chat/completions"
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment)), auth
 

@@ -19,10 +19,10 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import aiohttp
+from urllib.parse import urlsplit
 
 from emoprompt.backends.context import current_request
+from emoprompt.backends.http1 import HTTPFailure
 from emoprompt.backends.openai_http import OpenAIHTTPBackend, endpoint_identity
 from emoprompt.chat import Chat, Completion, GenerateConfig
 from emoprompt.errors import RequestError, UsageError
@@ -112,17 +112,17 @@ class EndpointPool:
     async def _served_models(self, replica: Replica) -> list[dict[str, Any]] | None:
         """The endpoint's `/models` entries; None when it has no such list (the check is then skipped for it)."""
         await replica.backend.start()
-        url = replica.backend.api_base.rstrip("/") + "/models"
-        session = replica.backend._session()
+        parts = urlsplit(replica.backend._url)
+        target = parts.path.rsplit("/chat/completions", 1)[0] + "/models" + (f"?{parts.query}" if parts.query else "")
         try:
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=30)) as response:
-                if response.status == 404:
-                    return None
-                if response.status >= 400:
-                    raise UsageError(f"pool endpoint {replica.endpoint} answered HTTP {response.status} to "
-                                     "GET /models; check it, or drop it from the pool")
-                data = json.loads(await response.read())
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            response = await replica.backend._session().request("GET", target, timeout_s=30)
+            if response.status == 404:
+                return None
+            if response.status >= 400:
+                raise UsageError(f"pool endpoint {replica.endpoint} answered HTTP {response.status} to "
+                                 "GET /models; check it, or drop it from the pool")
+            data = json.loads(response.body)
+        except (HTTPFailure, ValueError, RecursionError) as exc:
             raise UsageError(f"pool endpoint {replica.endpoint} did not list its models ({type(exc).__name__}); "
                              "check it, or drop it from the pool") from None
         entries = data.get("data") if isinstance(data, dict) else None
