@@ -195,6 +195,8 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
                                      executor=options["executor"], ray_address=options["ray_address"],
                                      ray_workers=options["ray_workers"])
     plan = build_plan(experiment, options=backend_options, data_dir=data_dir.resolve() if data_dir else None)
+    if analysis is not None and len(plan.conditions) > 1:
+        analysis.warm()  # contrasts: the report will need statsmodels too
     run_dir = run_dir or default_run_dir(plan)
     from emoprompt.backends.litellm_backend import quiet
 
@@ -205,6 +207,8 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
                err=True)
     for note in plan.notes:
         click.echo(f"emoprompt: note: {note}", err=True)
+    if analysis is not None and not (options["repair"] or options["retry_errors"]):
+        analysis.follow(run_dir)  # these two rewrite records.jsonl; otherwise it is only appended to
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],

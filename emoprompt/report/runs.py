@@ -10,7 +10,7 @@ from emoprompt.errors import UsageError
 from emoprompt.importers import ColumnMap, read_external
 from emoprompt.report.render import write_report
 from emoprompt.runner.store import read_manifest, read_records
-from emoprompt.schema import Manifest
+from emoprompt.schema import Manifest, Record
 from emoprompt.stats.analysis import AnalysisSpec, _clean, analyze
 from emoprompt.stats.frame import records_frame
 from emoprompt.stats.iterations import iteration_analysis
@@ -54,12 +54,14 @@ class ReportOptions:
         return replace(spec, **changes)
 
 
-def report_run(run_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None) -> dict[str, Path]:
-    """Analyse a run folder's records and write its report next to them (or into `out_dir`)."""
+def report_run(run_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None,
+               records: list[Record] | None = None) -> dict[str, Path]:
+    """Analyse a run folder's records and write its report next to them (or into `out_dir`); `records`, when given,
+    are that folder's records already read."""
     manifest = read_manifest(run_dir)
     if manifest.kind == "ab":
         return _report_ab(run_dir, manifest, out_dir, options)
-    records = read_records(run_dir)
+    records = read_records(run_dir) if records is None else records
     if not records:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
     spec = spec_from_manifest(manifest, options)

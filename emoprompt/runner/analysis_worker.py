@@ -7,29 +7,109 @@ parent asks. (The terminal summary needs no worker: `emoprompt.summary` is pure 
 in-process path (the same function); when the stack is already imported in the parent (Python API, tests), or the
 worker fails, the parent writes it itself.
 
-Protocol, one JSON object per line: the parent sends `{"report": run_dir, "cells_ran": bool}` and the worker
-answers `{"report": true}` once it is written; `{"error": message}` makes the parent write it itself.
+Protocol, one JSON object per line: `{"warm": true}` (no answer) has the worker also import what contrasts need
+(`CONTRAST_MODULES`: statsmodels' meta-analysis, GEE, TOST and power), which a run with more than one condition will
+use; `{"follow": run_dir}` (no answer) has it read the run's records as they are appended (`RecordFollower`);
+`{"report": run_dir, "cells_ran": bool}` is answered with `{"report": true}` once the report is written, or
+`{"error": message}`, which makes the parent write it itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ANALYSIS_MODULES = ("pandas", "scipy.stats", "statsmodels")
+if TYPE_CHECKING:
+    from emoprompt.schema import Record
+
+ANALYSIS_MODULES = ("pandas", "scipy.special", "scipy.stats", "statsmodels")
+"""Any of these imported in the parent means the parent is an analysis session: it writes the report itself."""
+CONTRAST_MODULES = ("statsmodels.stats.meta_analysis", "statsmodels.stats.weightstats", "statsmodels.stats.power",
+                    "statsmodels.genmod.generalized_estimating_equations", "statsmodels.discrete.discrete_model",
+                    "scipy.optimize", "scipy.stats")
+"""What the report of a run with contrasts imports beyond `emoprompt.report.runs` (a test keeps this list whole)."""
+WORKER_NICENESS = 5
+"""The worker's imports are background work: on a small machine they must not slow the run's request loop."""
 
 
-def write_report(run_dir: Path, cells_ran: bool) -> None:
-    """Write the run's report when cells ran in this invocation, or when it is missing or broken."""
+def write_report(run_dir: Path, cells_ran: bool, records: list[Record] | None = None) -> None:
+    """Write the run's report when cells ran in this invocation, or when it is missing or broken (`records`: the
+    folder's records, when already read)."""
     from emoprompt.report.render import report_is_complete
     from emoprompt.report.runs import report_run
 
     if cells_ran or not report_is_complete(run_dir):
-        report_run(run_dir)
+        report_run(run_dir, records=records)
+
+
+class RecordFollower:
+    """Reads a run's records as the run appends them, so the report need not read them all at the end.
+
+    Only whole lines are read (a torn last line, which the run cuts at start, is never consumed). `records()` gives
+    them once the file has been read to its end, or None when anything looked wrong — a line that is not a valid
+    record, a file that shrank or was replaced — and the report then reads the folder itself.
+    """
+
+    def __init__(self, run_dir: Path, interval_s: float = 0.05) -> None:
+        from emoprompt.runner.store import RECORDS
+
+        self.path = run_dir / RECORDS
+        self._records: list[Record] = []
+        self._offset = 0
+        self._identity: tuple[int, int] | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _follow(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self._read()
+
+    def _read(self) -> None:
+        from emoprompt.runner.store import parse_record_line
+
+        with self._lock:
+            if self._failed:
+                return
+            try:
+                with self.path.open("rb") as handle:
+                    status = os.fstat(handle.fileno())
+                    identity = (status.st_dev, status.st_ino)
+                    if (self._identity not in (None, identity)) or status.st_size < self._offset:
+                        self._failed = True
+                        return
+                    self._identity = identity
+                    handle.seek(self._offset)
+                    for raw in handle:
+                        if not raw.endswith(b"\n"):
+                            break
+                        self._records.append(parse_record_line(raw.decode("utf-8"), str(self.path)))
+                        self._offset += len(raw)
+            except FileNotFoundError:
+                return
+            except Exception:  # the report reads the folder itself and names the bad line
+                self._failed = True
+
+    def records(self) -> list[Record] | None:
+        """Every record of the file, read to its current end; None when following failed."""
+        self._stop.set()
+        self._thread.join()
+        self._read()
+        with self._lock:
+            try:
+                complete = self.path.stat().st_size == self._offset
+            except OSError:
+                complete = False
+            return self._records if complete and not self._failed else None
 
 
 class AnalysisWorker:
@@ -64,6 +144,24 @@ class AnalysisWorker:
             return None
         return self._answer()
 
+    def warm(self) -> None:
+        """Have the worker import `CONTRAST_MODULES` too, while the run goes on."""
+        self._tell({"warm": True})
+
+    def follow(self, run_dir: Path) -> None:
+        """Have the worker read `run_dir`'s records as they are appended (only for runs that never rewrite the
+        file: not with --repair or --retry-errors)."""
+        self._tell({"follow": str(run_dir)})
+
+    def _tell(self, message: dict[str, Any]) -> None:
+        if self._process is None or self._process.poll() is not None or self._process.stdin is None:
+            return
+        try:
+            self._process.stdin.write(json.dumps(message) + "\n")
+            self._process.stdin.flush()
+        except (OSError, ValueError):
+            self.close()
+
     def report(self, run_dir: Path, cells_ran: bool) -> bool:
         """Have the worker write the report (see `write_report`) and wait; False when it could not."""
         answer = self._ask({"report": str(run_dir), "cells_ran": cells_ran})
@@ -96,12 +194,26 @@ class AnalysisWorker:
 
 def main() -> None:
     """The worker: import the stack now, then write reports when asked until stdin closes."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(WORKER_NICENESS)
     import emoprompt.report.runs  # noqa: F401
 
+    follower: RecordFollower | None = None
     for line in sys.stdin:
         try:
             request = json.loads(line)
-            write_report(Path(request["report"]), bool(request["cells_ran"]))
+            if "warm" in request:
+                for name in CONTRAST_MODULES:
+                    importlib.import_module(name)
+                continue
+            if "follow" in request:
+                follower = RecordFollower(Path(request["follow"]))
+                continue
+            run_dir = Path(request["report"])
+            records = follower.records() if follower is not None and follower.path.parent == run_dir else None
+            follower = None
+            write_report(run_dir, bool(request["cells_ran"]), records)
             _send({"report": True})
         except Exception as exc:  # the parent writes the report itself
             _send({"error": f"{type(exc).__name__}: {exc}"})

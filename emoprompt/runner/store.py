@@ -50,7 +50,7 @@ def read_manifest(run_dir: Path) -> Manifest:
         raise UsageError(f"{path}: {exc}; restore the file or start a new run") from None
 
 
-def _check_version(path: Path, version: Any) -> None:
+def _check_version(path: Path | str, version: Any) -> None:
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise UsageError(f"{path} was written by a newer emoprompt (schema {version}, this one reads up to "
                          f"{SCHEMA_VERSION}); upgrade emoprompt")
@@ -66,7 +66,7 @@ def parse_record_line(line: str, where: str) -> Record:
         raise UsageError(f"{where}: a record is a JSON object, not {type(data).__name__}")
     data = upgrade_record(data)
     try:
-        _check_version(Path(where), data.get("schema_version"))
+        _check_version(where, data.get("schema_version"))
         return from_plain(Record, data)
     except SchemaError as exc:
         raise UsageError(f"{where}: {exc}") from None

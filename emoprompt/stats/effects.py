@@ -6,8 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
+from emoprompt.stats import dist
 from emoprompt.stats.paired import Z95
 
 
@@ -73,13 +73,21 @@ def conditional_odds_ratio(n10: int, n01: int, alpha: float = 0.05) -> tuple[flo
     m = n10 + n01
     if m == 0:
         return float("nan"), float("nan"), float("nan")
-    interval = stats.binomtest(n10, m).proportion_ci(1 - alpha, method="exact")
+    low, high = clopper_pearson(n10, m, alpha)
 
     def odds(p: float) -> float:
         return math.inf if p >= 1 else p / (1 - p)
 
     ratio = math.inf if n01 == 0 else n10 / n01
-    return ratio, odds(interval.low), odds(interval.high)
+    return ratio, odds(low), odds(high)
+
+
+def clopper_pearson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) interval for one proportion, from beta quantiles (what
+    `scipy.stats.binomtest(...).proportion_ci(method="exact")` finds by root search, to 1e-12)."""
+    low = 0.0 if successes == 0 else float(dist.beta_ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(dist.beta_ppf(1 - alpha / 2, successes + 1, n - successes))
+    return low, high
 
 
 def cohens_h(p_treatment: float, p_control: float) -> float:
@@ -88,10 +96,12 @@ def cohens_h(p_treatment: float, p_control: float) -> float:
 
 
 def wilson_ci(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson interval for one proportion."""
-    from statsmodels.stats.proportion import proportion_confint
-
+    """Wilson interval for one proportion (statsmodels' `proportion_confint(method="wilson")`, written out)."""
     if n == 0:
         return float("nan"), float("nan")
-    low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
-    return float(low), float(high)
+    z = -float(dist.norm_ppf(alpha / 2))
+    share, z2 = successes / n, z * z
+    denominator = 1 + z2 / n
+    center = (share + z2 / (2 * n)) / denominator
+    half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n**2)) / denominator
+    return float(center - half), float(center + half)

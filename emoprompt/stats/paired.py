@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
+
+from emoprompt.stats import dist
 
 Z95 = 1.959963984540054
 
@@ -37,13 +38,15 @@ def mcnemar_midp(n10: int, n01: int) -> float:
     m, k = n10 + n01, min(n10, n01)
     if m == 0:
         return 1.0
-    return float(min(1.0, 2 * stats.binom.cdf(k, m, 0.5) - stats.binom.pmf(k, m, 0.5)))
+    return float(min(1.0, 2 * dist.binom_cdf(k, m, 0.5) - dist.binom_pmf(k, m, 0.5)))
 
 
 def mcnemar_exact(n10: int, n01: int) -> float:
     """Two-sided exact conditional McNemar p (a binomial test on the discordant pairs)."""
     m = n10 + n01
-    return 1.0 if m == 0 else float(stats.binomtest(n10, m, 0.5).pvalue)
+    if m == 0 or n10 == n01:
+        return 1.0
+    return float(min(1.0, 2 * dist.binom_cdf(min(n10, n01), m, 0.5)))  # Bin(m, ½) is symmetric
 
 
 def agresti_min_ci(n10: int, n01: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -57,7 +60,7 @@ def paired_binary(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.0
     """K = 1 binary outcomes: McNemar mid-p (and exact p) with the Agresti–Min CI."""
     t, c = np.asarray(treatment, bool), np.asarray(control, bool)
     n10, n01 = int(np.sum(t & ~c)), int(np.sum(~t & c))
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(dist.norm_ppf(1 - alpha / 2))
     low, high = agresti_min_ci(n10, n01, len(t), z)
     return PairedDifference(len(t), float(t.mean()), float(c.mean()), float(t.mean() - c.mean()), low, high,
                             mcnemar_midp(n10, n01), "mcnemar-midp/agresti-min", n10, n01, mcnemar_exact(n10, n01))
@@ -83,8 +86,8 @@ def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) ->
             return PairedDifference(n, float(t.mean()), float(c.mean()), 0.0, 0.0, 0.0, 1.0, "no difference")
         return PairedDifference(n, float(t.mean()), float(c.mean()), mean, float("nan"), float("nan"),
                                 min(1.0, 2 * 0.5**n), "sign-flip (every item moved alike)")
-    crit = float(stats.t.ppf(1 - alpha / 2, n - 1))
-    p = float(2 * stats.t.sf(abs(mean / se), n - 1))
+    crit = float(dist.t_ppf(1 - alpha / 2, n - 1))
+    p = float(2 * dist.t_sf(abs(mean / se), n - 1))
     return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean - crit * se, mean + crit * se, p,
                             "paired-t")
 
@@ -127,6 +130,8 @@ def bca_ci(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05, n_re
     d = np.asarray(treatment, float) - np.asarray(control, float)
     if len(d) < 3 or np.all(d == d[0]):
         return float(d.mean()), float(d.mean())
+    from scipy import stats
+
     result = stats.bootstrap((d,), np.mean, vectorized=True, n_resamples=n_resamples, method="BCa",
                              confidence_level=1 - alpha, random_state=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
@@ -137,6 +142,8 @@ def wilcoxon_p(treatment: np.ndarray, control: np.ndarray) -> float:
     d = np.asarray(treatment, float) - np.asarray(control, float)
     if len(d) < 2 or np.all(d == 0):
         return 1.0
+    from scipy import stats
+
     return float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
 
 

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 
 def rho_squared(n_planned: int, alpha: float) -> float:
@@ -118,4 +117,6 @@ def sample_ratio_mismatch(counts: dict[str, int], weights: dict[str, float]) -> 
         return 1.0
     expected = np.array([weights[name] for name in names], float)
     expected = expected / expected.sum() * observed.sum()
+    from scipy import stats
+
     return float(stats.chisquare(observed, expected).pvalue)

@@ -61,3 +61,83 @@ def test_a_cli_run_reports_through_the_worker(loopback, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Report:" in result.stdout and (tmp_path / "run" / "report.html").is_file()
     assert "Δ vs baseline" in result.stdout
+
+
+def test_the_warmed_worker_has_every_module_a_report_with_contrasts_imports(loopback, tmp_path):
+    result = _api_run(loopback, tmp_path / "run", "--no-report")
+    assert result.returncode == 0, result.stderr
+    code = ("import sys, json\n"
+            "from pathlib import Path\n"
+            "from emoprompt.runner.analysis_worker import CONTRAST_MODULES, write_report\n"
+            "import importlib, emoprompt.report.runs\n"
+            "for name in CONTRAST_MODULES: importlib.import_module(name)\n"
+            "before = set(sys.modules)\n"
+            f"write_report(Path({str(tmp_path / 'run')!r}), True)\n"
+            "late = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('scipy', 'statsmodels'))\n"
+            "print(json.dumps(late))\n")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []  # nothing left to import once warmed
+
+
+def test_a_baseline_only_report_needs_neither_scipy_stats_nor_statsmodels(loopback, tmp_path):
+    result = _api_run(loopback, tmp_path / "run", "--no-report", "--condition", "baseline")
+    assert result.returncode == 0, result.stderr
+    code = ("import sys\nfrom pathlib import Path\nfrom emoprompt.runner.analysis_worker import write_report\n"
+            f"write_report(Path({str(tmp_path / 'run')!r}), True)\n"
+            "print(sorted(m for m in ('scipy.stats', 'statsmodels') if m in sys.modules))\n")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]" and (tmp_path / "run" / "report.html").is_file()
+
+
+def _record_line(index):
+    from emoprompt.schema import Record
+
+    record = Record(key=f"k{index}", model="m", task="t", sample_id=str(index), condition="baseline", score=1.0,
+                    parsed=True)
+    return json.dumps(record.to_dict()) + "\n"
+
+
+def test_the_follower_reads_appended_records_and_gives_up_on_anything_odd(tmp_path):
+    import time
+
+    from emoprompt.runner.analysis_worker import RecordFollower
+    from emoprompt.runner.store import read_records
+
+    run = tmp_path / "run"
+    run.mkdir()
+    follower = RecordFollower(run, interval_s=0.01)
+    with (run / "records.jsonl").open("w") as handle:
+        for index in range(30):
+            line = _record_line(index)
+            handle.write(line[:10])  # a line in two writes: only whole lines are taken
+            handle.flush()
+            time.sleep(0.002)
+            handle.write(line[10:])
+            handle.flush()
+    followed = follower.records()
+    assert followed == read_records(run) and len(followed) == 30
+
+    follower = RecordFollower(run, interval_s=0.01)
+    time.sleep(0.05)
+    with (run / "records.jsonl").open("a") as handle:
+        handle.write("not a record\n")
+    assert follower.records() is None  # the report then reads the folder and names the line
+
+    (run / "records.jsonl").write_text(_record_line(0) * 3)
+    follower = RecordFollower(run, interval_s=0.01)
+    time.sleep(0.05)
+    (run / "records.jsonl").write_text(_record_line(1))  # shrank: rewritten under it
+    assert follower.records() is None
+
+
+def test_a_followed_run_reports_what_a_fresh_read_reports(loopback, tmp_path):
+    result = _api_run(loopback, tmp_path / "run", "--condition", "baseline", "--condition", "PL01")
+    assert result.returncode == 0, result.stderr
+    followed = json.loads((tmp_path / "run" / "analysis.json").read_text())
+    write_report(tmp_path / "run", cells_ran=True)
+    fresh = json.loads((tmp_path / "run" / "analysis.json").read_text())
+    assert followed["headline"] == fresh["headline"] and followed["data"] == fresh["data"]
