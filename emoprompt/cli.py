@@ -212,7 +212,8 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
-                          argv=sys.argv[1:], repair=options["repair"])
+                          argv=sys.argv[1:], repair=options["repair"],
+                          after_cells=_report_starter(analysis, run_dir))
         _finish(ctx, result, run_dir, report=not options["no_report"], analysis=analysis)
     except KeyboardInterrupt as interrupt:
         import signal
@@ -221,6 +222,19 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
         click.echo(f"\ninterrupted; every finished cell is saved. Continue with: emoprompt run --resume {run_dir}",
                    err=True)
         ctx.exit(128 + int(getattr(interrupt, "signum", signal.SIGINT)))
+
+
+def _report_starter(analysis: Any, run_dir: Path) -> Any:
+    """When every cell has run and at least one answered, the worker starts the report (which reads only the
+    records and the plan's part of the manifest) while this process computes and prints the summary."""
+    if analysis is None:
+        return None
+
+    def start(counters: Any) -> None:
+        if counters.ran > counters.errors:  # so _finish will want a report (not every cell failed)
+            analysis.begin_report(run_dir, True)
+
+    return start
 
 
 def _resumed(ctx: click.Context, options: dict[str, Any]) -> tuple[Path, Any]:

@@ -6,23 +6,25 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from emoprompt.errors import UsageError, unknown_name
 
 MAX_DATA_FILE_BYTES = 20_000_000
 
 
-class _NoAliasLoader(yaml.SafeLoader):
+def _load_yaml(text: str) -> Any:
     """YAML without aliases (`*name`): emoprompt's files never need them, and a few bytes of nested aliases can
-    expand to gigabytes (a "billion laughs" file)."""
+    expand to gigabytes (a "billion laughs" file). PyYAML is imported only here, for YAML and JSON files."""
+    import yaml
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not supported in emoprompt files",
-                                              event.start_mark)
-        return super().compose_node(parent, index)
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not supported in emoprompt "
+                                                  "files", event.start_mark)
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasLoader)
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
@@ -40,21 +42,23 @@ def read_mapping(path: Path) -> dict[str, Any]:
         if suffix == ".toml":
             data: Any = tomllib.loads(text)
         elif suffix in (".yaml", ".yml", ".json"):  # JSON is YAML (and read with the same limits)
-            data = yaml.load(text, Loader=_NoAliasLoader)
+            data = _load_yaml(text)
         else:
             raise UsageError(f"{path}: unsupported file type {suffix!r}; use .toml, .yaml, .yml or .json")
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: malformed TOML: {exc}; fix the file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UsageError(f"{path}: malformed YAML{where}: {problem}; fix the file") from None
     except RecursionError:
         raise UsageError(f"{path}: nested too deeply to be an emoprompt file; fix the file") from None
     except ValueError as exc:
         problem = "a number has thousands of digits" if "digits" in str(exc) else str(exc).splitlines()[0]
         raise UsageError(f"{path}: {problem}; fix the file") from None
+    except Exception as exc:  # PyYAML's errors (imported lazily, so matched by module)
+        if type(exc).__module__.split(".")[0] != "yaml":
+            raise
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"{path}: malformed YAML{where}: {problem}; fix the file") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of keys at the top level")
     return data

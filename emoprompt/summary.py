@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from emoprompt.stats.distributions import binomial_cdf_half, binomial_pmf_half, normal_ppf, t_ppf, t_sf
 from emoprompt.stats.scale import Scale
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from emoprompt.schema import Record
+    from emoprompt.usage import UsageCell
 
 SUMMARY_FIELDS = ("diff", "ci_low", "ci_high", "p", "method", "n_items")
 
@@ -52,16 +53,40 @@ def run_summary(run_dir: Path, conditions: list[str], baseline: str, control: st
                 repeats: int) -> dict[str, Any]:
     """What the end of a run reports, as plain data: per-condition summary and usage, records and error cells."""
     from emoprompt.runner.store import iter_record_data
+
+    digests = [digest_data(data) for data in iter_record_data(run_dir)]
+    return summary_of_digests(digests, conditions, baseline, control, alpha, repeats)
+
+
+Digest = tuple["SummaryCell", "UsageCell"]
+"""What the summary and the usage table read of one record (a run keeps one per record, not the record)."""
+
+
+def digest(record: Record) -> Digest:
+    """The summary's and the usage table's view of one record."""
+    return ((record.model, record.task, record.sample_id, record.condition, record.repeat, _number(record.score),
+             record.parsed, record.error is not None),
+            (record.model, record.condition, record.n_calls, record.cached, record.tokens_in, record.tokens_out,
+             record.cost_usd))
+
+
+def digest_data(data: dict[str, Any]) -> Digest:
+    """`digest` of a record as its JSON data."""
+    return ((data["model"], data["task"], data["sample_id"], data["condition"], data.get("repeat", 0),
+             _number(data.get("score")), data.get("parsed"), data.get("error") is not None),
+            (data["model"], data["condition"], data.get("n_calls", 1), data.get("cached", False),
+             data.get("tokens_in"), data.get("tokens_out"), data.get("cost_usd")))
+
+
+def summary_of_digests(digests: list[Digest], conditions: list[str], baseline: str, control: str, alpha: float,
+                       repeats: int) -> dict[str, Any]:
+    """`run_summary` of the digests of a run's records."""
     from emoprompt.usage import usage_of_cells
 
-    records = list(iter_record_data(run_dir))
-    cells = [(r["model"], r["task"], r["sample_id"], r["condition"], r.get("repeat", 0), _number(r.get("score")),
-              r.get("parsed"), r.get("error") is not None) for r in records]
-    spent = [(r["model"], r["condition"], r.get("n_calls", 1), r.get("cached", False), r.get("tokens_in"),
-              r.get("tokens_out"), r.get("cost_usd")) for r in records]
+    cells = [cell for cell, _ in digests]
     return {"summary": summary_dicts(summarize_cells(cells, conditions, baseline, control, alpha, repeats)),
-            "usage": [row.to_dict() for row in usage_of_cells(spent, conditions)],
-            "records": len(records), "errors": sum(1 for cell in cells if cell[7])}
+            "usage": [row.to_dict() for row in usage_of_cells([spent for _, spent in digests], conditions)],
+            "records": len(digests), "errors": sum(1 for cell in cells if cell[7])}
 
 
 SummaryCell = tuple[str, str, str, str, int, float, Any, bool]
@@ -100,14 +125,14 @@ def summarize_cells(cells: list[SummaryCell], conditions: list[str], baseline: s
 def summary_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[SummaryCell]:
     """The cells `summarize` reads, from records or from a frame of `stats.frame.COLUMNS`."""
     if hasattr(data, "itertuples"):
-        columns = data[["model", "task", "item", "condition", "repeat", "score", "parsed", "error"]]
+        columns = cast("pd.DataFrame", data)[["model", "task", "item", "condition", "repeat", "score", "parsed",
+                                              "error"]]
         for model, task, item, condition, repeat, score, parsed, error in columns.itertuples(index=False):
             failed = error is not None and error == error
             yield (model, task, item, condition, int(repeat), _number(score), parsed, failed)
         return
-    for record in data:  # type: ignore[union-attr]
-        yield (record.model, record.task, record.sample_id, record.condition, record.repeat, _number(record.score),
-               record.parsed, record.error is not None)
+    for record in cast("Iterable[Record]", data):
+        yield digest(record)[0]
 
 
 def _number(value: Any) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,15 +67,18 @@ def usage_of_cells(cells: list[UsageCell], conditions: list[str] | None = None) 
 def usage_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[UsageCell]:
     """The cells `usage` reads, from records or from a frame (columns it lacks count as missing)."""
     if hasattr(data, "itertuples"):
+        frame = cast("pd.DataFrame", data)
         names = ("model", "condition", "n_calls", "cached", "tokens_in", "tokens_out", "cost_usd")
-        present = [name for name in names if name in data.columns]
-        for row in data[present].itertuples(index=False):
+        present = [name for name in names if name in frame.columns]
+        for row in frame[present].itertuples(index=False):
             values = dict(zip(present, row, strict=True))
-            yield tuple(values.get(name) for name in names)  # type: ignore[misc]
+            model, condition, calls, cached, tokens_in, tokens_out, cost = (values.get(name) for name in names)
+            yield str(model), str(condition), calls, cached, tokens_in, tokens_out, cost
         return
-    for record in data:  # type: ignore[union-attr]
-        yield (record.model, record.condition, record.n_calls, record.cached, record.tokens_in, record.tokens_out,
-               record.cost_usd)
+    from emoprompt.summary import digest
+
+    for record in cast("Iterable[Record]", data):
+        yield digest(record)[1]
 
 
 def _usage(model: str, condition: str, cells: list[UsageCell]) -> Usage:

@@ -117,6 +117,7 @@ class AnalysisWorker:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
+        self._pending: tuple[Path, bool] | None = None
 
     @staticmethod
     def worthwhile() -> bool:
@@ -162,9 +163,19 @@ class AnalysisWorker:
         except (OSError, ValueError):
             self.close()
 
+    def begin_report(self, run_dir: Path, cells_ran: bool) -> None:
+        """Have the worker start writing the report now; `report` then waits for it."""
+        self._tell({"report": str(run_dir), "cells_ran": cells_ran})
+        self._pending = (run_dir, cells_ran) if self._process is not None else None
+
     def report(self, run_dir: Path, cells_ran: bool) -> bool:
-        """Have the worker write the report (see `write_report`) and wait; False when it could not."""
-        answer = self._ask({"report": str(run_dir), "cells_ran": cells_ran})
+        """Have the worker write the report (see `write_report`), or finish the one `begin_report` started, and
+        wait; False when it could not."""
+        if self._pending == (run_dir, cells_ran):
+            self._pending = None
+            answer = self._answer() if self._process is not None and self._process.poll() is None else None
+        else:
+            answer = self._ask({"report": str(run_dir), "cells_ran": cells_ran})
         return bool(answer and answer.get("report"))
 
     def _answer(self) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from emoprompt.runner.progress import RunProgress
 from emoprompt.runner.store import RunStore, iter_records
 from emoprompt.schema import CallRecord, ChatTurn, ErrorInfo, Record
 from emoprompt.secrets import truncate
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.templates import Template, get_template
 
 
 @dataclass
@@ -47,9 +47,10 @@ class RunCounters:
 
 
 async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
-                  concurrency: int | None = None, progress: bool = True, done: set[str] | None = None) -> RunCounters:
+                  concurrency: int | None = None, progress: bool = True, done: set[str] | None = None,
+                  on_record: Callable[[Record], None] | None = None) -> RunCounters:
     """Run every cell of `plan` that has no record in the store yet (`done`: the keys already recorded, when the
-    caller has read them)."""
+    caller has read them); `on_record` sees each record once it is appended."""
     counters = RunCounters()
     if done is None:
         done = {record.key for record in iter_records(store.run_dir)}
@@ -77,6 +78,7 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
     for cell in todo:
         queue.put_nowait(cell)
     started = time.perf_counter()
+    templates: dict[str, Template] = {}
 
     async def worker() -> None:
         while True:
@@ -84,9 +86,14 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                 cell = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            template = templates.get(cell.task.template)
+            if template is None:
+                template = templates[cell.task.template] = get_template(cell.task.template)
             record = await run_cell(cell, plan.backends[cell.model], cache if plan.cacheable(cell) else None,
-                                    repeat_config(plan.experiment.generation, cell.repeat), counters)
+                                    repeat_config(plan.experiment.generation, cell.repeat), counters, template)
             store.append(record)
+            if on_record is not None:
+                on_record(record)
             counters.ran += 1
             if record.error is not None:
                 counters.errors += 1
@@ -149,9 +156,10 @@ def _signals_handled_by(handler: Callable[[int], None]) -> Iterator[None]:
 
 
 async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | None, config: GenerateConfig,
-                   counters: RunCounters) -> Record:
-    """Run one cell through its condition's transform and score it; failures become error records."""
-    template = get_template(cell.task.template)
+                   counters: RunCounters, template: Template | None = None) -> Record:
+    """Run one cell through its condition's transform and score it; failures become error records. `template` is
+    the task's template when the caller has looked it up already."""
+    template = template or get_template(cell.task.template)
     calls: list[tuple[Chat, Completion]] = []
 
     async def generate(query: Query, call_config: GenerateConfig) -> Completion:

