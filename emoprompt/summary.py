@@ -104,12 +104,14 @@ def summarize_cells(cells: list[SummaryCell], conditions: list[str], baseline: s
                     alpha: float = 0.05, repeats: int | None = None) -> list[ConditionSummary]:
     """`summarize` of cells already reduced to what it reads."""
     repeats = repeats or max(1, len({cell[4] for cell in cells if not cell[7]}))
+    grouped: dict[str, dict[str, list[SummaryCell]]] = {}
+    for cell in cells:
+        grouped.setdefault(cell[0], {}).setdefault(cell[3], []).append(cell)
     rows = []
-    for model in dict.fromkeys(cell[0] for cell in cells):
-        model_cells = [cell for cell in cells if cell[0] == model]
-        means = _item_means(model_cells)
+    for model, by_condition in grouped.items():
+        means = _item_means([cell for of_condition in by_condition.values() for cell in of_condition])
         for condition in conditions:
-            of_condition = [cell for cell in model_cells if cell[3] == condition]
+            of_condition = by_condition.get(condition, [])
             valid = [cell for cell in of_condition if not cell[7]]
             scores = [cell[5] for cell in valid if cell[5] == cell[5]]
             rows.append(ConditionSummary(
@@ -125,9 +127,10 @@ def summarize_cells(cells: list[SummaryCell], conditions: list[str], baseline: s
 def summary_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[SummaryCell]:
     """The cells `summarize` reads, from records or from a frame of `stats.frame.COLUMNS`."""
     if hasattr(data, "itertuples"):
-        columns = cast("pd.DataFrame", data)[["model", "task", "item", "condition", "repeat", "score", "parsed",
-                                              "error"]]
-        for model, task, item, condition, repeat, score, parsed, error in columns.itertuples(index=False):
+        frame = cast("pd.DataFrame", data)
+        columns = [frame[name].tolist() for name in ("model", "task", "item", "condition", "repeat", "score", "parsed",
+                                                     "error")]
+        for model, task, item, condition, repeat, score, parsed, error in zip(*columns, strict=True):
             failed = error is not None and error == error
             yield (model, task, item, condition, int(repeat), _number(score), parsed, failed)
         return

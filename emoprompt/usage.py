@@ -54,13 +54,14 @@ def usage(data: pd.DataFrame | Iterable[Record], conditions: list[str] | None = 
 
 def usage_of_cells(cells: list[UsageCell], conditions: list[str] | None = None) -> list[Usage]:
     """`usage` of cells already reduced to what it reads."""
+    grouped: dict[str, dict[str, list[UsageCell]]] = {}
+    for cell in cells:
+        grouped.setdefault(cell[0], {}).setdefault(cell[1], []).append(cell)
     rows: list[Usage] = []
-    for model in dict.fromkeys(cell[0] for cell in cells):
-        model_cells = [cell for cell in cells if cell[0] == model]
-        order = conditions or list(dict.fromkeys(cell[1] for cell in model_cells))
-        for condition in order:
-            rows.append(_usage(model, condition, [cell for cell in model_cells if cell[1] == condition]))
-        rows.append(_usage(model, TOTAL, model_cells))
+    for model, by_condition in grouped.items():
+        for condition in conditions or list(by_condition):
+            rows.append(_usage(model, condition, by_condition.get(condition, [])))
+        rows.append(_usage(model, TOTAL, [cell for of_condition in by_condition.values() for cell in of_condition]))
     return rows
 
 
@@ -69,10 +70,9 @@ def usage_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[UsageCell]:
     if hasattr(data, "itertuples"):
         frame = cast("pd.DataFrame", data)
         names = ("model", "condition", "n_calls", "cached", "tokens_in", "tokens_out", "cost_usd")
-        present = [name for name in names if name in frame.columns]
-        for row in frame[present].itertuples(index=False):
-            values = dict(zip(present, row, strict=True))
-            model, condition, calls, cached, tokens_in, tokens_out, cost = (values.get(name) for name in names)
+        missing = [None] * len(frame)
+        columns = [frame[name].tolist() if name in frame.columns else missing for name in names]
+        for model, condition, calls, cached, tokens_in, tokens_out, cost in zip(*columns, strict=True):
             yield str(model), str(condition), calls, cached, tokens_in, tokens_out, cost
         return
     from emoprompt.summary import digest

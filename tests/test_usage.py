@@ -58,3 +58,16 @@ def test_run_prints_usage_and_writes_it_to_manifest_and_report(tmp_path, loopbac
     assert "Tokens and cost" in report
     analysis = json.loads((out / "analysis.json").read_text())
     assert not math.isnan(analysis["models"]["openai/test-model"]["usage"][0]["tokens_out"])
+
+
+def test_records_and_their_frame_give_one_usage_table_in_any_order():
+    records = [record(c, i, 10 * i, i, 0.001 * i if i % 3 else None, calls=1 + i % 2, cached=i % 4 == 0,
+                      error="timeout" if i == 5 else None)
+               for i in range(12) for c in ("heart", "baseline", "PL01")]
+    records += [Record(**{**r.__dict__, "model": "m2", "key": r.key + "b"}) for r in records[:9]]
+    assert usage(records) == usage(records_frame(records))
+    assert usage(records, ["baseline", "PL01"]) == usage(records_frame(records), ["baseline", "PL01"])
+    rows = usage(records)
+    assert [r.model for r in rows] == ["m"] * 4 + ["m2"] * 4
+    assert [r.condition for r in rows[:4]] == ["heart", "baseline", "PL01", TOTAL]
+    assert rows[3].cells == 36 and rows[3].calls == sum(r.n_calls for r in records[:36])
