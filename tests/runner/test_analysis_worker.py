@@ -141,3 +141,26 @@ def test_a_followed_run_reports_what_a_fresh_read_reports(loopback, tmp_path):
     write_report(tmp_path / "run", cells_ran=True)
     fresh = json.loads((tmp_path / "run" / "analysis.json").read_text())
     assert followed["headline"] == fresh["headline"] and followed["data"] == fresh["data"]
+
+
+HEAVY = ("pandas", "numpy", "scipy", "statsmodels", "torch", "transformers", "litellm", "aiohttp", "yaml")
+
+
+def _modules_after(argv, env):
+    code = ("import json, runpy, sys\n"
+            f"sys.argv = ['emoprompt', *{argv!r}]\n"
+            "try:\n    runpy.run_module('emoprompt', run_name='__main__')\nexcept SystemExit as stop:\n"
+            "    code = stop.code\n"
+            f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_an_api_run_and_help_import_no_heavy_library_in_their_own_process(loopback, tmp_path):
+    env = os.environ | {"OPENAI_API_KEY": "sk-test", "PYTHONPATH": str(REPO)}
+    argv = ["run", "--model", "openai/test-model", "--api-base", loopback.url, "--limit", "3", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    assert _modules_after(argv, env) == []  # the summary is pure Python; the worker wrote the report
+    assert (tmp_path / "run" / "report.html").is_file()
+    assert _modules_after(["--help"], env) == []
