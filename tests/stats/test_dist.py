@@ -45,3 +45,8 @@ def test_exact_and_wilson_intervals_and_exact_mcnemar_equal_the_libraries(k, n):
         assert clopper_pearson(k, n, alpha) == pytest.approx((interval.low, interval.high), abs=1e-10)
         assert wilson_ci(k, n, alpha) == pytest.approx(proportion_confint(k, n, alpha, method="wilson"), abs=1e-14)
     assert mcnemar_exact(k, n - k) == pytest.approx(stats.binomtest(k, n, 0.5).pvalue, rel=1e-12)
+
+
+def test_a_single_normal_quantile_needs_no_scipy_and_equals_it():
+    for q in (0.5, 0.6, 0.9, 0.95, 0.975, 0.995, 0.9995, 1e-9, 0.025, 1 - 1e-12):
+        assert dist.norm_ppf(q) == pytest.approx(stats.norm.ppf(q), rel=1e-15, abs=1e-15)
