@@ -11,6 +11,11 @@ from emoprompt.errors import UsageError, unknown_name
 MAX_DATA_FILE_BYTES = 20_000_000
 
 
+class _MalformedYAML(Exception):
+    """A PyYAML error, as the one line `read_mapping` reports (PyYAML is imported lazily, so its classes are not
+    at hand where the error is caught)."""
+
+
 def _load_yaml(text: str) -> Any:
     """YAML without aliases (`*name`): emoprompt's files never need them, and a few bytes of nested aliases can
     expand to gigabytes (a "billion laughs" file). PyYAML is imported only here, for YAML and JSON files."""
@@ -24,7 +29,12 @@ def _load_yaml(text: str) -> Any:
                                                   "files", event.start_mark)
             return super().compose_node(parent, index)
 
-    return yaml.load(text, Loader=NoAliasLoader)
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise _MalformedYAML(f"malformed YAML{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
@@ -52,13 +62,8 @@ def read_mapping(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         problem = "a number has thousands of digits" if "digits" in str(exc) else str(exc).splitlines()[0]
         raise UsageError(f"{path}: {problem}; fix the file") from None
-    except Exception as exc:  # PyYAML's errors (imported lazily, so matched by module)
-        if type(exc).__module__.split(".")[0] != "yaml":
-            raise
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UsageError(f"{path}: malformed YAML{where}: {problem}; fix the file") from None
+    except _MalformedYAML as exc:
+        raise UsageError(f"{path}: {exc}; fix the file") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of keys at the top level")
     return data

@@ -52,9 +52,9 @@ class ConditionSummary:
 def run_summary(run_dir: Path, conditions: list[str], baseline: str, control: str, alpha: float,
                 repeats: int) -> dict[str, Any]:
     """What the end of a run reports, as plain data: per-condition summary and usage, records and error cells."""
-    from emoprompt.runner.store import iter_record_data
+    from emoprompt.runner.store import iter_records
 
-    digests = [digest_data(data) for data in iter_record_data(run_dir)]
+    digests = [digest(record) for record in iter_records(run_dir)]
     return summary_of_digests(digests, conditions, baseline, control, alpha, repeats)
 
 
@@ -68,14 +68,6 @@ def digest(record: Record) -> Digest:
              record.parsed, record.error is not None),
             (record.model, record.condition, record.n_calls, record.cached, record.tokens_in, record.tokens_out,
              record.cost_usd))
-
-
-def digest_data(data: dict[str, Any]) -> Digest:
-    """`digest` of a record as its JSON data."""
-    return ((data["model"], data["task"], data["sample_id"], data["condition"], data.get("repeat", 0),
-             _number(data.get("score")), data.get("parsed"), data.get("error") is not None),
-            (data["model"], data["condition"], data.get("n_calls", 1), data.get("cached", False),
-             data.get("tokens_in"), data.get("tokens_out"), data.get("cost_usd")))
 
 
 def summary_of_digests(digests: list[Digest], conditions: list[str], baseline: str, control: str, alpha: float,

@@ -64,12 +64,12 @@ class HTTPClient:
                       timeout_s: float | None = None) -> Response:
         """Send `method target` (a path with its query) and return the whole response; raises HTTPFailure."""
         head = self._head(method, target, body, headers)
+        limit = self.timeout_s if timeout_s is None else timeout_s
         try:
-            async with asyncio.timeout(self.timeout_s if timeout_s is None else timeout_s):
+            async with asyncio.timeout(limit):
                 return await self._exchange(head, body)
         except TimeoutError:
-            raise HTTPFailure("timeout", f"no answer within {self.timeout_s if timeout_s is None else timeout_s:g} s"
-                              ) from None
+            raise HTTPFailure("timeout", f"no answer within {limit:g} s") from None
 
     async def _exchange(self, head: bytes, body: bytes) -> Response:
         connection = await self._connection()

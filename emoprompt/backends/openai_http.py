@@ -55,8 +55,7 @@ class OpenAIHTTPBackend:
                              f"(or export {base_variables[0]})")
         self.api_base: str = check_api_base(chosen)
         self._url, self._basic_auth = _split_credentials(chosen)
-        parts = urlsplit(self._url)
-        self._target = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._target = self.target("chat/completions")
         self.timeout_s = timeout_s
         self.default_concurrency = concurrency
         self.max_response_bytes = max_response_bytes
@@ -65,6 +64,11 @@ class OpenAIHTTPBackend:
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "api", "model": self.name, "api_base": endpoint_identity(self.api_base)}
+
+    def target(self, name: str) -> str:
+        """The request target (path and query) of `<api base>/<name>`, e.g. `chat/completions` or `models`."""
+        parts = urlsplit(self._url)
+        return f"{parts.path.rstrip('/')}/{name}" + (f"?{parts.query}" if parts.query else "")
 
     def preflight(self) -> None:
         """Checks that need no network, before a run folder is created: the key, where one is needed."""
@@ -172,9 +176,8 @@ def message_text(choice: Any) -> tuple[str, str]:
 
 
 def _split_credentials(api_base: str) -> tuple[str, str | None]:
-    """The chat completions URL of `api_base` (its query string kept) without a `user:password@` part, and that
-    part as a basic-auth header value (sent when no API key is set; a key in the environment goes as a bearer token
-    instead)."""
+    """`api_base` without a `user:password@` part, and that part as a basic-auth header value (sent when no API key
+    is set; a key in the environment goes as a bearer token instead)."""
     parts = urlsplit(api_base)
     netloc, auth = parts.netloc, None
     if parts.username is not None:
@@ -183,8 +186,7 @@ def _split_credentials(api_base: str) -> tuple[str, str | None]:
         netloc = netloc.rpartition("@")[2]
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         auth = "Basic " + base64.b64encode(pair).decode("ascii")
-    path = parts.path.rstrip("/") + "/chat/completions"
-    return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment)), auth
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), auth
 
 
 def endpoint_identity(api_base: str) -> str:

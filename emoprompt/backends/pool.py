@@ -19,7 +19,6 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from emoprompt.backends.context import current_request
 from emoprompt.backends.http1 import HTTPFailure
@@ -112,10 +111,8 @@ class EndpointPool:
     async def _served_models(self, replica: Replica) -> list[dict[str, Any]] | None:
         """The endpoint's `/models` entries; None when it has no such list (the check is then skipped for it)."""
         await replica.backend.start()
-        parts = urlsplit(replica.backend._url)
-        target = parts.path.rsplit("/chat/completions", 1)[0] + "/models" + (f"?{parts.query}" if parts.query else "")
         try:
-            response = await replica.backend._session().request("GET", target, timeout_s=30)
+            response = await replica.backend._session().request("GET", replica.backend.target("models"), timeout_s=30)
             if response.status == 404:
                 return None
             if response.status >= 400:

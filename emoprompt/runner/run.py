@@ -6,10 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import importlib.metadata
-import os
 import platform
-import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,38 +205,9 @@ def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> Man
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "platform": platform.platform()}
-    installed = _installed_versions()
     for package in _VERSIONED:
-        version = installed.get(_normalized(package))
-        if version is None:
-            continue
-        if not version:  # a metadata folder without the version in its name: ask importlib.metadata
-            try:
-                version = importlib.metadata.version(package)
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        versions[package] = version
-    return versions
-
-
-def _installed_versions() -> dict[str, str]:
-    """Normalized distribution name → version, from the `name-version.dist-info` folders on sys.path (the first
-    one wins, as for imports): one listing per folder instead of importlib.metadata's search per package, which
-    costs most for the packages that are not installed. An empty version means the folder's name has none."""
-    found: dict[str, str] = {}
-    for entry in sys.path:
         try:
-            names = os.listdir(entry or ".")
-        except OSError:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
             continue
-        for name in names:
-            stem, dot, suffix = name.rpartition(".")
-            if not dot or suffix not in ("dist-info", "egg-info"):
-                continue
-            distribution, _, version = stem.partition("-")
-            found.setdefault(_normalized(distribution), version.partition("-")[0])
-    return found
-
-
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "_", name).lower()
+    return versions

@@ -97,19 +97,6 @@ def iter_records(run_dir: Path) -> Iterator[Record]:
                 raise UsageError(f"{exc}{_REPAIR_HINT.format(run_dir=run_dir)}") from None
 
 
-def iter_record_data(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """The complete records of a run as parsed JSON, without checking them against the schema: for a run folder
-    this process has validated (`iter_records`) and appended to since, where checking again would only cost time."""
-    path = run_dir / RECORDS
-    if not path.is_file():
-        return
-    with path.open("rb") as handle:
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                return
-            yield json.loads(raw)
-
-
 _REPAIR_HINT = ("; set bad lines aside and run their cells again with: emoprompt run --resume {run_dir} --repair "
                 "(or fix the line by hand)")
 

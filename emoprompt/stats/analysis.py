@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from emoprompt.errors import UsageError
-from emoprompt.stats import dist
+from emoprompt.stats import special
 from emoprompt.stats.contrast import contrast, finish_family
 from emoprompt.stats.frame import fold_wordings, item_means, wording_count
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
@@ -174,7 +174,7 @@ def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spe
     """
     from emoprompt.suites.bigbench import normalized_score
 
-    z = float(dist.norm_ppf(1 - spec.alpha / 2))
+    z = float(special.norm_ppf(1 - spec.alpha / 2))
     rows = []
     for condition in conditions:
         scores, normalized = [], []

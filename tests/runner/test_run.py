@@ -142,19 +142,3 @@ def test_family_names_expand_and_control_defaults_to_placebo():
     assert no_placebo.control_condition(no_placebo.resolve_conditions()) == "baseline"
     with_placement = experiment(conditions=("EP02@system",)).resolve_conditions()
     assert with_placement[0].name == "EP02@system" and with_placement[0].transform.placement == "system"
-
-
-def test_the_manifest_versions_are_importlib_metadatas():
-    import importlib.metadata
-
-    from emoprompt.runner.run import _VERSIONED, _versions
-
-    expected = {}
-    for package in _VERSIONED:
-        try:
-            expected[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    versions = _versions()
-    assert {k: v for k, v in versions.items() if k not in ("python", "platform")} == expected
-    assert "emoprompt" in versions and "numpy" in versions

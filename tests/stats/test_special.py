@@ -1,4 +1,4 @@
-"""`emoprompt.stats.dist` (scipy.special) gives what `scipy.stats` gives; the written-out intervals and the exact
+"""`emoprompt.stats.special` (scipy.special) gives what `scipy.stats` gives; the written-out intervals and the exact
 McNemar p equal statsmodels' and SciPy's."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from emoprompt.stats import dist
+from emoprompt.stats import special
 from emoprompt.stats.effects import clopper_pearson, wilson_ci
 from emoprompt.stats.paired import mcnemar_exact
 
@@ -20,22 +20,22 @@ DF = np.array([1, 2, 3, 5, 9, 30, 120, 1000, 1e5])
 
 def test_continuous_distributions_equal_scipy_stats():
     for df in DF:
-        np.testing.assert_allclose(dist.t_sf(X, df), stats.t.sf(X, df), rtol=1e-14, atol=0)
-        np.testing.assert_allclose(dist.t_ppf(Q, df), stats.t.ppf(Q, df), rtol=1e-14, atol=0)
-        np.testing.assert_allclose(dist.chi2_ppf(Q[Q < 1], df), stats.chi2.ppf(Q[Q < 1], df), rtol=1e-14, atol=0)
-        np.testing.assert_allclose(dist.f_sf(np.abs(X), df, 7), stats.f.sf(np.abs(X), df, 7), rtol=1e-14, atol=0)
-    np.testing.assert_allclose(dist.norm_ppf(Q), stats.norm.ppf(Q), rtol=1e-15, atol=0)
-    np.testing.assert_allclose(dist.norm_cdf(X), stats.norm.cdf(X), rtol=1e-15, atol=0)
-    np.testing.assert_allclose(dist.beta_ppf(Q, 3.0, 9.0), stats.beta.ppf(Q, 3.0, 9.0), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(special.t_sf(X, df), stats.t.sf(X, df), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(special.t_ppf(Q, df), stats.t.ppf(Q, df), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(special.chi2_ppf(Q[Q < 1], df), stats.chi2.ppf(Q[Q < 1], df), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(special.f_sf(np.abs(X), df, 7), stats.f.sf(np.abs(X), df, 7), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(special.norm_ppf(Q), stats.norm.ppf(Q), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(special.norm_cdf(X), stats.norm.cdf(X), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(special.beta_ppf(Q, 3.0, 9.0), stats.beta.ppf(Q, 3.0, 9.0), rtol=1e-14, atol=0)
 
 
 def test_binomial_equals_scipy_stats_inside_and_outside_the_support():
     for n, p in ((1, 0.5), (10, 0.5), (37, 0.2), (500, 0.73)):
         k = np.arange(-2, n + 3)
-        np.testing.assert_allclose(dist.binom_pmf(k, n, p), stats.binom.pmf(k, n, p), rtol=1e-14, atol=0)
-        np.testing.assert_allclose(dist.binom_cdf(k, n, p), stats.binom.cdf(k, n, p), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(special.binom_pmf(k, n, p), stats.binom.pmf(k, n, p), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(special.binom_cdf(k, n, p), stats.binom.cdf(k, n, p), rtol=1e-14, atol=0)
     m = np.arange(0, 40)
-    np.testing.assert_allclose(dist.binom_pmf(5, m, 0.3), stats.binom.pmf(5, m, 0.3), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(special.binom_pmf(5, m, 0.3), stats.binom.pmf(5, m, 0.3), rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 10), (3, 10), (10, 10), (17, 40), (250, 600)])
@@ -49,4 +49,4 @@ def test_exact_and_wilson_intervals_and_exact_mcnemar_equal_the_libraries(k, n):
 
 def test_a_single_normal_quantile_needs_no_scipy_and_equals_it():
     for q in (0.5, 0.6, 0.9, 0.95, 0.975, 0.995, 0.9995, 1e-9, 0.025, 1 - 1e-12):
-        assert dist.norm_ppf(q) == pytest.approx(stats.norm.ppf(q), rel=1e-15, abs=1e-15)
+        assert special.norm_ppf(q) == pytest.approx(stats.norm.ppf(q), rel=1e-15, abs=1e-15)
