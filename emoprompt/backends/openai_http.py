@@ -65,10 +65,16 @@ class OpenAIHTTPBackend:
     def identity(self) -> dict[str, Any]:
         return {"backend": "api", "model": self.name, "api_base": endpoint_identity(self.api_base)}
 
-    def target(self, name: str) -> str:
-        """The request target (path and query) of `<api base>/<name>`, e.g. `chat/completions` or `models`."""
+    def url(self, name: str) -> str:
+        """The URL of `<api base>/<name>` (e.g. `chat/completions` or `models`), its query kept, without
+        credentials."""
         parts = urlsplit(self._url)
-        return f"{parts.path.rstrip('/')}/{name}" + (f"?{parts.query}" if parts.query else "")
+        return urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{name}", parts.query, ""))
+
+    def target(self, name: str) -> str:
+        """The request target (path and query) of `url(name)`."""
+        parts = urlsplit(self.url(name))
+        return parts.path + (f"?{parts.query}" if parts.query else "")
 
     def preflight(self) -> None:
         """Checks that need no network, before a run folder is created: the key, where one is needed."""

@@ -156,8 +156,9 @@ class RayDataBackend:
         if self._http is not None:
             from ray.data.llm import HttpRequestProcessorConfig
 
-            http = HttpRequestProcessorConfig(url=self._http._url, headers=self._http._session_headers(),
-                                              concurrency=self.workers, batch_size=64, max_retries=self.max_retries)
+            http = HttpRequestProcessorConfig(url=self._http.url("chat/completions"),
+                                              headers=self._http._session_headers(), concurrency=self.workers,
+                                              batch_size=64, max_retries=self.max_retries)
             return build_processor(http, preprocess=_http_request, postprocess=_http_answer)
         from ray.data.llm import vLLMEngineProcessorConfig
 
