@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -21,7 +22,12 @@ class MicroBatcher(Generic[Request, Result]):
     instance for a request that failed on its own; when it raises, the batch's requests run again one by one, so a
     failing request fails only itself. Requests are grouped by `group_key` (for example
     the generation settings), since one batched call takes one setting. When more requests wait than one batch
-    holds, `sort_key` (for example the prompt's text) orders them first, so each batch holds similar requests.
+    holds, `sort_key` (for example the prompt's text) orders them and the batch is the run of `max_batch` neighbours
+    in that order that holds the longest-waiting request: each batch holds similar requests (prompts that share
+    a prefix), and no request waits behind ever newer ones. Up to `lanes` batches run at once, each in its own
+    thread (a CPU model gives each lane its share of the cores: fewer threads per matrix product, and one lane's
+    small operations overlap the other's); when fewer than `lanes` full batches wait, they are shared out evenly, so
+    no lane idles at the end while another works through a full batch alone.
     """
 
     def __init__(
@@ -31,13 +37,18 @@ class MicroBatcher(Generic[Request, Result]):
         max_batch: int = 32,
         max_wait_s: float = 0.02,
         sort_key: Callable[[Request], Any] | None = None,
+        lanes: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self._group_key = group_key
         self._sort_key = sort_key
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.lanes = lanes
+        self._running: set[asyncio.Task[None]] = set()
         self._pending: dict[Hashable, list[tuple[Request, asyncio.Future[Result]]]] = {}
+        self._arrival: dict[int, int] = {}
+        self._arrivals = itertools.count()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self.batch_sizes: list[int] = []
@@ -47,9 +58,11 @@ class MicroBatcher(Generic[Request, Result]):
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._pending = {}
+            self._arrival = {}
             self._wakeup = asyncio.Event()
             self._worker = loop.create_task(self._work())
         future: asyncio.Future[Result] = loop.create_future()
+        self._arrival[id(future)] = next(self._arrivals)
         self._pending.setdefault(self._group_key(request), []).append((request, future))
         assert self._wakeup is not None
         self._wakeup.set()
@@ -62,15 +75,44 @@ class MicroBatcher(Generic[Request, Result]):
             self._wakeup.clear()
             await self._gather_more()
             while self._pending:
+                while len(self._running) >= max(1, self.lanes):
+                    await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+                await self._gather_more()
                 key = max(self._pending, key=lambda k: len(self._pending[k]))
-                queue = self._pending[key]
-                if self._sort_key is not None and len(queue) > self.max_batch:
-                    sort_key = self._sort_key
-                    queue.sort(key=lambda entry: sort_key(entry[0]))
-                batch, self._pending[key] = queue[: self.max_batch], queue[self.max_batch:]
+                batch, self._pending[key] = self._take(self._pending[key])
                 if not self._pending[key]:
                     del self._pending[key]
-                await self._run(batch)
+                for _, future in batch:
+                    self._arrival.pop(id(future), None)
+                lane = asyncio.get_running_loop().create_task(self._run(batch))
+                self._running.add(lane)
+                lane.add_done_callback(self._running.discard)
+
+    def _take(self, queue: list[tuple[Request, asyncio.Future[Result]]]
+              ) -> tuple[list[tuple[Request, asyncio.Future[Result]]], list[tuple[Request, asyncio.Future[Result]]]]:
+        """The next batch from one group's queue, and what stays waiting: in sort order, the run of `max_batch`
+        neighbours that holds the longest-waiting request and whose keys, laid out as a prefix tree, have the fewest
+        characters (each key counts what it does not share with the one before it): the run a local model computes
+        with least work when it computes shared prompt prefixes once."""
+        size = min(self.max_batch, -(-len(queue) // max(1, self.lanes)))  # the last ones shared by every lane
+        if self._sort_key is None or len(queue) <= size:
+            return queue[:size], queue[size:]
+        sort_key = self._sort_key
+        keys = [sort_key(entry[0]) for entry in queue]
+        order = sorted(range(len(queue)), key=keys.__getitem__)
+        queue[:] = [queue[index] for index in order]
+        keys = [keys[index] for index in order]
+        oldest = min(range(len(queue)), key=lambda index: self._arrival.get(id(queue[index][1]), 0))
+        lengths = [_key_length(key) for key in keys]
+        own = [0, *itertools.accumulate(length - _shared_length(before, key) for before, key, length
+                                        in zip(keys, keys[1:], lengths[1:], strict=False))]
+
+        def tree_size(first: int) -> int:
+            return lengths[first] + own[first + size - 1] - own[first]
+
+        starts = range(max(0, oldest - size + 1), min(oldest, len(queue) - size) + 1)
+        start = min(starts, key=lambda first: (tree_size(first), abs(first - oldest)))
+        return queue[start:start + size], queue[:start] + queue[start + size:]
 
     async def _gather_more(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.max_wait_s
@@ -85,7 +127,12 @@ class MicroBatcher(Generic[Request, Result]):
         if not live:
             return
         self.batch_sizes.append(len(live))
-        results = await asyncio.to_thread(self._run_isolated, [r for r, _ in live])
+        try:
+            results = await asyncio.to_thread(self._run_isolated, [r for r, _ in live])
+            if len(results) != len(live):
+                raise RuntimeError(f"a batch of {len(live)} requests gave {len(results)} results")
+        except Exception as exc:  # no caller may wait forever
+            results = [exc] * len(live)
         for (_, future), result in zip(live, results, strict=True):
             if future.done():
                 continue
@@ -116,9 +163,53 @@ class MicroBatcher(Generic[Request, Result]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        for lane in list(self._running):
+            lane.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane
+
+
+def _key_length(key: Any) -> int:
+    """A sort key's size in characters (strings, or sequences of them)."""
+    if isinstance(key, str):
+        return len(key)
+    if isinstance(key, (list, tuple)):
+        return sum(_key_length(part) for part in key)
+    return 1
+
+
+def _common_start(first: str, second: str) -> int:
+    """The length of the longest common start of two strings (a binary search over slice comparisons)."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _shared_length(first: Any, second: Any) -> int:
+    """How alike two sort keys are: the length of their common start (strings, or sequences of them)."""
+    if isinstance(first, str) and isinstance(second, str):
+        return _common_start(first, second)
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        total = 0
+        for a, b in zip(first, second, strict=False):
+            common = _shared_length(a, b)
+            total += common
+            if a != b:
+                break
+        return total
+    return int(first == second)
 
 
 BatchRequest = tuple[Chat, GenerateConfig]
+
+WINDOW_BATCHES = 8
+"""Requests a batched backend takes in at once, in batches: one batch runs while the others wait, and the waiting
+ones are many enough that each next batch can be made of prompts that share a prefix (one task's, one condition's)."""
 
 
 class BatchedBackend:
@@ -134,7 +225,7 @@ class BatchedBackend:
 
     def __init__(self, max_batch: int = 32, max_wait_s: float = 0.02) -> None:
         self.max_batch = max_batch
-        self.default_concurrency = max_batch * 2
+        self.default_concurrency = max_batch * WINDOW_BATCHES
         self._batcher: MicroBatcher[BatchRequest, Completion] = MicroBatcher(
             self.generate_batch, group_key=lambda request: request[1], max_batch=max_batch, max_wait_s=max_wait_s,
             sort_key=lambda request: [message.content for message in request[0]])

@@ -41,6 +41,46 @@ def test_batched_greedy_equals_one_at_a_time(smollm2_folder):
     assert all(c.tokens_out <= 12 and c.tokens_in > 10 for c in together)
 
 
+def test_a_run_order_batch_window_groups_each_condition_of_a_task_and_answers_as_one_at_a_time(smollm2_folder):
+    """Requests arrive item by item, every condition of an item together (a run's order); the backend takes in
+    several batches' worth and makes each batch of prompts that share one task's instruction and one stimulus, so
+    the shared prefix is computed once per batch, and every answer is the one the request gets alone."""
+    instructions = ("Sum the two given numbers.", "Write the larger of the two given numbers.")
+    stimuli = ("", " This is very important to my career.", " Take a deep breath.")
+    items = [(3, 4), (12, 30), (7, 7), (25, 2), (90, 11), (1, 64)]
+    prompts = [(instruction, stimulus, f"Instruction: {instruction}{stimulus}\n\n\nInput: {a} {b}\nAnswer: ")
+               for a, b in items for instruction in instructions for stimulus in stimuli]
+    config = GenerateConfig(max_tokens=6)
+
+    async def answers(max_batch):
+        backend = HFBackend("smollm2", max_batch=max_batch)
+        await backend.start()
+        batches = []
+        generate = backend.generate_batch
+
+        def recorded(requests):
+            batches.append([request[0][0].content for request in requests])
+            return generate(requests)
+
+        backend._batcher._run_batch = recorded
+        window = asyncio.Semaphore(backend.default_concurrency)
+
+        async def one(text):
+            async with window:
+                return await backend.complete((Message("user", text),), config)
+
+        results = await asyncio.gather(*(one(text) for *_, text in prompts))
+        await backend.close()
+        return [c.text for c in results], batches
+
+    together, batches = asyncio.run(answers(6))
+    alone, _ = asyncio.run(answers(1))
+    assert together == alone
+    kinds = {text: (instruction, stimulus) for instruction, stimulus, text in prompts}
+    assert len(batches) == len(prompts) // 6
+    assert all(len({kinds[text] for text in batch}) == 1 for batch in batches)
+
+
 def test_stop_strings_and_identity(smollm2_folder):
     backend = HFBackend("smollm2")
 
