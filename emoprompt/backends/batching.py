@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
@@ -12,6 +13,12 @@ from emoprompt.chat import Chat, Completion, GenerateConfig
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
+
+
+CONCURRENT_BATCHES: contextvars.ContextVar[int] = contextvars.ContextVar("concurrent_batches", default=1)
+"""Inside `run_batch`: how many batches are expected to run at once, this one included (lanes busy, or about to be
+because requests wait), so that a CPU model can give this batch its share of the cores — all of them when it runs
+alone."""
 
 
 class MicroBatcher(Generic[Request, Result]):
@@ -84,7 +91,9 @@ class MicroBatcher(Generic[Request, Result]):
                     del self._pending[key]
                 for _, future in batch:
                     self._arrival.pop(id(future), None)
-                lane = asyncio.get_running_loop().create_task(self._run(batch))
+                beside = CONCURRENT_BATCHES.set(min(max(1, self.lanes), len(self._running) + 1 + bool(self._pending)))
+                lane = asyncio.get_running_loop().create_task(self._run(batch))  # runs in a copy of this context
+                CONCURRENT_BATCHES.reset(beside)
                 self._running.add(lane)
                 lane.add_done_callback(self._running.discard)
 

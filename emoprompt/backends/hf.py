@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emoprompt.backends.batching import BatchedBackend, BatchRequest
+from emoprompt.backends.batching import CONCURRENT_BATCHES, BatchedBackend, BatchRequest
 from emoprompt.chat import Completion, GenerateConfig, chat_to_dicts
 from emoprompt.errors import BackendError, MissingDependencyError, require
 from emoprompt.paths import models_dir
@@ -57,7 +57,7 @@ class HFBackend(BatchedBackend):
         self._own_decoding = True
         self._load_lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()
-        self._lane_threads: int | None = None
+        self._cpu_threads: int | None = None
 
     def identity(self) -> dict[str, Any]:
         if self.model_ref == EMBEDDED:
@@ -107,10 +107,9 @@ class HFBackend(BatchedBackend):
                 self._tokenizer.pad_token = self._tokenizer.eos_token
             self._cache_name = _cache_argument(self._model)
             self._own_decoding = self._plain_decoding()
-            cores = _torch_threads()
-            if device == "cpu" and cores >= 2:
-                self._batcher.lanes = CPU_LANES
-                self._lane_threads = max(1, cores // CPU_LANES)
+            if device == "cpu":
+                self._cpu_threads = _torch_threads()
+                self._batcher.lanes = CPU_LANES if self._cpu_threads >= 2 else 1
 
     def _weights_folder(self) -> str:
         if self.model_ref != EMBEDDED:
@@ -148,8 +147,8 @@ class HFBackend(BatchedBackend):
         import torch
 
         self._load()
-        if self._lane_threads is not None:
-            torch.set_num_threads(self._lane_threads)  # this lane's thread only
+        if self._cpu_threads is not None:  # this batch's share of the cores, set for this lane's thread only
+            torch.set_num_threads(max(1, self._cpu_threads // CONCURRENT_BATCHES.get()))
         config = requests[0][1]
         started = time.perf_counter()
         with self._tokenizer_lock:  # a fast tokenizer refuses concurrent use ("Already borrowed")

@@ -163,3 +163,25 @@ def test_sort_keys_are_compared_by_their_common_start():
             ] == [2, 0, 3, 3, 0]
     assert _shared_length(["system", "task A: 1"], ["system", "task A: 2"]) == len("system") + len("task A: ")
     assert _shared_length(["sys1", "same"], ["sys2", "same"]) == 3  # nothing after the first difference counts
+
+
+def test_a_batch_knows_how_many_batches_run_beside_it():
+    """A batch that runs alone is told 1 (a CPU model then uses every core); with requests waiting for the other
+    lane, 2."""
+    from emoprompt.backends.batching import CONCURRENT_BATCHES
+
+    seen = []
+
+    def run_batch(requests):
+        seen.append((len(requests), CONCURRENT_BATCHES.get()))
+        return list(requests)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, group_key=lambda r: 0, max_batch=4, max_wait_s=0.01, lanes=2)
+        await batcher.submit("alone")
+        await asyncio.gather(*(batcher.submit(n) for n in range(8)))
+        await batcher.close()
+
+    asyncio.run(main())
+    assert seen[0] == (1, 1)
+    assert seen[1] == (4, 2)

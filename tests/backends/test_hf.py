@@ -77,7 +77,7 @@ def test_a_run_order_batch_window_groups_each_condition_of_a_task_and_answers_as
     alone, _ = asyncio.run(answers(1))
     assert together == alone
     kinds = {text: (instruction, stimulus) for instruction, stimulus, text in prompts}
-    assert len(batches) == len(prompts) // 6
+    assert len(batches) < len(prompts) // 2  # batches, not single requests (the last ones shared between lanes)
     assert all(len({kinds[text] for text in batch}) == 1 for batch in batches)
 
 
