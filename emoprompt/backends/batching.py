@@ -33,8 +33,8 @@ class MicroBatcher(Generic[Request, Result]):
     in that order that holds the longest-waiting request: each batch holds similar requests (prompts that share
     a prefix), and no request waits behind ever newer ones. Up to `lanes` batches run at once, each in its own
     thread (a CPU model gives each lane its share of the cores: fewer threads per matrix product, and one lane's
-    small operations overlap the other's); when fewer than `lanes` full batches wait, they are shared out evenly, so
-    no lane idles at the end while another works through a full batch alone.
+    small operations overlap the other's); when every lane is free and fewer than `lanes` full batches wait, they
+    are shared out evenly, so that no lane idles while another works through them alone.
     """
 
     def __init__(
@@ -103,7 +103,9 @@ class MicroBatcher(Generic[Request, Result]):
         neighbours that holds the longest-waiting request and whose keys, laid out as a prefix tree, have the fewest
         characters (each key counts what it does not share with the one before it): the run a local model computes
         with least work when it computes shared prompt prefixes once."""
-        size = min(self.max_batch, -(-len(queue) // max(1, self.lanes)))  # the last ones shared by every lane
+        size = self.max_batch
+        if not self._running:  # every lane free: fewer than a batch each are shared out evenly
+            size = min(size, -(-len(queue) // max(1, self.lanes)))
         if self._sort_key is None or len(queue) <= size:
             return queue[:size], queue[size:]
         sort_key = self._sort_key
