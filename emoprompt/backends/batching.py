@@ -219,8 +219,9 @@ def _shared_length(first: Any, second: Any) -> int:
 BatchRequest = tuple[Chat, GenerateConfig]
 
 WINDOW_BATCHES = 8
-"""Requests a batched backend takes in at once, in batches: one batch runs while the others wait, and the waiting
-ones are many enough that each next batch can be made of prompts that share a prefix (one task's, one condition's)."""
+"""Requests a batched backend takes in at once, in batches: some run (one per lane) while the others wait, and the
+waiting ones are many enough that each next batch can be made of prompts that share a prefix (one task's, one
+condition's)."""
 
 
 class BatchedBackend:
