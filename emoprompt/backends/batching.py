@@ -53,8 +53,7 @@ class MicroBatcher(Generic[Request, Result]):
         self.max_wait_s = max_wait_s
         self.lanes = lanes
         self._running: set[asyncio.Task[None]] = set()
-        self._pending: dict[Hashable, list[tuple[Request, asyncio.Future[Result]]]] = {}
-        self._arrival: dict[int, int] = {}
+        self._pending: dict[Hashable, list[tuple[int, Request, asyncio.Future[Result]]]] = {}
         self._arrivals = itertools.count()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -65,12 +64,10 @@ class MicroBatcher(Generic[Request, Result]):
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._pending = {}
-            self._arrival = {}
             self._wakeup = asyncio.Event()
             self._worker = loop.create_task(self._work())
         future: asyncio.Future[Result] = loop.create_future()
-        self._arrival[id(future)] = next(self._arrivals)
-        self._pending.setdefault(self._group_key(request), []).append((request, future))
+        self._pending.setdefault(self._group_key(request), []).append((next(self._arrivals), request, future))
         assert self._wakeup is not None
         self._wakeup.set()
         return await future
@@ -80,7 +77,6 @@ class MicroBatcher(Generic[Request, Result]):
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            await self._gather_more()
             while self._pending:
                 while len(self._running) >= max(1, self.lanes):
                     await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
@@ -89,16 +85,16 @@ class MicroBatcher(Generic[Request, Result]):
                 batch, self._pending[key] = self._take(self._pending[key])
                 if not self._pending[key]:
                     del self._pending[key]
-                for _, future in batch:
-                    self._arrival.pop(id(future), None)
-                beside = CONCURRENT_BATCHES.set(min(max(1, self.lanes), len(self._running) + 1 + bool(self._pending)))
-                lane = asyncio.get_running_loop().create_task(self._run(batch))  # runs in a copy of this context
-                CONCURRENT_BATCHES.reset(beside)
+                beside = min(max(1, self.lanes), len(self._running) + 1 + bool(self._pending))
+                context = contextvars.copy_context()
+                context.run(CONCURRENT_BATCHES.set, beside)
+                lane = asyncio.get_running_loop().create_task(self._run(batch), context=context)
                 self._running.add(lane)
                 lane.add_done_callback(self._running.discard)
 
-    def _take(self, queue: list[tuple[Request, asyncio.Future[Result]]]
-              ) -> tuple[list[tuple[Request, asyncio.Future[Result]]], list[tuple[Request, asyncio.Future[Result]]]]:
+    def _take(self, queue: list[tuple[int, Request, asyncio.Future[Result]]]
+              ) -> tuple[list[tuple[int, Request, asyncio.Future[Result]]],
+                         list[tuple[int, Request, asyncio.Future[Result]]]]:
         """The next batch from one group's queue, and what stays waiting: in sort order, the run of `max_batch`
         neighbours that holds the longest-waiting request and whose keys, laid out as a prefix tree, have the fewest
         characters (each key counts what it does not share with the one before it): the run a local model computes
@@ -109,11 +105,11 @@ class MicroBatcher(Generic[Request, Result]):
         if self._sort_key is None or len(queue) <= size:
             return queue[:size], queue[size:]
         sort_key = self._sort_key
-        keys = [sort_key(entry[0]) for entry in queue]
+        keys = [sort_key(entry[1]) for entry in queue]
         order = sorted(range(len(queue)), key=keys.__getitem__)
         queue[:] = [queue[index] for index in order]
         keys = [keys[index] for index in order]
-        oldest = min(range(len(queue)), key=lambda index: self._arrival.get(id(queue[index][1]), 0))
+        oldest = min(range(len(queue)), key=lambda index: queue[index][0])
         lengths = [_key_length(key) for key in keys]
         own = [0, *itertools.accumulate(length - _shared_length(before, key) for before, key, length
                                         in zip(keys, keys[1:], lengths[1:], strict=False))]
@@ -133,8 +129,8 @@ class MicroBatcher(Generic[Request, Result]):
                 return
             await asyncio.sleep(min(remaining, 0.002))
 
-    async def _run(self, batch: list[tuple[Request, asyncio.Future[Result]]]) -> None:
-        live = [(r, f) for r, f in batch if not f.cancelled()]
+    async def _run(self, batch: list[tuple[int, Request, asyncio.Future[Result]]]) -> None:
+        live = [(r, f) for _, r, f in batch if not f.cancelled()]
         if not live:
             return
         self.batch_sizes.append(len(live))

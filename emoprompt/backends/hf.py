@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import itertools
@@ -288,16 +289,12 @@ class HFBackend(BatchedBackend):
 
 
 
-_PROCESS_THREADS: list[int] = []
-
-
+@functools.cache
 def _torch_threads() -> int:
     """torch's intra-op threads as the process started with them (read once: a lane's thread lowers its own)."""
-    if not _PROCESS_THREADS:
-        import torch
+    import torch
 
-        _PROCESS_THREADS.append(torch.get_num_threads())
-    return _PROCESS_THREADS[0]
+    return int(torch.get_num_threads())
 
 
 def _cache_argument(model: Any) -> str:
