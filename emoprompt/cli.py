@@ -16,11 +16,14 @@ import math
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from emoprompt.errors import EmopromptError, UsageError
+
+if TYPE_CHECKING:
+    from emoprompt.runner.analysis_worker import AnalysisWorker
 
 
 class _Group(click.Group):
@@ -135,22 +138,22 @@ def run(ctx: click.Context, **options: Any) -> None:
     """Run an experiment (flags override the EXPERIMENT file) and print the per-condition summary."""
     from emoprompt.runner.analysis_worker import AnalysisWorker
 
-    reporting = not options["no_report"]
-    analysis = AnalysisWorker().start() if reporting and AnalysisWorker.worthwhile() else None
+    analysis = AnalysisWorker()
     try:
         _run_command(ctx, options, analysis)
     finally:
-        if analysis is not None:
-            analysis.close()
+        analysis.close()
 
 
-def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> None:
+def _run_command(ctx: click.Context, options: dict[str, Any], analysis: AnalysisWorker) -> None:
+    """`run`; `analysis` is started once the plan shows that the report will need the analysis stack."""
     from emoprompt.backends import BackendOptions
     from emoprompt.runner.experiment import Experiment, load_experiment
     from emoprompt.runner.plan import build_plan
     from emoprompt.runner.run import default_run_dir
     from emoprompt.runner.run import run as run_plan
     from emoprompt.runner.store import read_manifest
+    from emoprompt.stats.describe import describes
 
     data_dir = options["data_dir"]
     if data_dir is not None and not data_dir.is_dir():
@@ -195,8 +198,8 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
                                      executor=options["executor"], ray_address=options["ray_address"],
                                      ray_workers=options["ray_workers"])
     plan = build_plan(experiment, options=backend_options, data_dir=data_dir.resolve() if data_dir else None)
-    if analysis is not None and len(plan.conditions) > 1:
-        analysis.warm()  # contrasts: the report will need statsmodels too
+    if not options["no_report"] and not describes(plan) and analysis.worthwhile():
+        analysis.start()
     run_dir = run_dir or default_run_dir(plan)
     from emoprompt.backends.litellm_backend import quiet
 
@@ -207,7 +210,7 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
                err=True)
     for note in plan.notes:
         click.echo(f"emoprompt: note: {note}", err=True)
-    if analysis is not None and not (options["repair"] or options["retry_errors"]):
+    if not (options["repair"] or options["retry_errors"]):
         analysis.follow(run_dir)  # these two rewrite records.jsonl; otherwise it is only appended to
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
@@ -224,10 +227,10 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Any) -> 
         ctx.exit(128 + int(getattr(interrupt, "signum", signal.SIGINT)))
 
 
-def _report_starter(analysis: Any, run_dir: Path) -> Any:
+def _report_starter(analysis: AnalysisWorker, run_dir: Path) -> Any:
     """When every cell has run and at least one answered, the worker starts the report (which reads only the
     records and the plan's part of the manifest) while this process computes and prints the summary."""
-    if analysis is None:
+    if not analysis.started:
         return None
 
     def start(counters: Any) -> None:
@@ -280,7 +283,8 @@ ERROR_HINTS = {
 }
 
 
-def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True, analysis: Any = None) -> None:
+def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True,
+            analysis: AnalysisWorker | None = None) -> None:
     """Print the summary, usage and what failed; write the report when cells ran or it is missing or broken (or wait
     for the analysis worker that writes it); exit non-zero when every cell of the run failed."""
     from emoprompt.stats.scale import Scale

@@ -200,13 +200,14 @@ def format_summary(rows: list[ConditionSummary], baseline: str, control: str, al
         p_shown = "—" if p is None or p != p else ("<0.001" if p < 0.001 else f"{p:.3f}")
         return f"{scale.diff(d['diff']):>6} {scale.interval(d['ci_low'], d['ci_high'])} p={p_shown}"
 
+    against = [baseline] if control == baseline else [baseline, control]
     header = ["model", "condition", "cells", "err", "acc" if scale.proportions else "mean score", "parse-fail",
-              f"Δ vs {baseline} {scale.unit} [{confidence} CI]", f"Δ vs {control} {scale.unit} [{confidence} CI]"]
+              *(f"Δ vs {name} {scale.unit} [{confidence} CI]" for name in against)]
     table: list[list[str]] = [header]
     for r in rows:
         table.append([r.model, r.condition, str(r.cells), str(r.errors), scale.score(r.accuracy),
                       Scale().score(r.parse_failure_rate), diff(r.vs_baseline),
-                      diff(r.vs_control) if control != baseline else "—"])
+                      *([diff(r.vs_control)] if control != baseline else [])])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -99,3 +99,15 @@ def test_a_condition_without_items_or_with_one_item_has_no_contrast():
     assert by_name["EP02"].vs_baseline is None and by_name["EP02"].errors == 1
     assert by_name["NP01"].cells == 0 and math.isnan(by_name["NP01"].accuracy)
     assert by_name["baseline"].vs_control is None
+
+
+def test_the_terminal_table_has_one_difference_column_when_the_control_is_the_baseline():
+    from emoprompt.summary import format_summary
+
+    made = [Record(key=f"{c}{i}", model="m", task="t", sample_id=str(i), condition=c, score=float(i % 2), parsed=True)
+            for c in ("baseline", "PL01", "EP02") for i in range(6)]
+    one = format_summary(summarize(made, ["baseline", "PL01", "EP02"], "baseline", "baseline"), "baseline", "baseline")
+    two = format_summary(summarize(made, ["baseline", "PL01", "EP02"], "baseline", "PL01"), "baseline", "PL01")
+    assert one.splitlines()[0].count("Δ vs") == 1 and "Δ vs baseline" in one
+    assert two.splitlines()[0].count("Δ vs") == 2 and "Δ vs PL01" in two
+    assert len(one.splitlines()[3].split()) < len(two.splitlines()[3].split())  # EP02's row: one contrast fewer

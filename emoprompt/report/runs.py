@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emoprompt.errors import UsageError
-from emoprompt.importers import ColumnMap, read_external
 from emoprompt.report.render import write_report
 from emoprompt.runner.store import read_manifest, read_records
 from emoprompt.schema import Manifest, Record
-from emoprompt.stats.analysis import AnalysisSpec, _clean, analyze
-from emoprompt.stats.frame import records_frame
-from emoprompt.stats.iterations import iteration_analysis
-from emoprompt.stats.selection import selection_by_model
-from emoprompt.stats.unpaired import analyze_unpaired
+from emoprompt.stats.spec import AnalysisSpec, json_safe
+
+if TYPE_CHECKING:
+    from emoprompt.importers import ColumnMap
+
 
 
 def spec_from_manifest(manifest: Manifest, overrides: ReportOptions | None = None) -> AnalysisSpec:
@@ -65,24 +64,40 @@ def report_run(run_dir: Path, out_dir: Path | None = None, options: ReportOption
     if not records:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
     spec = spec_from_manifest(manifest, options)
+    from emoprompt.stats.describe import describe
+
+    analysis = describe(records, spec) or _analyze_run(records, spec, manifest, options)
+    title = f"emoprompt report: {manifest.experiment.get('name', 'run')} ({run_dir.name})"
+    return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title})
+
+
+def _analyze_run(records: list[Record], spec: AnalysisSpec, manifest: Manifest, options: ReportOptions | None
+                 ) -> dict[str, Any]:
+    """The full analysis of a run's records: contrasts, the honest "best stimulus" estimates, feedback loops."""
+    from emoprompt.stats.analysis import analyze
+    from emoprompt.stats.frame import records_frame
+    from emoprompt.stats.iterations import iteration_analysis
+    from emoprompt.stats.selection import selection_by_model
+
     frame = records_frame(records)
     analysis = analyze(frame, spec)
     policy = (options.select if options and options.select else None) or \
         (manifest.experiment.get("analysis") or {}).get("select") or "overall"
     for model, result in selection_by_model(frame, spec.control, spec.families, analysis["data"]["K"], spec.alpha,
                                             policy).items():
-        analysis["models"][model]["selection"] = _clean(result)
+        analysis["models"][model]["selection"] = json_safe(result)
     iterations = iteration_analysis(records, spec.baseline, spec.alpha)
     for model, result in iterations.items():
         analysis["models"].setdefault(model, {})["iterations"] = result
-    title = f"emoprompt report: {manifest.experiment.get('name', 'run')} ({run_dir.name})"
-    return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title})
+    return analysis
 
 
 def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, options: ReportOptions | None
                ) -> dict[str, Path]:
     """An A/B folder: outcomes joined to calls (the latest outcome wins), then unpaired tests."""
     from emoprompt.ab import read_outcomes
+    from emoprompt.stats.frame import records_frame
+    from emoprompt.stats.unpaired import analyze_unpaired
 
     records = read_records(run_dir)
     if not records:
@@ -103,6 +118,8 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
                    alpha: float, sesoi: float | None, dedupe_policy: str | None = None) -> dict[str, Path]:
     """Analyse an external file with the same engine as a run. Scores outside 0–1 are analysed in their own
     points, and then the smallest effect of interest must be given in those points."""
+    from emoprompt.importers import read_external
+    from emoprompt.stats.analysis import analyze
     from emoprompt.stats.frame import dedupe
     from emoprompt.stats.scale import Scale
 

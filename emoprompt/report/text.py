@@ -73,8 +73,17 @@ def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:
             shown = scale.interval(fixed["ci_low"], fixed["ci_high"])
             sentences.append(f"Appending any text ({spec['control']} vs {spec['baseline']}) changed the score by "
                              f"{scale.diff(fixed['diff'])} {scale.unit} {shown} ({p_phrase(fixed['p_value'])}).")
-        paragraphs.append(" ".join(s for s in sentences if s) or f"{model}: not enough paired data for a comparison.")
+        paragraphs.append(" ".join(s for s in sentences if s) or _nothing_compared(model, result, spec, scale))
     return paragraphs
+
+
+def _nothing_compared(model: str, result: dict[str, Any], spec: dict[str, Any], scale: Scale) -> str:
+    if len(spec.get("conditions") or ()) != 1 or len(result.get("conditions") or ()) != 1:
+        return f"{model}: not enough paired data for a comparison."
+    row = result["conditions"][0]
+    return (f"{model}: {row['condition']} scored {scale.score(row['accuracy'])} over {row['cells']:,} cells "
+            f"({row['errors']} errors). With one condition there is nothing to compare; add a placebo and stimuli "
+            "(for example --condition baseline --condition PL01 --condition EP02) to test an effect.")
 
 
 def _primary_sentence(model: str, result: dict[str, Any], scale: Scale, level: str) -> str:

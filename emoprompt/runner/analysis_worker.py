@@ -1,17 +1,16 @@
 """A run's report, in a child process that imports the analysis stack while the run's requests are in flight.
 
 pandas, SciPy and statsmodels take about a second to import on a small machine, more than a whole API run of a few
-thousand cells spends elsewhere. `emoprompt run` therefore starts this worker first when it will write a report; the
-worker imports the stack on another core while the parent plans and sends requests, then writes the report when the
-parent asks. (The terminal summary needs no worker: `emoprompt.summary` is pure Python.) The report is that of the
-in-process path (the same function); when the stack is already imported in the parent (Python API, tests), or the
-worker fails, the parent writes it itself.
+thousand cells spends elsewhere. When a run's report will need them (more than one condition or wording: see
+`emoprompt.stats.describe`, which reports a run of one condition in pure Python), `emoprompt run` starts this worker
+as soon as the plan is built; the worker imports the stack on another core while the parent sends requests, then
+writes the report when the parent asks. (The terminal summary needs no worker: `emoprompt.summary` is pure Python.)
+The report is that of the in-process path (the same function); when the stack is already imported in the parent
+(Python API, tests), or the worker fails, the parent writes it itself.
 
-Protocol, one JSON object per line: `{"warm": true}` (no answer) has the worker also import what contrasts need
-(`CONTRAST_MODULES`: statsmodels' meta-analysis, GEE, TOST and power), which a run with more than one condition will
-use; `{"follow": run_dir}` (no answer) has it read the run's records as they are appended (`RecordFollower`);
-`{"report": run_dir, "cells_ran": bool}` is answered with `{"report": true}` once the report is written, or
-`{"error": message}`, which makes the parent write it itself.
+Protocol, one JSON object per line: `{"follow": run_dir}` (no answer) has the worker read the run's records as they
+are appended (`RecordFollower`); `{"report": run_dir, "cells_ran": bool}` is answered with `{"report": true}` once
+the report is written, or `{"error": message}`, which makes the parent write it itself.
 """
 
 from __future__ import annotations
@@ -29,12 +28,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from emoprompt.schema import Record
 
+REPORT_MODULES = ("emoprompt.report.runs", "emoprompt.stats.analysis", "emoprompt.stats.selection",
+                  "emoprompt.stats.iterations")
+"""What the full analysis of a run imports (pandas, NumPy)."""
 ANALYSIS_MODULES = ("pandas", "scipy.special", "scipy.stats", "statsmodels")
 """Any of these imported in the parent means the parent is an analysis session: it writes the report itself."""
 CONTRAST_MODULES = ("statsmodels.stats.meta_analysis", "statsmodels.stats.weightstats", "statsmodels.stats.power",
                     "statsmodels.genmod.generalized_estimating_equations", "statsmodels.discrete.discrete_model",
                     "scipy.optimize", "scipy.stats")
-"""What the report of a run with contrasts imports beyond `emoprompt.report.runs` (a test keeps this list whole)."""
+"""What the report of a run with contrasts imports beyond `REPORT_MODULES` (a test keeps this list whole)."""
 WORKER_NICENESS = 5
 """The worker's imports are background work: on a small machine they must not slow the run's request loop."""
 
@@ -124,6 +126,11 @@ class AnalysisWorker:
         """Only when the analysis stack is not imported here yet (else the parent is faster on its own)."""
         return not any(name in sys.modules for name in ANALYSIS_MODULES)
 
+    @property
+    def started(self) -> bool:
+        """Whether the worker process was started (a handle never started answers nothing)."""
+        return self._process is not None
+
     def start(self) -> AnalysisWorker:
         try:
             self._process = subprocess.Popen([sys.executable, "-m", "emoprompt.runner.analysis_worker"],
@@ -144,10 +151,6 @@ class AnalysisWorker:
             self.close()
             return None
         return self._answer()
-
-    def warm(self) -> None:
-        """Have the worker import `CONTRAST_MODULES` too, while the run goes on."""
-        self._tell({"warm": True})
 
     def follow(self, run_dir: Path) -> None:
         """Have the worker read `run_dir`'s records as they are appended (only for runs that never rewrite the
@@ -209,16 +212,13 @@ def main() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(WORKER_NICENESS)
-    import emoprompt.report.runs  # noqa: F401
+    for name in (*REPORT_MODULES, *CONTRAST_MODULES):
+        importlib.import_module(name)
 
     follower: RecordFollower | None = None
     for line in sys.stdin:
         try:
             request = json.loads(line)
-            if "warm" in request:
-                for name in CONTRAST_MODULES:
-                    importlib.import_module(name)
-                continue
             if "follow" in request:
                 follower = RecordFollower(Path(request["follow"]))
                 continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -18,30 +18,12 @@ from emoprompt.stats.paired import paired_t
 from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
 from emoprompt.stats.scale import Scale
+from emoprompt.stats.spec import AnalysisSpec, data_warnings, json_safe, missing_control_warning
 from emoprompt.stats.wording import wording_analysis
 from emoprompt.usage import usage
 
 STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
 CELL = ["model", "task", "item", "condition", "repeat"]
-
-
-@dataclass(frozen=True)
-class AnalysisSpec:
-    """What to compare and at which thresholds; taken from the run's analysis plan."""
-
-    baseline: str = "baseline"
-    control: str = "baseline"
-    alpha: float = 0.05
-    sesoi: float = 0.03
-    """Smallest effect of interest, in the scores' unit (a proportion for 0–1 scores: 0.03 = 3 pp)."""
-    families: dict[str, str] = field(default_factory=dict)
-    """condition → family (emotionprompt, negativeprompt, placebo, control, user, baseline)."""
-    conditions: tuple[str, ...] = ()
-    """Report order; default: the order of first appearance."""
-    task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per task: BIG-Bench preferred_score and random_baseline, for the normalized preferred score."""
-    repeats: int | None = None
-    """K as the run declared it; None: the number of distinct repeats found per cell."""
 
 
 def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
@@ -57,12 +39,8 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     scale = Scale.of(valid["score"])
     binary = bool(len(valid)) and bool(valid["score"].isin([0.0, 1.0]).all())
     treatments = [c for c in conditions if c not in (spec.control, spec.baseline)]
-    warnings: list[str] = []
     errors = int(frame["error"].notna().sum())
-    if errors:
-        warnings.append(f"{errors} error cells are left out of the statistics (see the error table).")
-    if spec.control not in conditions:
-        warnings.append(f"control {spec.control!r} has no records; contrasts against it are empty.")
+    warnings = data_warnings(errors, spec.control, conditions)
     valid["parse_fail"] = (valid["parsed"] == False).astype(float)  # noqa: E712
     valid["length"] = pd.to_numeric(valid["tokens_out"], errors="coerce")
     means = item_means(valid)
@@ -86,7 +64,7 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
         "warnings": warnings,
         "models": models,
     }
-    return _clean(result)
+    return json_safe(result)
 
 
 def check_no_duplicates(frame: pd.DataFrame) -> None:
@@ -114,9 +92,7 @@ def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: 
     compared = [t for t in tasks if spec.control in _task_rows(model_means, t, "task").dropna(how="all", axis=1)]
     missing = [t for t in tasks if t not in compared]
     if missing and spec.control in conditions:
-        warnings.append(f"{model}: the control {spec.control!r} has no scores in task"
-                        f"{'s' * (len(missing) != 1)} {', '.join(missing)}; "
-                        f"{'it is' if len(missing) == 1 else 'they are'} left out of every comparison.")
+        warnings.append(missing_control_warning(model, spec.control, missing))
     per_task = [
         {"task": task, "condition": condition, "control": spec.control, "family": spec.families.get(condition, ""),
          **contrast(pairs[condition].to_numpy(), pairs[spec.control].to_numpy(), repeats, spec.alpha, spec.sesoi)}
@@ -373,16 +349,3 @@ def _adjust_families(models: dict[str, Any], spec: AnalysisSpec) -> None:
     for row, p_holm in zip(confounds, holm([r["p"] for r in confounds]), strict=True):
         row["p_holm"] = p_holm
         row["significant"] = bool(p_holm < alpha)
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf → None, numpy scalars → Python, tuples → lists."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,15 @@ class Scale:
         """Percentage points when every score lies in [0, 1], else the scores' own points."""
         import pandas as pd
 
-        values = pd.to_numeric(scores, errors="coerce").dropna()
-        if values.empty or (values.min() >= 0 and values.max() <= 1):
+        return cls.of_values(pd.to_numeric(scores, errors="coerce").tolist())
+
+    @classmethod
+    def of_values(cls, scores: Iterable[float | None]) -> Scale:
+        """`of` for plain numbers (None and NaN are left out)."""
+        values = [float(value) for value in scores if value is not None and value == value]
+        if not values or (min(values) >= 0 and max(values) <= 1):
             return cls()
-        return cls("points", 1.0, " points", float(values.min()), float(values.max()))
+        return cls("points", 1.0, " points", min(values), max(values))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Scale:

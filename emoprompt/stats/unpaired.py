@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from emoprompt.stats import special
-from emoprompt.stats.analysis import AnalysisSpec, _clean
 from emoprompt.stats.multiplicity import holm
 from emoprompt.stats.power import z
 from emoprompt.stats.scale import Scale
+from emoprompt.stats.spec import AnalysisSpec, json_safe
 
 
 def welch(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
                 "paired experiments remove."]
     if unscored:
         warnings.append(f"{unscored} calls have no outcome yet (record_outcome) and are left out.")
-    return _clean({
+    return json_safe({
         "spec": {**asdict(spec), "conditions": conditions, "treatments": conditions[1:]},
         "data": {"records": len(frame), "errors": int(frame["error"].notna().sum()), "models": list(models), "K": 1,
                  "binary_scores": bool(valid["score"].isin([0.0, 1.0]).all()), "tasks": ["app"],

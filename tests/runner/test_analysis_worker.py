@@ -81,16 +81,37 @@ def test_the_warmed_worker_has_every_module_a_report_with_contrasts_imports(loop
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []  # nothing left to import once warmed
 
 
-def test_a_baseline_only_report_needs_neither_scipy_nor_statsmodels(loopback, tmp_path):
+def test_a_baseline_only_report_needs_no_analysis_stack(loopback, tmp_path):
     result = _api_run(loopback, tmp_path / "run", "--no-report", "--condition", "baseline")
     assert result.returncode == 0, result.stderr
     code = ("import sys\nfrom pathlib import Path\nfrom emoprompt.runner.analysis_worker import write_report\n"
             f"write_report(Path({str(tmp_path / 'run')!r}), True)\n"
-            "print(sorted(m for m in ('scipy', 'statsmodels') if m in sys.modules))\n")
+            "print(sorted(m for m in ('pandas', 'numpy', 'scipy', 'statsmodels') if m in sys.modules))\n")
     env = os.environ | {"PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]" and (tmp_path / "run" / "report.html").is_file()
+
+
+@pytest.mark.parametrize(("conditions", "started"), [(["baseline"], False), (["baseline", "PL01"], True),
+                                                     (["emotionprompt"], True)])
+def test_the_worker_starts_only_for_runs_whose_report_needs_the_analysis_stack(loopback, tmp_path, monkeypatch,
+                                                                              conditions, started):
+    from click.testing import CliRunner
+
+    from emoprompt.cli import cli
+
+    starts = []
+    monkeypatch.setattr(AnalysisWorker, "worthwhile", staticmethod(lambda: True))
+    monkeypatch.setattr(AnalysisWorker, "start", lambda self: starts.append(self) or self)
+    monkeypatch.setenv("EMOPROMPT_CACHE_DIR", str(tmp_path / "cache"))
+    flags = [part for name in conditions for part in ("--condition", name)]
+    result = CliRunner().invoke(cli, ["run", "--model", "openai/test-model", "--api-base", loopback.url, "--limit",
+                                      "2", "--no-progress", "--out", str(tmp_path / "run"), *flags],
+                                env={"OPENAI_API_KEY": "sk-test"})
+    assert result.exit_code == 0, result.output
+    assert bool(starts) is started  # a family name is several conditions
+    assert (tmp_path / "run" / "report.html").is_file()  # written here when no worker ran
 
 
 def _record_line(index):
