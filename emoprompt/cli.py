@@ -210,7 +210,7 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Analysis
                err=True)
     for note in plan.notes:
         click.echo(f"emoprompt: note: {note}", err=True)
-    if not (options["repair"] or options["retry_errors"]):
+    if not (options["no_report"] or options["repair"] or options["retry_errors"]):
         analysis.follow(run_dir)  # these two rewrite records.jsonl; otherwise it is only appended to
     try:
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
@@ -322,7 +322,7 @@ def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True,
     if analysis is None or not analysis.report(run_dir, counters.ran > 0):
         from emoprompt.runner.analysis_worker import write_report
 
-        write_report(run_dir, counters.ran > 0)
+        write_report(run_dir, counters.ran > 0, analysis.followed_records(run_dir) if analysis else None)
     written = json.loads((run_dir / "analysis.json").read_text(encoding="utf-8"))
     click.echo("\n" + "\n\n".join(written["headline"]))
     click.echo(f"\nReport:  {run_dir / 'report.html'}")

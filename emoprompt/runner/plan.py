@@ -53,9 +53,13 @@ class RunPlan:
     wordings: dict[str, list[Wording]] = field(default_factory=dict)
     """Per task, its wordings when the experiment crosses them (`paraphrases` > 1)."""
 
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    """Per task, `Task.fingerprint()` (it hashes every sample, so it is taken once)."""
+
     def identity(self) -> dict[str, Any]:
         """Everything that defines the run's outputs (hashed into `experiment_hash`)."""
-        return _identity(self.experiment, self.suite, self.conditions, self.backends, self.wordings)
+        fingerprints = self.fingerprints or {task.name: task.fingerprint() for task in self.suite.tasks}
+        return _identity(self.experiment, self.suite, self.conditions, self.backends, self.wordings, fingerprints)
 
     def cacheable(self, cell: Cell) -> bool:
         """Whether a cell's answers may come from and go to the response cache."""
@@ -89,10 +93,11 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
               "answers are not cached" for c in conditions if not c.transform.cacheable]
     samples = {task.name: limited(task, experiment.limit, experiment.seed) for task in suite.tasks}
     experiment, wordings = plan_wordings(experiment, suite, options, notes)
-    identity = _identity(experiment, suite, conditions, managed, wordings)
-    cells = list(_cells(experiment, suite, samples, conditions, managed, wordings))
+    fingerprints = {task.name: task.fingerprint() for task in suite.tasks}  # hashes every sample: once per task
+    identity = _identity(experiment, suite, conditions, managed, wordings, fingerprints)
+    cells = list(_cells(experiment, suite, samples, conditions, managed, wordings, fingerprints))
     return RunPlan(experiment, suite, conditions, control, managed, cells, stable_hash(identity), notes, data_dir,
-                   wordings)
+                   wordings, fingerprints)
 
 
 def plan_wordings(experiment: Experiment, suite: Suite, options: BackendOptions, notes: list[str]
@@ -143,11 +148,12 @@ def repeat_config(config: GenerateConfig, repeat: int) -> GenerateConfig:
 
 
 def _identity(experiment: Experiment, suite: Suite, conditions: list[Condition],
-              backends: Mapping[str, ManagedBackend], wordings: Mapping[str, list[Wording]]) -> dict[str, Any]:
+              backends: Mapping[str, ManagedBackend], wordings: Mapping[str, list[Wording]],
+              fingerprints: Mapping[str, str]) -> dict[str, Any]:
     crossed = {"wordings": {task: [w.identity() for w in ws] for task, ws in wordings.items()}} if wordings else {}
     return {**crossed,
         "models": {name: backend.identity for name, backend in backends.items()},
-        "tasks": {t.name: t.fingerprint() for t in suite.tasks},
+        "tasks": {t.name: fingerprints[t.name] for t in suite.tasks},
         "task_info": {t.name: dict(t.info) for t in suite.tasks if t.info},
         "conditions": {c.name: c.transform.identity() for c in conditions},
         "limit": experiment.limit, "repeats": experiment.repeats, "seed": experiment.seed,
@@ -157,7 +163,7 @@ def _identity(experiment: Experiment, suite: Suite, conditions: list[Condition],
 
 def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample, ...]],
            conditions: list[Condition], backends: Mapping[str, ManagedBackend],
-           wordings: Mapping[str, list[Wording]]) -> Iterator[Cell]:
+           wordings: Mapping[str, list[Wording]], fingerprints: Mapping[str, str]) -> Iterator[Cell]:
     """Cells ordered item by item, with the conditions (and wordings) of each item in a seeded random order.
 
     Every stretch of time then holds every condition, so drift (an API silently changing, a machine
@@ -165,7 +171,6 @@ def _cells(experiment: Experiment, suite: Suite, samples: dict[str, tuple[Sample
     """
     longest = max(len(s) for s in samples.values())
     generation = experiment.generation.identity()
-    fingerprints = {task.name: task.fingerprint() for task in suite.tasks}  # hashes every sample: once per task
     identities = {condition.name: condition.transform.identity() for condition in conditions}
     variants = {task.name: [(w.id, w.identity(), w.apply(task)) for w in wordings[task.name]]
                 if wordings else [(None, None, task)] for task in suite.tasks}

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -162,6 +163,38 @@ def test_a_followed_run_reports_what_a_fresh_read_reports(loopback, tmp_path):
     write_report(tmp_path / "run", cells_ran=True)
     fresh = json.loads((tmp_path / "run" / "analysis.json").read_text())
     assert followed["headline"] == fresh["headline"] and followed["data"] == fresh["data"]
+
+
+def test_without_a_worker_the_records_are_followed_in_this_process(tmp_path):
+    from emoprompt.runner.store import read_records
+
+    run = tmp_path / "run"
+    run.mkdir()
+    handle_ = AnalysisWorker()
+    handle_.follow(run)  # never started: this process follows
+    with (run / "records.jsonl").open("w") as handle:
+        for index in range(20):
+            handle.write(_record_line(index))
+            handle.flush()
+    handle_.follow(tmp_path / "other")
+    assert handle_.followed_records(run) is None  # another folder's follower: not these records
+    handle_.follow(run)
+    followed = handle_.followed_records(run)
+    assert followed == read_records(run) and len(followed) == 20
+    assert handle_.followed_records(run) is None  # given once
+    handle_.follow(run)
+    handle_.close()  # stops the thread
+    assert handle_.followed_records(run) is None
+    assert not [thread for thread in threading.enumerate() if "_follow" in thread.name]
+
+
+def test_a_one_condition_run_reports_what_a_fresh_read_reports(loopback, tmp_path):
+    result = _api_run(loopback, tmp_path / "run", "--condition", "baseline")
+    assert result.returncode == 0, result.stderr
+    followed = json.loads((tmp_path / "run" / "analysis.json").read_text())
+    write_report(tmp_path / "run", cells_ran=True)
+    assert followed == json.loads((tmp_path / "run" / "analysis.json").read_text())
+    assert followed["data"]["records"] == 27
 
 
 HEAVY = ("pandas", "numpy", "scipy", "statsmodels", "torch", "transformers", "litellm", "aiohttp", "yaml")
