@@ -139,14 +139,24 @@ def run(ctx: click.Context, **options: Any) -> None:
     from emoprompt.runner.analysis_worker import AnalysisWorker
 
     analysis = AnalysisWorker()
+    if not options["no_report"] and not _one_condition_named(options) and analysis.worthwhile():
+        analysis.start()  # at once: its imports then overlap with this process's planning too
     try:
         _run_command(ctx, options, analysis)
     finally:
         analysis.close()
 
 
+def _one_condition_named(options: dict[str, Any]) -> bool:
+    """Whether the command line alone names a run of one condition in one wording, whose report
+    `emoprompt.stats.describe` writes without the analysis worker (the plan settles it: see `_run_command`)."""
+    return (len(options["condition"]) == 1 and options["experiment"] is None and options["resume"] is None
+            and (options["paraphrases"] or 1) == 1)
+
+
 def _run_command(ctx: click.Context, options: dict[str, Any], analysis: AnalysisWorker) -> None:
-    """`run`; `analysis` is started once the plan shows that the report will need the analysis stack."""
+    """`run`; `analysis` runs exactly when the plan's report needs the analysis stack (started or stopped here
+    when the command line did not tell)."""
     from emoprompt.backends import BackendOptions
     from emoprompt.runner.experiment import Experiment, load_experiment
     from emoprompt.runner.plan import build_plan
@@ -198,7 +208,9 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Analysis
                                      executor=options["executor"], ray_address=options["ray_address"],
                                      ray_workers=options["ray_workers"])
     plan = build_plan(experiment, options=backend_options, data_dir=data_dir.resolve() if data_dir else None)
-    if not options["no_report"] and not describes(plan) and analysis.worthwhile():
+    if describes(plan):
+        analysis.close()  # a family name, or an experiment file of one condition
+    elif not options["no_report"] and not analysis.started and analysis.worthwhile():
         analysis.start()
     run_dir = run_dir or default_run_dir(plan)
     from emoprompt.backends.litellm_backend import quiet
@@ -322,7 +334,7 @@ def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True,
     if analysis is None or not analysis.report(run_dir, counters.ran > 0):
         from emoprompt.runner.analysis_worker import write_report
 
-        write_report(run_dir, counters.ran > 0, analysis.followed_records(run_dir) if analysis else None)
+        write_report(run_dir, counters.ran > 0)
     written = json.loads((run_dir / "analysis.json").read_text(encoding="utf-8"))
     click.echo("\n" + "\n\n".join(written["headline"]))
     click.echo(f"\nReport:  {run_dir / 'report.html'}")

@@ -101,14 +101,10 @@ class RecordFollower:
             except Exception:  # the report reads the folder itself and names the bad line
                 self._failed = True
 
-    def stop(self) -> None:
-        """Stop following (at once: the thread sleeps on the stop event)."""
-        self._stop.set()
-        self._thread.join()
-
     def records(self) -> list[Record] | None:
         """Every record of the file, read to its current end; None when following failed."""
-        self.stop()
+        self._stop.set()
+        self._thread.join()
         self._read()
         with self._lock:
             try:
@@ -119,14 +115,11 @@ class RecordFollower:
 
 
 class AnalysisWorker:
-    """The parent's handle on the worker process. Not started (a report `emoprompt.stats.describe` writes, or one
-    the parent writes itself), it follows the run's records in this process instead, so the report need not read
-    them all at the end either."""
+    """The parent's handle on the worker process."""
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
         self._pending: tuple[Path, bool] | None = None
-        self._follower: RecordFollower | None = None
 
     @staticmethod
     def worthwhile() -> bool:
@@ -160,28 +153,9 @@ class AnalysisWorker:
         return self._answer()
 
     def follow(self, run_dir: Path) -> None:
-        """Have the worker, or this process when no worker runs, read `run_dir`'s records as they are appended
-        (only for runs that never rewrite the file: not with --repair or --retry-errors)."""
-        if self._process is None:
-            self._stop_following()
-            self._follower = RecordFollower(run_dir)
-        else:
-            self._tell({"follow": str(run_dir)})
-
-    def followed_records(self, run_dir: Path) -> list[Record] | None:
-        """Every record of `run_dir` when this process followed them (see `RecordFollower.records`), else None."""
-        follower, self._follower = self._follower, None
-        if follower is None:
-            return None
-        if follower.path.parent != run_dir:
-            follower.stop()
-            return None
-        return follower.records()
-
-    def _stop_following(self) -> None:
-        follower, self._follower = self._follower, None
-        if follower is not None:
-            follower.stop()
+        """Have the worker read `run_dir`'s records as they are appended (only for runs that never rewrite the
+        file: not with --repair or --retry-errors)."""
+        self._tell({"follow": str(run_dir)})
 
     def _tell(self, message: dict[str, Any]) -> None:
         if self._process is None or self._process.poll() is not None or self._process.stdin is None:
@@ -222,7 +196,6 @@ class AnalysisWorker:
         """Stop the worker. Every answer it gave was complete (the report written) before it was sent, so it is
         killed rather than asked to exit (unloading its libraries would take a quarter of a second), and reaped by a
         background thread (the kernel's teardown of its memory takes another 15 ms)."""
-        self._stop_following()
         process, self._process = self._process, None
         if process is None:
             return

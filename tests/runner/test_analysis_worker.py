@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -94,25 +93,31 @@ def test_a_baseline_only_report_needs_no_analysis_stack(loopback, tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "[]" and (tmp_path / "run" / "report.html").is_file()
 
 
-@pytest.mark.parametrize(("conditions", "started"), [(["baseline"], False), (["baseline", "PL01"], True),
-                                                     (["emotionprompt"], True)])
-def test_the_worker_starts_only_for_runs_whose_report_needs_the_analysis_stack(loopback, tmp_path, monkeypatch,
-                                                                              conditions, started):
+@pytest.mark.parametrize(("flags", "worker"), [
+    (["--condition", "baseline"], False), (["--condition", "baseline", "--condition", "PL01"], True),
+    (["--condition", "emotionprompt"], True),  # a family name: several conditions
+    (["EXPERIMENT"], False),  # an experiment file of one condition: started at once, stopped once planned
+])
+def test_the_worker_runs_only_for_runs_whose_report_needs_the_analysis_stack(loopback, tmp_path, monkeypatch,
+                                                                            flags, worker):
     from click.testing import CliRunner
 
     from emoprompt.cli import cli
 
-    starts = []
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text('conditions = ["PL01"]\n')
+    seen = []
+    report = AnalysisWorker.report
     monkeypatch.setattr(AnalysisWorker, "worthwhile", staticmethod(lambda: True))
-    monkeypatch.setattr(AnalysisWorker, "start", lambda self: starts.append(self) or self)
+    monkeypatch.setattr(AnalysisWorker, "report", lambda self, *args: seen.append(self.started) or report(self, *args))
     monkeypatch.setenv("EMOPROMPT_CACHE_DIR", str(tmp_path / "cache"))
-    flags = [part for name in conditions for part in ("--condition", name)]
-    result = CliRunner().invoke(cli, ["run", "--model", "openai/test-model", "--api-base", loopback.url, "--limit",
-                                      "2", "--no-progress", "--out", str(tmp_path / "run"), *flags],
+    flags = [str(experiment) if flag == "EXPERIMENT" else flag for flag in flags]
+    result = CliRunner().invoke(cli, ["run", *flags, "--model", "openai/test-model", "--api-base", loopback.url,
+                                      "--limit", "2", "--no-progress", "--out", str(tmp_path / "run")],
                                 env={"OPENAI_API_KEY": "sk-test"})
     assert result.exit_code == 0, result.output
-    assert bool(starts) is started  # a family name is several conditions
-    assert (tmp_path / "run" / "report.html").is_file()  # written here when no worker ran
+    assert seen == [worker]
+    assert (tmp_path / "run" / "report.html").is_file()
 
 
 def _record_line(index):
@@ -163,29 +168,6 @@ def test_a_followed_run_reports_what_a_fresh_read_reports(loopback, tmp_path):
     write_report(tmp_path / "run", cells_ran=True)
     fresh = json.loads((tmp_path / "run" / "analysis.json").read_text())
     assert followed["headline"] == fresh["headline"] and followed["data"] == fresh["data"]
-
-
-def test_without_a_worker_the_records_are_followed_in_this_process(tmp_path):
-    from emoprompt.runner.store import read_records
-
-    run = tmp_path / "run"
-    run.mkdir()
-    handle_ = AnalysisWorker()
-    handle_.follow(run)  # never started: this process follows
-    with (run / "records.jsonl").open("w") as handle:
-        for index in range(20):
-            handle.write(_record_line(index))
-            handle.flush()
-    handle_.follow(tmp_path / "other")
-    assert handle_.followed_records(run) is None  # another folder's follower: not these records
-    handle_.follow(run)
-    followed = handle_.followed_records(run)
-    assert followed == read_records(run) and len(followed) == 20
-    assert handle_.followed_records(run) is None  # given once
-    handle_.follow(run)
-    handle_.close()  # stops the thread
-    assert handle_.followed_records(run) is None
-    assert not [thread for thread in threading.enumerate() if "_follow" in thread.name]
 
 
 def test_a_one_condition_run_reports_what_a_fresh_read_reports(loopback, tmp_path):
