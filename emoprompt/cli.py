@@ -228,7 +228,9 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Analysis
         result = run_plan(plan, run_dir, use_cache=not options["no_cache"], concurrency=options["concurrency"],
                           progress=not options["no_progress"], retry_errors=options["retry_errors"],
                           argv=sys.argv[1:], repair=options["repair"],
-                          after_cells=_report_starter(analysis, run_dir))
+                          after_cells=_report_starter(analysis, run_dir),
+                          keep_records=not options["no_report"] and not analysis.started
+                          and len(plan.cells) <= KEPT_RECORDS)
         _finish(ctx, result, run_dir, report=not options["no_report"], analysis=analysis)
     except KeyboardInterrupt as interrupt:
         import signal
@@ -237,6 +239,11 @@ def _run_command(ctx: click.Context, options: dict[str, Any], analysis: Analysis
         click.echo(f"\ninterrupted; every finished cell is saved. Continue with: emoprompt run --resume {run_dir}",
                    err=True)
         ctx.exit(128 + int(getattr(interrupt, "signum", signal.SIGINT)))
+
+
+KEPT_RECORDS = 50_000
+"""Runs of up to this many cells whose report this process writes keep their records in memory for it (reading
+them back takes about 17 µs each on a small machine; keeping them costs their memory)."""
 
 
 def _report_starter(analysis: AnalysisWorker, run_dir: Path) -> Any:
@@ -334,7 +341,7 @@ def _finish(ctx: click.Context, result: Any, run_dir: Path, report: bool = True,
     if analysis is None or not analysis.report(run_dir, counters.ran > 0):
         from emoprompt.runner.analysis_worker import write_report
 
-        write_report(run_dir, counters.ran > 0)
+        write_report(run_dir, counters.ran > 0, result.records)
     written = json.loads((run_dir / "analysis.json").read_text(encoding="utf-8"))
     click.echo("\n" + "\n\n".join(written["headline"]))
     click.echo(f"\nReport:  {run_dir / 'report.html'}")

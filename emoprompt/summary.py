@@ -64,7 +64,7 @@ Digest = tuple["SummaryCell", "UsageCell"]
 
 def digest(record: Record) -> Digest:
     """The summary's and the usage table's view of one record."""
-    return ((record.model, record.task, record.sample_id, record.condition, record.repeat, _number(record.score),
+    return ((record.model, record.task, record.sample_id, record.condition, record.repeat, as_number(record.score),
              record.parsed, record.error is not None),
             (record.model, record.condition, record.n_calls, record.cached, record.tokens_in, record.tokens_out,
              record.cost_usd))
@@ -124,13 +124,14 @@ def summary_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[SummaryCell
                                                      "error")]
         for model, task, item, condition, repeat, score, parsed, error in zip(*columns, strict=True):
             failed = error is not None and error == error
-            yield (model, task, item, condition, int(repeat), _number(score), parsed, failed)
+            yield (model, task, item, condition, int(repeat), as_number(score), parsed, failed)
         return
     for record in cast("Iterable[Record]", data):
         yield digest(record)[0]
 
 
-def _number(value: Any) -> float:
+def as_number(value: Any) -> float:
+    """A score as a float: NaN for None or anything that is not a number."""
     try:
         return math.nan if value is None else float(value)
     except (TypeError, ValueError):

@@ -3,8 +3,9 @@
 pandas, SciPy and statsmodels take about a second to import on a small machine, more than a whole API run of a few
 thousand cells spends elsewhere. When a run's report will need them (more than one condition or wording: see
 `emoprompt.stats.describe`, which reports a run of one condition in pure Python), `emoprompt run` starts this worker
-as soon as the plan is built; the worker imports the stack on another core while the parent sends requests, then
-writes the report when the parent asks. (The terminal summary needs no worker: `emoprompt.summary` is pure Python.)
+first (unless its command line names one condition; the plan settles what the command line leaves open); the worker
+imports the stack on another core while the parent plans and sends requests, then writes the report when the parent
+asks. (The terminal summary needs no worker: `emoprompt.summary` is pure Python.)
 The report is that of the in-process path (the same function); when the stack is already imported in the parent
 (Python API, tests), or the worker fails, the parent writes it itself.
 

@@ -39,6 +39,8 @@ class RunResult:
     manifest: Manifest
     notes: list[str]
     """What this invocation found worth saying (bad lines set aside, a damaged cache)."""
+    records: list[Record] | None = None
+    """Every record of the folder, as written, when `run` was asked to keep them and could."""
 
 
 def now() -> str:
@@ -66,14 +68,16 @@ def experiment_of(run_dir: Path) -> Experiment:
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
         progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None,
-        repair: bool = False, after_cells: Callable[[RunCounters], None] | None = None) -> RunResult:
+        repair: bool = False, after_cells: Callable[[RunCounters], None] | None = None,
+        keep_records: bool = False) -> RunResult:
     """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run.
 
     Checks that need no network run before the folder is created, so a run that cannot start leaves nothing
     behind. Existing records are validated before the manifest says the run is running; `repair` first sets bad
     lines aside (records.rejected.jsonl) so their cells run again. An interrupt (Ctrl-C, SIGTERM) leaves every
     finished record and a manifest that says `interrupted`. `after_cells` is called once every cell has run (not
-    after an interrupt), before the summary: the CLI has its analysis worker start the report then.
+    after an interrupt), before the summary: the CLI has its analysis worker start the report then. `keep_records`
+    keeps the records in memory (for a report that then need not read them again) when the folder had none before.
     """
     for backend in plan.backends.values():
         backend.preflight()
@@ -97,9 +101,15 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         for backend in plan.backends.values():
             backend.bind_run(store)
         cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
+        kept: list[Record] | None = [] if keep_records and not digests else None
+
+        def on_record(record: Record) -> None:
+            digests.append(digest(record))
+            if kept is not None:
+                kept.append(record)
+
         try:
-            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done,
-                                            lambda record: digests.append(digest(record))))
+            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done, on_record))
         except KeyboardInterrupt:
             store.write_manifest(manifest.replace(status="interrupted", finished=now()))
             raise
@@ -129,7 +139,8 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             records=found["records"], errors=found["errors"], summary=found["summary"], usage=found["usage"],
             invocations=[*manifest.invocations, invocation], notes=list(dict.fromkeys([*manifest.notes, *notes])))
         store.write_manifest(manifest)
-        return RunResult(run_dir, plan, counters, summary, usage_rows, manifest, notes)
+        return RunResult(run_dir, plan, counters, summary, usage_rows, manifest, notes,
+                         kept if store.scrubbed == 0 else None)
     except EmopromptError:
         store.close()
         if created:

@@ -137,6 +137,8 @@ class RunStore:
         self._manifest: Manifest | None = None
         self.batches: list[dict[str, Any]] = []
         """Batch API batches of this run (kept in the manifest; see `emoprompt.backends.batch`)."""
+        self.scrubbed = 0
+        """Records written with lone surrogates replaced (so they differ from the records appended)."""
 
     def open(self) -> None:
         """Create the folder if needed, take the lock, repair a torn tail, open records for appending."""
@@ -176,6 +178,7 @@ class RunStore:
                 self._records.write(line)
             except UnicodeEncodeError:
                 self._records.write(scrub(line))
+                self.scrubbed += 1
             self._records.flush()
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):

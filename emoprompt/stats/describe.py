@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from emoprompt.schema import Record
 from emoprompt.stats.scale import Scale
 from emoprompt.stats.spec import AnalysisSpec, data_warnings, json_safe, missing_control_warning
+from emoprompt.summary import as_number
 from emoprompt.usage import usage
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def describe(records: Sequence[Record], spec: AnalysisSpec) -> dict[str, Any] | 
     condition = conditions[0]
     valid = [record for record in records if record.error is None]
     declared = spec.repeats or max(1, len({record.repeat for record in valid}))
-    scores = [_number(record.score) for record in valid]
+    scores = [as_number(record.score) for record in valid]
     treatments = [name for name in conditions if name not in (spec.control, spec.baseline)]
     errors = len(records) - len(valid)
     warnings = data_warnings(errors, spec.control, conditions)
@@ -72,7 +73,7 @@ def _describe_model(model: str, rows: list[Record], condition: str, spec: Analys
     item_scores: dict[str, dict[str, list[float]]] = {}
     for record in rows:
         if record.error is None:
-            item_scores.setdefault(record.task, {}).setdefault(record.sample_id, []).append(_number(record.score))
+            item_scores.setdefault(record.task, {}).setdefault(record.sample_id, []).append(as_number(record.score))
     task_items = {task: [_mean(values) for values in items.values()] for task, items in item_scores.items()}
     tasks = sorted(task_items)
     task_means = {task: _mean(task_items[task]) for task in tasks}
@@ -96,9 +97,9 @@ def _condition_row(rows: list[Record], condition: str, spec: AnalysisSpec) -> di
     nan = math.nan
     return {"condition": condition, "family": spec.families.get(condition, ""), "cells": len(rows),
             "errors": len(rows) - len(valid),
-            "accuracy": _mean([_number(record.score) for record in valid]) if valid else nan,
+            "accuracy": _mean([as_number(record.score) for record in valid]) if valid else nan,
             "parse_failure_rate": sum(record.parsed is False for record in valid) / len(valid) if valid else nan,
-            "mean_tokens_out": _mean([_number(record.tokens_out) for record in valid]) if valid else nan}
+            "mean_tokens_out": _mean([as_number(record.tokens_out) for record in valid]) if valid else nan}
 
 
 def _aggregate(scores: list[float], tasks: list[str], condition: str, spec: AnalysisSpec) -> list[dict[str, Any]]:
@@ -116,13 +117,6 @@ def _aggregate(scores: list[float], tasks: list[str], condition: str, spec: Anal
     if condition != spec.baseline:
         row["vs_baseline"] = {"diff": None, "ci_low": None, "ci_high": None, "relative": None}
     return [row]
-
-
-def _number(value: Any) -> float:
-    try:
-        return math.nan if value is None else float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _mean(values: list[float]) -> float:

@@ -142,3 +142,14 @@ def test_family_names_expand_and_control_defaults_to_placebo():
     assert no_placebo.control_condition(no_placebo.resolve_conditions()) == "baseline"
     with_placement = experiment(conditions=("EP02@system",)).resolve_conditions()
     assert with_placement[0].name == "EP02@system" and with_placement[0].transform.placement == "system"
+
+
+def test_kept_records_are_the_records_written_and_only_for_a_folder_that_had_none(tmp_path):
+    from emoprompt.runner.store import read_records
+
+    backend = ScriptedBackend(reply=sum_solver)
+    fresh = run(plan_with(backend), tmp_path / "r", progress=False, use_cache=False, keep_records=True)
+    assert fresh.records is not None and fresh.records == read_records(tmp_path / "r") and len(fresh.records) == 40
+    assert run(plan_with(backend), tmp_path / "plain", progress=False, use_cache=False).records is None
+    resumed = run(plan_with(backend), tmp_path / "r", progress=False, use_cache=False, keep_records=True)
+    assert resumed.records is None  # the folder had records before: the report reads them all
