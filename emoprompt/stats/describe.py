@@ -50,10 +50,10 @@ def describe(records: Sequence[Record], spec: AnalysisSpec) -> dict[str, Any] | 
     treatments = [name for name in conditions if name not in (spec.control, spec.baseline)]
     errors = len(records) - len(valid)
     warnings = data_warnings(errors, spec.control, conditions)
-    models: dict[str, Any] = {}
-    for model in dict.fromkeys(record.model for record in records):
-        rows = [record for record in records if record.model == model]
-        models[model] = _describe_model(model, rows, condition, spec, warnings)
+    by_model: dict[str, list[Record]] = {}
+    for record in records:
+        by_model.setdefault(record.model, []).append(record)
+    models = {model: _describe_model(model, rows, condition, spec, warnings) for model, rows in by_model.items()}
     error_kinds = Counter(record.error.kind for record in records if record.error is not None)
     return json_safe({
         "spec": {**asdict(spec), "conditions": conditions, "treatments": treatments, "repeats": declared},
