@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from emoprompt.ab import ab, current_call_id, record_outcome
 
 if TYPE_CHECKING:
-    from emoprompt.api import Run, load_run, run
+    from emoprompt.api import Run, load_run, resume, run
     from emoprompt.backends.base import Backend, BackendOptions
     from emoprompt.chat import Completion, GenerateConfig, LoopTrace, Message, Oracle, Query
     from emoprompt.conditions import Condition, ConditionDefaults, ConditionSpec, parse_condition, parse_conditions
     from emoprompt.decorator import affect
-    from emoprompt.errors import EmopromptError, RequestError, UsageError
+    from emoprompt.errors import EmopromptError, RequestError, RunStopped, UsageError
     from emoprompt.registry import (
         register_backend,
         register_importer,
@@ -78,7 +78,9 @@ _HOMES = {
     "register_suite_source": "emoprompt.registry",
     "register_template": "emoprompt.registry",
     "register_transform": "emoprompt.registry",
+    "resume": "emoprompt.api",
     "run": "emoprompt.api",
+    "RunStopped": "emoprompt.errors",
 }
 """Where each public name lives: it is imported on first use, so `import emoprompt` (and the CLI) starts fast."""
 
@@ -123,6 +125,7 @@ __all__ = [
     "Record",
     "RequestError",
     "Run",
+    "RunStopped",
     "Sample",
     "Score",
     "Stimulus",
@@ -144,5 +147,6 @@ __all__ = [
     "register_suite_source",
     "register_template",
     "register_transform",
+    "resume",
     "run",
 ]

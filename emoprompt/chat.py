@@ -118,6 +118,9 @@ class Completion:
     served_model: str | None = None
     """The model name the provider reported serving, when it did."""
     loop: LoopTrace | None = None
+    rate_limits: Any = field(default=None, compare=False, repr=False)
+    """The provider's rate-limit headers on this answer (`emoprompt.backends.pacing.RateLimits`), for the pacing of
+    later requests; never cached or recorded."""
 
     def replace(self, **changes: Any) -> Completion:
         """A copy with some fields changed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class EmopromptError(Exception):
@@ -25,12 +26,25 @@ class BackendError(EmopromptError):
 class RequestError(Exception):
     """One request failed after retries; the runner records it as an error cell, never as a wrong answer."""
 
-    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, rate_limits: Any = None) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
         """Seconds the server asked us to wait (Retry-After), when it said."""
+        self.rate_limits = rate_limits
+        """The provider's rate-limit headers on this answer (`emoprompt.backends.pacing.RateLimits`), if any."""
+
+
+class RunStopped(Exception):
+    """A run must stop sending: `kind` is `max_cost` (the next request could pass the spending cap) or `patience`
+    (the provider's rate limit let nothing through for too long). The cells not yet run stay unrun for --resume;
+    none is recorded as an error."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
 
 
 class Interrupted(KeyboardInterrupt):

@@ -75,10 +75,14 @@ def usage_cells(data: pd.DataFrame | Iterable[Record]) -> Iterator[UsageCell]:
         for model, condition, calls, cached, tokens_in, tokens_out, cost in zip(*columns, strict=True):
             yield str(model), str(condition), calls, cached, tokens_in, tokens_out, cost
         return
-    from emoprompt.summary import digest
-
     for record in cast("Iterable[Record]", data):
-        yield digest(record)[1]
+        yield usage_cell(record)
+
+
+def usage_cell(record: Record) -> UsageCell:
+    """What the usage table reads of one record."""
+    return (record.model, record.condition, record.n_calls, record.cached, record.tokens_in, record.tokens_out,
+            record.cost_usd)
 
 
 def _usage(model: str, condition: str, cells: list[UsageCell]) -> Usage:

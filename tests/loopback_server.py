@@ -2,6 +2,8 @@
 
 The reply is deterministic: the last whitespace-separated word of the last user message's input line,
 so greedy runs against it are reproducible. Faults are scripted per request number or drawn with a seed.
+A `RateLimit` makes it enforce requests- and tokens-per-minute budgets the way a provider does: token buckets,
+429 with Retry-After, and OpenAI's (or Anthropic's) rate-limit headers on every answer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import random
 import threading
 import time
@@ -37,6 +40,98 @@ def default_reply(messages: list[dict[str, str]]) -> str:
             return words[-1] if len(words) > 1 else ""
     words = content.split()
     return words[-1] if words else ""
+
+
+@dataclass
+class Bucket:
+    """A token bucket: `capacity` tokens, refilled at `rate` per second."""
+
+    capacity: float
+    rate: float
+    level: float = -1.0
+    updated: float = 0.0
+
+    def refill(self, now: float) -> None:
+        if self.level < 0:
+            self.level, self.updated = self.capacity, now
+        self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` tokens are in the bucket (0 when they are now)."""
+        return max(0.0, (min(amount, self.capacity) - self.level) / self.rate)
+
+    def full_in(self) -> float:
+        return (self.capacity - self.level) / self.rate
+
+
+@dataclass
+class RateLimit:
+    """A provider's rate limit: requests and tokens per minute, as token buckets.
+
+    A request needs one request token and (prompt words + max_tokens) tokens, as OpenAI estimates a request
+    before it runs; an empty bucket answers 429 with `Retry-After` (whole seconds, rounded up, as OpenAI sends it;
+    `retry_after_ms` adds `retry-after-ms`). Every answer carries the headers of `style` ("openai":
+    `x-ratelimit-limit-requests`, `x-ratelimit-remaining-requests`, `x-ratelimit-reset-requests` and the same for
+    tokens; "anthropic": `anthropic-ratelimit-requests-limit`, `-remaining`, `-reset` (RFC 3339); "none": no headers).
+    """
+
+    rpm: float | None = None
+    tpm: float | None = None
+    request_burst: float | None = None
+    """Request bucket size (default: two seconds' worth, at least 1)."""
+    token_burst: float | None = None
+    style: str = "openai"
+    retry_after_ms: bool = False
+    fractional_retry_after: bool = False
+    """Send Retry-After as fractional seconds (the exact wait), not rounded up to whole seconds."""
+    refused: int = 0
+    admitted: int = 0
+    tokens_admitted: float = 0.0
+    _buckets: dict[str, Bucket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rpm:
+            self._buckets["requests"] = Bucket(self.request_burst or max(1.0, self.rpm / 30), self.rpm / 60)
+        if self.tpm:
+            self._buckets["tokens"] = Bucket(self.token_burst or max(1.0, self.tpm / 30), self.tpm / 60)
+
+    def admit(self, tokens: float) -> tuple[bool, dict[str, str]]:
+        """Whether a request needing `tokens` may run now (taking its share if so), and the headers to send."""
+        now = time.monotonic()
+        needs = {"requests": 1.0, "tokens": tokens}
+        for bucket in self._buckets.values():
+            bucket.refill(now)
+        wait = max((bucket.wait_for(needs[name]) for name, bucket in self._buckets.items()), default=0.0)
+        if wait <= 0:
+            for name, bucket in self._buckets.items():
+                bucket.level -= min(needs[name], bucket.capacity)
+            self.admitted += 1
+            self.tokens_admitted += tokens
+        else:
+            self.refused += 1
+        headers = self._headers()
+        if wait > 0:
+            headers["Retry-After"] = f"{wait:.3f}" if self.fractional_retry_after else str(max(1, math.ceil(wait)))
+            if self.retry_after_ms:
+                headers["retry-after-ms"] = str(math.ceil(wait * 1000))
+        return wait <= 0, headers
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for name, bucket in self._buckets.items():
+            per_minute = self.rpm if name == "requests" else self.tpm
+            if self.style == "openai":
+                headers[f"x-ratelimit-limit-{name}"] = str(int(per_minute or 0))
+                headers[f"x-ratelimit-remaining-{name}"] = str(int(bucket.level))
+                headers[f"x-ratelimit-reset-{name}"] = f"{math.ceil(bucket.full_in() * 1000)}ms"
+            elif self.style == "anthropic":
+                reset = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=bucket.full_in())
+                headers[f"anthropic-ratelimit-{name}-limit"] = str(int(per_minute or 0))
+                headers[f"anthropic-ratelimit-{name}-remaining"] = str(int(bucket.level))
+                headers[f"anthropic-ratelimit-{name}-reset"] = reset.isoformat(timespec="seconds").replace(
+                    "+00:00", "Z")
+        return headers
 
 
 @dataclass
@@ -72,6 +167,8 @@ class LoopbackServer:
     first_at: float | None = None
     last_at: float | None = None
     authorization_seen: list[str] = field(default_factory=list)
+    rate_limit: RateLimit | None = None
+    """A provider's requests- and tokens-per-minute limit, enforced on chat requests (None: no limit)."""
     port: int = 0
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -136,8 +233,11 @@ class LoopbackServer:
     async def _stats(self, request: web.Request) -> web.Response:
         """Requests served, and the span from the first arrival to the last answer (for benchmarks)."""
         span = None if self.first_at is None or self.last_at is None else self.last_at - self.first_at
+        limit = self.rate_limit
         return web.json_response({"requests": self.requests, "span_s": span, "batches_created": self.batches_created,
-                                  "batch_lines": self.batch_lines})
+                                  "batch_lines": self.batch_lines, "refused": limit.refused if limit else 0,
+                                  "admitted": limit.admitted if limit else self.requests,
+                                  "tokens_admitted": limit.tokens_admitted if limit else None})
 
     # -- the OpenAI Batch API ----------------------------------------------------------------------------------
 
@@ -325,13 +425,22 @@ class LoopbackServer:
             self.in_flight -= 1
 
     async def _answer(self, request: web.Request, body: dict[str, Any], number: int) -> web.StreamResponse:
+        headers: dict[str, str] = {}
+        if self.rate_limit is not None:
+            words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+            with self._lock:
+                admitted, headers = self.rate_limit.admit(words + int(body.get("max_tokens") or 16))
+            if not admitted:
+                return web.json_response({"error": {"message": "Rate limit reached for requests", "type": "requests",
+                                                    "code": "rate_limit_exceeded"}}, status=429, headers=headers)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         fault = self._fault_for(number)
         if fault is not None:
             return await self._fail(request, fault)
         text = self.reply(body["messages"])
-        response = web.json_response(_completion(body.get("model", "test-model"), text, "stop", body["messages"]))
+        response = web.json_response(_completion(body.get("model", "test-model"), text, "stop", body["messages"]),
+                                     headers=headers)
         self.last_at = time.perf_counter()
         return response
 
@@ -399,9 +508,21 @@ def _completion(model: str, text: str, finish: str, messages: list[dict[str, str
 
 
 if __name__ == "__main__":  # a server for manual runs and benchmarks: python tests/loopback_server.py [latency_s]
-    import sys
+    import argparse
 
-    server = LoopbackServer(latency_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
+    parser = argparse.ArgumentParser(description="A loopback OpenAI-compatible server")
+    parser.add_argument("latency", nargs="?", type=float, default=0.0)
+    parser.add_argument("--rpm", type=float, help="requests per minute (a provider's rate limit)")
+    parser.add_argument("--tpm", type=float, help="tokens per minute")
+    parser.add_argument("--request-burst", type=float)
+    parser.add_argument("--token-burst", type=float)
+    parser.add_argument("--style", default="openai", choices=["openai", "anthropic", "none"])
+    parser.add_argument("--fractional-retry-after", action="store_true")
+    arguments = parser.parse_args()
+    limit = RateLimit(arguments.rpm, arguments.tpm, arguments.request_burst, arguments.token_burst,
+                      arguments.style, fractional_retry_after=arguments.fractional_retry_after
+                      ) if arguments.rpm or arguments.tpm else None
+    server = LoopbackServer(latency_s=arguments.latency, rate_limit=limit).start()
     print(json.dumps({"url": server.url}), flush=True)
     while True:
         time.sleep(3600)

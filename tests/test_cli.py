@@ -31,9 +31,9 @@ def test_suites_list_and_show():
     (["run", "--task", "summ"], "Did you mean 'sum'?"),
     (["run", "--model", "opnai/gpt-4o"], "Did you mean 'openai'?"),
     (["run", "--model", "scripted/echo", "--placement", "sytem"], "Did you mean 'system'?"),
-    (["run", "--model", "scripted/echo", "--repeats", "0"], "repeats must be 1 or more"),
-    (["run", "--model", "scripted/echo", "--limit", "-3"], "limit must be 1 or more"),
-    (["run", "--model", "scripted/echo", "--limit", "lots"], "--limit takes a number"),
+    (["run", "--model", "scripted/echo", "--repeats", "0"], "'--repeats': 0 is not in the range 1<=x<=1000"),
+    (["run", "--model", "scripted/echo", "--limit", "-3"], "'--limit': must be 1 or more"),
+    (["run", "--model", "scripted/echo", "--limit", "lots"], "'--limit': takes a number"),
     (["run", "--resume", "/nonexistent/run"], "is not an emoprompt run folder"),
     (["run", "--retry-errors"], "--retry-errors goes with --resume"),
 ])

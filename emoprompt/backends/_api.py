@@ -1,12 +1,10 @@
-"""What the API backends share: the retry delay (Retry-After or backoff), a reachability check, and token prices."""
+"""What the API backends share: the check of an API base URL, and token prices."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib.util
 import json
-import random
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,39 +13,15 @@ from emoprompt.errors import UsageError
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
 
 
-def retry_delay(attempt: int, backoff_s: float, retry_after: float | None) -> float:
-    """Seconds to wait before retry number `attempt + 1`: the server's Retry-After (capped at 60 s), else jittered
-    exponential backoff (capped at 30 s)."""
-    if retry_after is not None and retry_after == retry_after:
-        return min(max(retry_after, 0.0), 60.0)
-    return min(backoff_s * 2**attempt, 30.0) * (0.5 + random.random() / 2)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date; None when absent or unreadable (nan, inf)."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        import datetime as dt
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-    return seconds if seconds == seconds and abs(seconds) != float("inf") else None
-
-
 def check_api_base(api_base: str) -> str:
-    """`api_base` if it is an http(s) URL with a host and a valid port, else a one-line UsageError."""
+    """`api_base` if it is an http(s) URL with a host and a valid port, and nothing that could end up in a header
+    (spaces, control characters); else a one-line UsageError, before anything is sent."""
     from emoprompt.secrets import redact_url
 
     shown = redact_url(api_base)
+    if not isinstance(api_base, str) or any(ord(c) < 33 or ord(c) == 127 for c in api_base):
+        raise UsageError(f"API base {shown!r} contains spaces or control characters; give the URL alone, e.g. "
+                         "http://127.0.0.1:8000/v1")
     try:
         url = urlparse(api_base)
         url.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
@@ -57,21 +31,6 @@ def check_api_base(api_base: str) -> str:
     if url.scheme not in ("http", "https") or not url.hostname:
         raise UsageError(f"API base {shown!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000/v1")
     return api_base
-
-
-async def check_reachable(api_base: str) -> None:
-    """Fail before the run, with a one-line fix, when nothing listens at `api_base`."""
-    url = urlparse(check_api_base(api_base))
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, port), timeout=5)
-    except (OSError, TimeoutError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        from emoprompt.secrets import redact_url
-
-        raise UsageError(f"cannot reach API base {redact_url(api_base)} ({reason}); start the server or fix "
-                         "--api-base") from None
-    writer.close()
 
 
 def token_prices(model: str, batch: bool = False) -> tuple[float, float] | None:

@@ -63,6 +63,15 @@ class BackendOptions:
     """`--executor ray`: the cluster to join (default: RAY_ADDRESS, else a Ray started here on 127.0.0.1)."""
     ray_workers: int = 2
     """`--executor ray`: processor workers (HTTP request actors, or vLLM engine replicas)."""
+    rpm: float | None = None
+    """Requests per minute at most, per model (the user's API tier); the provider's own limit is also learned from
+    its rate-limit headers and its 429s."""
+    tpm: float | None = None
+    """Tokens per minute at most, per model (prompt tokens plus max_tokens per request, as providers count them)."""
+    patience_s: float = 600.0
+    """How long a rate-limited model may answer nothing before the run stops (resumable)."""
+    max_cost: float | None = None
+    """The most dollars the run may spend (requests that could pass it are not sent; the run stops there)."""
 
 
 async def call_optional(target: Any, name: str) -> None:

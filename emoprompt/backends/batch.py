@@ -24,12 +24,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
-
-from emoprompt.backends._api import check_api_base, check_reachable, token_prices
+from emoprompt.backends._api import check_api_base, token_prices
 from emoprompt.backends.base import BackendOptions
 from emoprompt.backends.context import current_request
+from emoprompt.backends.http import HTTPFailure, check_reachable, new_session, request
+from emoprompt.backends.managed import send_with_retries
 from emoprompt.backends.openai_http import endpoint_identity, message_text
+from emoprompt.backends.pacing import Pacer, read_rate_limits
 from emoprompt.backends.rounds import Outcome, Pending, Rounds
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
@@ -66,6 +67,8 @@ class MemoryJournal:
 class BatchBackend:
     """What the OpenAI and Anthropic batch clients share: gathering, splitting, the journal, polling, joining."""
 
+    paced = False
+    """The requests of a batch are not sent one by one: only the API's own calls are paced (`_request`)."""
     provider = ""
     max_requests = 50_000
     max_bytes = 190_000_000
@@ -88,8 +91,10 @@ class BatchBackend:
         """custom_id → local id of a batch from an earlier invocation that holds it (results not yet joined)."""
         self._results: dict[str, asyncio.Future[dict[str, Outcome]]] = {}
         self._served: set[str] = set()
-        self._session_: aiohttp.ClientSession | None = None
+        self._session_: Any = None
         self._prices = token_prices(model, batch=True)
+        self._pacer = Pacer(4, patience_s=options.patience_s, label=f"{model} Batch API")
+        """The pace of the API's own calls (uploads, creations, polls): its 429s wait, never fail a batch."""
 
     # -- what subclasses provide --------------------------------------------------------------------------------
 
@@ -228,31 +233,29 @@ class BatchBackend:
     def _headers(self) -> dict[str, str]:
         raise NotImplementedError
 
-    def _session(self) -> aiohttp.ClientSession:
+    def _session(self) -> Any:
         if self._session_ is None or self._session_.closed:
-            self._session_ = aiohttp.ClientSession(headers=self._headers(),
-                                                   timeout=aiohttp.ClientTimeout(total=max(self.timeout_s, 300)))
+            self._session_ = new_session(self._headers(), max(self.timeout_s, 300))
         return self._session_
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> bytes:
-        """One API call, retried on connection failures, 429 and 5xx (a batch's polling outlives a hiccup)."""
-        from emoprompt.backends._api import retry_after_seconds, retry_delay
-
-        for attempt in range(8):
+        """One API call in the retry policy (`send_with_retries`): 429s wait their turn, connection failures and 5xx
+        are tried again (a batch's polling outlives a hiccup), other 4xx fail the batch's requests."""
+        async def send() -> bytes:
             try:
-                async with self._session().request(method, url, **kwargs) as response:
-                    body = await response.read()
-                    if response.status < 400:
-                        return body
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                    message = truncate(body[:500].decode("utf-8", "replace"))
-                    if response.status != 429 and response.status < 500:
-                        raise RequestError("batch_failed", f"{method} {redact_url(url)}: HTTP {response.status}: "
-                                                           f"{message}")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                message, retry_after = f"{type(exc).__name__}: {exc}", None
-            await asyncio.sleep(retry_delay(attempt, 0.5, retry_after))
-        raise RequestError("connection", truncate(f"{method} {redact_url(url)} kept failing: {message}"))
+                response = await request(self._session(), method, url, max_bytes=1 << 31, **kwargs)
+            except HTTPFailure as failure:
+                raise RequestError(failure.kind, truncate(f"{method} {redact_url(url)}: {failure}")) from None
+            if response.status < 400:
+                return response.body
+            limits = read_rate_limits(response.headers)
+            message = truncate(f"{method} {redact_url(url)}: HTTP {response.status}: "
+                               f"{response.body[:500].decode('utf-8', 'replace')}")
+            kind = "rate_limit" if response.status == 429 else "server_error" if response.status >= 500 else \
+                "batch_failed"
+            raise RequestError(kind, message, limits.retry_after if limits else None, limits)
+
+        return await send_with_retries(send, pacer=self._pacer, max_retries=7, backoff_s=0.5)
 
     async def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         body = await self._request(method, url, **kwargs)
@@ -281,7 +284,8 @@ class OpenAIBatchBackend(BatchBackend):
 
         self._online = OpenAIHTTPBackend(model, api_base, options.timeout_s)
         """The online client of the same endpoint: its identity, key, and request bodies are the batch's."""
-        self.api_base = self._online.api_base.rstrip("/")
+        self.api_base = self._online.url("").rstrip("/")
+        """Without credentials: those in the URL go in the Authorization header (`_headers`)."""
         super().__init__(model, options)
         if not model.startswith("openai/"):
             self._prices = None
@@ -303,6 +307,8 @@ class OpenAIBatchBackend(BatchBackend):
                 "body": json.loads(self._online._body(chat, config))}
 
     async def _submit(self, entry: dict[str, Any], data: bytes) -> None:
+        import aiohttp
+
         form = aiohttp.FormData()
         form.add_field("purpose", "batch")
         form.add_field("file", data, filename=f"emoprompt-{entry['local']}.jsonl", content_type="application/jsonl")

@@ -223,11 +223,15 @@ condition's)."""
 class BatchedBackend:
     """Base of a backend that answers many requests in one blocking call (a local model's `generate`).
 
+    A local model never refuses a request for its rate, so it is not paced (`paced = False`).
+
     Implement `identity()` and `generate_batch(requests) -> list[Completion | Exception]`; `complete` gathers
     concurrent requests into batches of up to `max_batch` with one generation config each, prompts in text order
     (so prompts that share a prefix, such as one task's, land in one batch), and runs `generate_batch` in a worker
     thread.
     """
+
+    paced = False
 
     name = "batched"
 

@@ -65,7 +65,8 @@ def make_openai(model: str, options: BackendOptions) -> Backend:
 
         default = options.endpoint_concurrency or options.concurrency or 16
         limits = [options.endpoint_limits.get(base or "", default) for base in bases]
-        return EndpointPool(model, [b for b in bases if b], limits, options.timeout_s, options.affinity, max_bytes)
+        return EndpointPool(model, [b for b in bases if b], limits, options.timeout_s, options.affinity, max_bytes,
+                            options.patience_s)
     return OpenAIHTTPBackend(model, bases[0], options.timeout_s, options.concurrency or 16,
                              max_response_bytes=max_bytes)
 

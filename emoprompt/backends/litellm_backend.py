@@ -1,4 +1,5 @@
-"""Every API provider and OpenAI-compatible server through litellm, with retries that honour Retry-After."""
+"""Every API provider and OpenAI-compatible server through litellm; its refusals and answers carry the provider's
+rate-limit headers to the pace (`emoprompt.backends.pacing`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import sys
 import time
 from typing import Any
 
-from emoprompt.backends._api import check_api_base, check_reachable, retry_after_seconds
+from emoprompt.backends._api import check_api_base
+from emoprompt.backends.http import check_reachable
+from emoprompt.backends.pacing import read_rate_limits
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError, did_you_mean
 from emoprompt.secrets import redact_url, truncate
@@ -42,6 +45,8 @@ def quiet() -> None:
 
 class LiteLLMBackend:
     """`provider/model` through `litellm.acompletion`; keys come only from the environment."""
+
+    paced = True
 
     def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0,
                  concurrency: int = 16) -> None:
@@ -161,10 +166,13 @@ class LiteLLMBackend:
         except Exception:
             cost = None
         served = getattr(response, "model", None)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
         return Completion(text, finish, token_count(getattr(usage, "prompt_tokens", None)),
                           token_count(getattr(usage, "completion_tokens", None)), latency,
                           cost if cost is None or cost >= 0 else None,
-                          served_model=served if isinstance(served, str) else None)
+                          served_model=served if isinstance(served, str) else None,
+                          rate_limits=read_rate_limits(headers if isinstance(headers, dict) else None))
 
     async def close(self) -> None:
         return None
@@ -198,22 +206,25 @@ def classify(exc: Exception) -> RequestError:
             kind = "unavailable"
         elif status == 429:
             kind = "rate_limit"
+    if getattr(exc, "status_code", None) == 529 or "overloaded" in message.lower():
+        kind = "overloaded"  # Anthropic's "busy, slow down"
     if kind == "server_error" and any(sign in message for sign in _MALFORMED_SIGNS):
         kind = "malformed_response"  # litellm reports a 200 it cannot read as an internal server error
-    return RequestError(kind, message, _retry_after(exc))
+    limits = _rate_limits(exc)
+    return RequestError(kind, message, limits.retry_after if limits is not None else None, limits)
 
 
 _MALFORMED_SIGNS = ("Invalid response object", "Expecting value", "Expecting property name", "JSONDecodeError",
                     "Unterminated string")
 
 
-def _retry_after(exc: Exception) -> float | None:
+def _rate_limits(exc: Exception) -> Any:
+    """The provider's rate-limit headers on a refused or failed call, when litellm kept them."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or getattr(exc, "headers", None)
     if not headers:
         return None
     try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-    except (TypeError, AttributeError):
+        return read_rate_limits({str(k): str(v) for k, v in dict(headers).items()})
+    except (TypeError, ValueError, AttributeError):
         return None
-    return retry_after_seconds(str(value)) if value is not None else None

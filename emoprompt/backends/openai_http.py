@@ -1,5 +1,5 @@
-"""The OpenAI-compatible chat protocol (OpenAI, vLLM, llama.cpp, most local servers) on emoprompt's own keep-alive
-HTTP/1.1 client (`http1`).
+"""The OpenAI-compatible chat protocol (OpenAI, vLLM, llama.cpp, most local servers), posted directly on emoprompt's
+HTTP stack (`emoprompt.backends.http`: aiohttp, proxies and CA settings from the environment).
 
 litellm costs about 7 ms of CPU per call, which caps a 2-core machine near 130 requests/s; this direct path
 costs a fraction of a millisecond, so the model, not the harness, is the bottleneck. Other providers still go
@@ -15,8 +15,9 @@ import time
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from emoprompt.backends._api import check_api_base, check_reachable, retry_after_seconds, token_prices
-from emoprompt.backends.http1 import HTTPClient, HTTPFailure
+from emoprompt.backends._api import check_api_base, token_prices
+from emoprompt.backends.http import HTTPFailure, check_reachable, new_session, proxy_for, request
+from emoprompt.backends.pacing import read_rate_limits
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
 from emoprompt.secrets import redact_url, truncate
@@ -29,7 +30,7 @@ PROVIDERS = {
 
 _STATUS_KINDS = {400: "bad_request", 401: "auth", 403: "auth", 404: "not_found", 408: "timeout", 409: "server_error",
                  413: "context_window", 422: "bad_request", 429: "rate_limit", 500: "server_error",
-                 502: "server_error", 503: "unavailable", 504: "server_error"}
+                 502: "server_error", 503: "unavailable", 504: "server_error", 529: "overloaded"}
 
 
 class OpenAIHTTPBackend:
@@ -38,8 +39,11 @@ class OpenAIHTTPBackend:
     Keys come only from the environment (`OPENAI_API_KEY`, `HOSTED_VLLM_API_KEY`). The endpoint is `api_base`,
     else `OPENAI_API_BASE` / `OPENAI_BASE_URL` (`HOSTED_VLLM_API_BASE`), else OpenAI's; wherever it came from, it is
     part of the identity, so answers cached from one server are never served for another. One connection pool
-    per event loop, as wide as the caller's concurrency. Retries are the caller's (ManagedBackend).
+    per event loop. Pacing and retries are the caller's (ManagedBackend); every answer and refusal carries the
+    provider's rate-limit headers for it.
     """
+
+    paced = True
 
     def __init__(self, model: str, api_base: str | None = None, timeout_s: float = 60.0,
                  concurrency: int = 16, max_response_bytes: int = 8_000_000) -> None:
@@ -55,11 +59,11 @@ class OpenAIHTTPBackend:
                              f"(or export {base_variables[0]})")
         self.api_base: str = check_api_base(chosen)
         self._url, self._basic_auth = _split_credentials(chosen)
-        self._target = self.target("chat/completions")
+        self._chat_url = self.url("chat/completions")
         self.timeout_s = timeout_s
         self.default_concurrency = concurrency
         self.max_response_bytes = max_response_bytes
-        self._sessions: dict[asyncio.AbstractEventLoop, HTTPClient] = {}
+        self._sessions: dict[asyncio.AbstractEventLoop, Any] = {}
         self._prices = token_prices(model) if provider == "openai" else None
 
     def identity(self) -> dict[str, Any]:
@@ -77,10 +81,16 @@ class OpenAIHTTPBackend:
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     def preflight(self) -> None:
-        """Checks that need no network, before a run folder is created: the key, where one is needed."""
-        if os.environ.get(self._key_variable) is None and self.api_base == PROVIDERS["openai"][0]:
+        """Checks that need no network, before a run folder is created: the key, where one is needed (and that it
+        can go in a header), and the proxy the environment names."""
+        key = os.environ.get(self._key_variable)
+        if key is None and self.api_base == PROVIDERS["openai"][0]:
             raise UsageError(f"{self.name} needs {self._key_variable} in the environment; "
                              f"export {self._key_variable}=... (keys are never written to disk)")
+        if key is not None and not _header_safe(key):
+            raise UsageError(f"{self._key_variable} holds characters an HTTP header cannot carry (line breaks, control "
+                             "or non-Latin-1 characters); export the key alone")
+        proxy_for(self._url)
 
     async def start(self) -> None:
         self.preflight()
@@ -99,11 +109,17 @@ class OpenAIHTTPBackend:
             payload["stop"] = list(config.stop)
         return json.dumps(payload, ensure_ascii=False).encode()
 
+    async def get(self, name: str, timeout_s: float = 30.0) -> tuple[int, bytes]:
+        """`GET <api base>/<name>` (e.g. `models`): status and body; raises HTTPFailure."""
+        response = await request(self._session(), "GET", self.url(name), timeout_s=timeout_s,
+                                 max_bytes=self.max_response_bytes)
+        return response.status, response.body
+
     async def _post(self, body: bytes) -> Completion:
-        session = self._session()
         started = time.perf_counter()
         try:
-            response = await session.request("POST", self._target, body)
+            response = await request(self._session(), "POST", self._chat_url, data=body,
+                                     max_bytes=self.max_response_bytes)
         except HTTPFailure as failure:
             message = failure.args[0]
             if failure.kind == "response_too_large":
@@ -111,13 +127,14 @@ class OpenAIHTTPBackend:
             raise RequestError(failure.kind, truncate(message)) from None
         latency = time.perf_counter() - started
         payload = response.body
+        limits = read_rate_limits(response.headers)
         if response.status >= 400:
-            raise _status_error(response.status, payload, retry_after_seconds(response.headers.get("retry-after")))
+            raise _status_error(response.status, payload, limits)
         try:
             data = json.loads(payload)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise RequestError("malformed_response", f"the server's answer is not JSON: {payload[:120]!r}") from None
-        return self._completion(data, latency)
+        return self._completion(data, latency).replace(rate_limits=limits)
 
     def _completion(self, data: Any, latency: float) -> Completion:
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -132,14 +149,14 @@ class OpenAIHTTPBackend:
         served = data.get("model") if isinstance(data.get("model"), str) else None
         return Completion(text, finish, tokens_in, tokens_out, latency, cost, served_model=served)
 
-    def _session(self) -> HTTPClient:
+    def _session(self) -> Any:
         """The connections of the running event loop (a caller may use several loops, one after another)."""
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
             for old_loop in [old for old in self._sessions if old.is_closed()]:
                 del self._sessions[old_loop]
-            session = HTTPClient(self._url, self._session_headers(), self.timeout_s, self.max_response_bytes)
+            session = new_session(self._session_headers(), self.timeout_s)
             self._sessions[loop] = session
         return session
 
@@ -200,7 +217,12 @@ def endpoint_identity(api_base: str) -> str:
     return redact_url(api_base).rstrip("/")
 
 
-def _status_error(status: int, payload: bytes, retry_after: float | None) -> RequestError:
+def _header_safe(value: str) -> bool:
+    """Whether `value` can be sent as (part of) an HTTP header: Latin-1, no control characters."""
+    return all(31 < ord(c) < 256 and ord(c) != 127 for c in value)
+
+
+def _status_error(status: int, payload: bytes, limits: Any = None) -> RequestError:
     message = payload[:2000].decode("utf-8", "replace")
     try:
         error = json.loads(payload).get("error")
@@ -212,4 +234,5 @@ def _status_error(status: int, payload: bytes, retry_after: float | None) -> Req
     if kind == "bad_request" and any(word in message.lower() for word in ("context length", "maximum context",
                                                                           "too many tokens", "context window")):
         kind = "context_window"
-    return RequestError(kind, f"HTTP {status}: {message}", retry_after)
+    retry_after = limits.retry_after if limits is not None else None
+    return RequestError(kind, f"HTTP {status}: {message}", retry_after, limits)

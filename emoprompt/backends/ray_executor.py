@@ -35,6 +35,8 @@ _RAY_LOCK = threading.Lock()
 class RayDataBackend:
     """A model reached through Ray Data: `inner` is the backend that names the model (its identity, its endpoint)."""
 
+    paced = False
+
     def __init__(self, inner: Backend, options: BackendOptions) -> None:
         from emoprompt.backends.openai_http import OpenAIHTTPBackend
         from emoprompt.backends.vllm_backend import VLLMBackend

@@ -37,6 +37,8 @@ class VLLMBackend:
     max_model_len, dtype, ...). `engine` and `sampling_params` replace vLLM at its boundary (for tests).
     """
 
+    paced = False
+
     def __init__(self, model: str, engine_args: dict[str, Any] | None = None, concurrency: int = 256,
                  engine: Any = None, sampling_params: Callable[..., Any] | None = None) -> None:
         if not model:

@@ -64,9 +64,7 @@ def report_run(run_dir: Path, out_dir: Path | None = None, options: ReportOption
     if not records:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
     spec = spec_from_manifest(manifest, options)
-    from emoprompt.stats.describe import describe
-
-    analysis = describe(records, spec) or _analyze_run(records, spec, manifest, options)
+    analysis = _analyze_run(records, spec, manifest, options)
     title = f"emoprompt report: {manifest.experiment.get('name', 'run')} ({run_dir.name})"
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title})
 

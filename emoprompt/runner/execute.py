@@ -18,7 +18,7 @@ from typing import Any
 from emoprompt.backends import ManagedBackend
 from emoprompt.backends.context import RequestTag, tagged
 from emoprompt.chat import Chat, Completion, GenerateConfig, Oracle, Query
-from emoprompt.errors import EmopromptError, RequestError
+from emoprompt.errors import EmopromptError, RequestError, RunStopped
 from emoprompt.registry import scorers
 from emoprompt.runner.cache import ResponseCache, cache_key
 from emoprompt.runner.plan import Cell, RunPlan, repeat_config
@@ -44,6 +44,9 @@ class RunCounters:
     """One message per error kind, for the end-of-run report."""
     interrupted_by: int | None = None
     """The signal (SIGINT, SIGTERM) that stopped the invocation before every cell ran, if one did."""
+    stopped_by: str | None = None
+    """`max_cost` or `patience` when the run stopped before every cell ran (the cells left stay unrun)."""
+    stop_reason: str = ""
 
 
 async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
@@ -89,8 +92,15 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
             template = templates.get(cell.task.template)
             if template is None:
                 template = templates[cell.task.template] = get_template(cell.task.template)
-            record = await run_cell(cell, plan.backends[cell.model], cache if plan.cacheable(cell) else None,
-                                    repeat_config(plan.experiment.generation, cell.repeat), counters, template)
+            try:
+                record = await run_cell(cell, plan.backends[cell.model], cache if plan.cacheable(cell) else None,
+                                        repeat_config(plan.experiment.generation, cell.repeat), counters, template)
+            except RunStopped as stop:  # the cell stays unrun for --resume; no new cell starts
+                if counters.stopped_by is None:
+                    counters.stopped_by, counters.stop_reason = stop.kind, stop.message
+                    while not queue.empty():
+                        queue.get_nowait()
+                continue
             store.append(record)
             if on_record is not None:
                 on_record(record)
@@ -195,7 +205,7 @@ async def run_cell(cell: Cell, backend: ManagedBackend, cache: ResponseCache | N
             fields.update(attempt_scores=[float(scorer(text, sample).value) for text in final.loop.attempts],
                           feedback=list(final.loop.feedback), verdicts=list(final.loop.verdicts),
                           verifier=final.loop.verifier)
-    except EmopromptError:
+    except (EmopromptError, RunStopped):
         raise
     except RequestError as exc:
         fields = {"error": ErrorInfo(exc.kind, truncate(exc.message))}

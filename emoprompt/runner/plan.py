@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from emoprompt.backends import Backend, BackendOptions, ManagedBackend, resolve_backend
+from emoprompt.backends.managed import Budget
 from emoprompt.chat import GenerateConfig
 from emoprompt.conditions import Condition, parse_conditions
 from emoprompt.errors import UsageError
@@ -55,6 +56,8 @@ class RunPlan:
 
     fingerprints: dict[str, str] = field(default_factory=dict)
     """Per task, `Task.fingerprint()` (it hashes every sample, so it is taken once)."""
+    budget: Budget | None = None
+    """The spending cap every model of the run shares (`--max-cost`), if any."""
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the run's outputs (hashed into `experiment_hash`)."""
@@ -85,8 +88,14 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
     if missing:
         raise UsageError(f"no backend given for model {missing[0]!r}; pass it in backends={{...}}")
     managed = {model: backend if isinstance(backend, ManagedBackend)
-               else ManagedBackend(model, backend, options.max_retries, options.backoff_s, options.max_response_chars)
+               else ManagedBackend(model, backend, options.max_retries, options.backoff_s, options.max_response_chars,
+                                   options)
                for model, backend in raw.items() if model in experiment.models}
+    budget = None
+    if options.max_cost is not None:
+        budget = Budget(options.max_cost)
+        for backend in managed.values():
+            backend.cap_spending(budget, batch=options.batch)
     notes += [f"model {m}: its identity cannot tell versions apart (code without readable source); its answers "
               "are not cached" for m, b in managed.items() if not b.cacheable]
     notes += [f"condition {c.name}: its transform's identity cannot tell versions apart (define identity()); its "
@@ -97,7 +106,7 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
     identity = _identity(experiment, suite, conditions, managed, wordings, fingerprints)
     cells = list(_cells(experiment, suite, samples, conditions, managed, wordings, fingerprints))
     return RunPlan(experiment, suite, conditions, control, managed, cells, stable_hash(identity), notes, data_dir,
-                   wordings, fingerprints)
+                   wordings, fingerprints, budget)
 
 
 def plan_wordings(experiment: Experiment, suite: Suite, options: BackendOptions, notes: list[str]

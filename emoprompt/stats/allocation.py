@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from scipy import stats
 
 from emoprompt.errors import UsageError
-from emoprompt.stats import special
 from emoprompt.stats.wording import CrossedTask, score_components
 
 ITEMS = (10, 25, 50, 100, 200, 400, 800)
@@ -108,7 +108,7 @@ def design_mde(components: PilotComponents, items: int, wordings: int, repeats: 
         terms = [(value, degrees) for value, degrees in expected.variance_terms()]
         spread = sum(value**2 / degrees for value, degrees in terms)
         df = t * sum(value for value, _ in terms) ** 2 / spread if spread > 0 else float(t * (n - 1))
-    quantile = float(special.t_ppf(1 - alpha / (2 * family), df) + special.t_ppf(power, df))
+    quantile = float(stats.t.ppf(1 - alpha / (2 * family), df) + stats.t.ppf(power, df))
     calls = round(t * n * k * repeats * components.conditions * components.calls_per_cell)
     return Design(n, k, repeats, calls, quantile * math.sqrt(max(variance, 0.0)), df)
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from emoprompt.errors import UsageError
-from emoprompt.stats import special
 from emoprompt.stats.contrast import contrast, finish_family
 from emoprompt.stats.frame import fold_wordings, item_means, wording_count
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
@@ -19,6 +19,7 @@ from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
 from emoprompt.stats.scale import Scale
 from emoprompt.stats.spec import AnalysisSpec, data_warnings, json_safe, missing_control_warning
+from emoprompt.stats.tally import tally
 from emoprompt.stats.wording import wording_analysis
 from emoprompt.usage import usage
 
@@ -106,6 +107,7 @@ def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: 
                else None)
     return {
         "conditions": _condition_table(frame[frame["model"] == model], conditions, spec),
+        "summary": _summary_contrasts(model_means, conditions, spec, repeats),
         "confounds": _confounds(model, diagnostics, conditions, spec, repeats),
         "primary": _primary(model_means, treatments, spec, compared),
         "generic": generic,
@@ -150,7 +152,7 @@ def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spe
     """
     from emoprompt.suites.bigbench import normalized_score
 
-    z = float(special.norm_ppf(1 - spec.alpha / 2))
+    z = float(stats.norm.ppf(1 - spec.alpha / 2))
     rows = []
     for condition in conditions:
         scores, normalized = [], []
@@ -218,19 +220,30 @@ def _mean(means: pd.DataFrame, condition: str) -> float:
 
 
 def _condition_table(rows: pd.DataFrame, conditions: list[str], spec: AnalysisSpec) -> list[dict[str, Any]]:
-    table = []
-    for condition in conditions:
-        cells = rows[rows["condition"] == condition]
-        valid = cells[cells["error"].isna()]
-        table.append({
-            "condition": condition, "family": spec.families.get(condition, ""), "cells": len(cells),
-            "errors": int(cells["error"].notna().sum()),
-            "accuracy": float(valid["score"].mean()) if len(valid) else float("nan"),
-            "parse_failure_rate": float((valid["parsed"] == False).mean()) if len(valid) else float("nan"),  # noqa: E712
-            "mean_tokens_out": float(pd.to_numeric(valid["tokens_out"], errors="coerce").mean()) if len(valid)
-            else float("nan"),
-        })
-    return table
+    failed = rows["error"].notna().tolist()
+    cells = zip(rows["condition"].tolist(), rows["score"].tolist(), rows["parsed"].tolist(), failed,
+                rows["tokens_out"].tolist(), strict=True)
+    return [row.to_dict() for row in tally(cells, conditions, spec.families)]
+
+
+SUMMARY_FIELDS = ("diff", "ci_low", "ci_high", "p", "method", "n_items")
+"""What the terminal summary shows of a contrast."""
+
+
+def _summary_contrasts(means: pd.DataFrame, conditions: list[str], spec: AnalysisSpec, repeats: int
+                       ) -> list[dict[str, Any]]:
+    """Per condition, its pooled contrast against the baseline and against the control (over every item of every
+    task: the estimator of the pooled table), as the terminal summary prints them."""
+    def against(condition: str, reference: str) -> dict[str, Any] | None:
+        pairs = _pairs(means, condition, reference)
+        if condition == reference or len(pairs) < 2:
+            return None
+        row = contrast(pairs[condition].to_numpy(), pairs[reference].to_numpy(), repeats, spec.alpha, spec.sesoi,
+                       robust=False)
+        return {key: row[key] for key in SUMMARY_FIELDS}
+
+    return [{"condition": condition, "vs_baseline": against(condition, spec.baseline),
+             "vs_control": against(condition, spec.control)} for condition in conditions]
 
 
 def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisSpec, tasks: list[str]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
-from emoprompt.stats import special
 from emoprompt.stats.effects import (
     cohens_h,
     conditional_odds_ratio,
@@ -42,7 +42,7 @@ def contrast(treatment: np.ndarray, control: np.ndarray, repeats: int, alpha: fl
     result = paired_binary(t, c, alpha) if binary else paired_t(t, c, alpha)
     d = t - c
     var_d = float(d.var(ddof=1)) if n > 1 else float("nan")
-    z = float(special.norm_ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(1 - alpha / 2))
     row: dict[str, Any] = {
         "n_items": n, "K": repeats, "acc_ctrl": result.mean_control, "acc_treat": result.mean_treatment,
         "diff": result.diff, "ci_low": result.ci_low, "ci_high": result.ci_high,

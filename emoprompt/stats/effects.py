@@ -6,8 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
-from emoprompt.stats import special
 from emoprompt.stats.paired import Z95
 
 
@@ -85,8 +85,8 @@ def conditional_odds_ratio(n10: int, n01: int, alpha: float = 0.05) -> tuple[flo
 def clopper_pearson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """The exact (Clopper–Pearson) interval for one proportion, from beta quantiles (what
     `scipy.stats.binomtest(...).proportion_ci(method="exact")` finds by root search, to 1e-12)."""
-    low = 0.0 if successes == 0 else float(special.beta_ppf(alpha / 2, successes, n - successes + 1))
-    high = 1.0 if successes == n else float(special.beta_ppf(1 - alpha / 2, successes + 1, n - successes))
+    low = 0.0 if successes == 0 else float(stats.beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
     return low, high
 
 
@@ -99,7 +99,7 @@ def wilson_ci(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float
     """Wilson interval for one proportion (statsmodels' `proportion_confint(method="wilson")`, written out)."""
     if n == 0:
         return float("nan"), float("nan")
-    z = -float(special.norm_ppf(alpha / 2))
+    z = -float(stats.norm.ppf(alpha / 2))
     share, z2 = successes / n, z * z
     denominator = 1 + z2 / n
     center = (share + z2 / (2 * n)) / denominator

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
-from emoprompt.stats import special
+from scipy import stats
 
 Z95 = 1.959963984540054
 
@@ -38,7 +37,7 @@ def mcnemar_midp(n10: int, n01: int) -> float:
     m, k = n10 + n01, min(n10, n01)
     if m == 0:
         return 1.0
-    return float(min(1.0, 2 * special.binom_cdf(k, m, 0.5) - special.binom_pmf(k, m, 0.5)))
+    return float(min(1.0, 2 * stats.binom.cdf(k, m, 0.5) - stats.binom.pmf(k, m, 0.5)))
 
 
 def mcnemar_exact(n10: int, n01: int) -> float:
@@ -46,7 +45,7 @@ def mcnemar_exact(n10: int, n01: int) -> float:
     m = n10 + n01
     if m == 0 or n10 == n01:
         return 1.0
-    return float(min(1.0, 2 * special.binom_cdf(min(n10, n01), m, 0.5)))  # Bin(m, ½) is symmetric
+    return float(min(1.0, 2 * stats.binom.cdf(min(n10, n01), m, 0.5)))  # Bin(m, ½) is symmetric
 
 
 def agresti_min_ci(n10: int, n01: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -60,7 +59,7 @@ def paired_binary(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.0
     """K = 1 binary outcomes: McNemar mid-p (and exact p) with the Agresti–Min CI."""
     t, c = np.asarray(treatment, bool), np.asarray(control, bool)
     n10, n01 = int(np.sum(t & ~c)), int(np.sum(~t & c))
-    z = float(special.norm_ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(1 - alpha / 2))
     low, high = agresti_min_ci(n10, n01, len(t), z)
     return PairedDifference(len(t), float(t.mean()), float(c.mean()), float(t.mean() - c.mean()), low, high,
                             mcnemar_midp(n10, n01), "mcnemar-midp/agresti-min", n10, n01, mcnemar_exact(n10, n01))
@@ -86,8 +85,8 @@ def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) ->
             return PairedDifference(n, float(t.mean()), float(c.mean()), 0.0, 0.0, 0.0, 1.0, "no difference")
         return PairedDifference(n, float(t.mean()), float(c.mean()), mean, float("nan"), float("nan"),
                                 min(1.0, 2 * 0.5**n), "sign-flip (every item moved alike)")
-    crit = float(special.t_ppf(1 - alpha / 2, n - 1))
-    p = float(2 * special.t_sf(abs(mean / se), n - 1))
+    crit = float(stats.t.ppf(1 - alpha / 2, n - 1))
+    p = float(2 * stats.t.sf(abs(mean / se), n - 1))
     return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean - crit * se, mean + crit * se, p,
                             "paired-t")
 
@@ -130,7 +129,6 @@ def bca_ci(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05, n_re
     d = np.asarray(treatment, float) - np.asarray(control, float)
     if len(d) < 3 or np.all(d == d[0]):
         return float(d.mean()), float(d.mean())
-    from scipy import stats
 
     result = stats.bootstrap((d,), np.mean, vectorized=True, n_resamples=n_resamples, method="BCa",
                              confidence_level=1 - alpha, random_state=np.random.default_rng(seed))
@@ -142,7 +140,6 @@ def wilcoxon_p(treatment: np.ndarray, control: np.ndarray) -> float:
     d = np.asarray(treatment, float) - np.asarray(control, float)
     if len(d) < 2 or np.all(d == 0):
         return 1.0
-    from scipy import stats
 
     return float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from emoprompt.stats import special
+from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,12 @@ def random_effects(effects: np.ndarray, variances: np.ndarray, alpha: float = 0.
         result = combine_effects(effects, variances, method_re="pm", use_t=True)
         low, high = result.conf_int(alpha=alpha, use_t=True)[3]
     mean, se = float(result.mean_effect_re), float(np.sqrt(result.var_hksj_re))
-    p = float(2 * special.t_sf(abs(mean / se), k - 1)) if se > 0 else (1.0 if mean == 0 else 0.0)
+    p = float(2 * stats.t.sf(abs(mean / se), k - 1)) if se > 0 else (1.0 if mean == 0 else 0.0)
     tau2 = float(result.tau2)
     pred_low = pred_high = tau2_upper = float("nan")
     if k >= 3:
         tau2_upper = q_profile_upper(effects, variances, PREDICTION_TAU_LEVEL)
-        spread = special.t_ppf(1 - alpha / 2, k - 2) * math.sqrt(max(tau2, tau2_upper) + se**2)
+        spread = stats.t.ppf(1 - alpha / 2, k - 2) * math.sqrt(max(tau2, tau2_upper) + se**2)
         pred_low, pred_high = mean - spread, mean + spread
     q_p = float(result.test_homogeneity().pvalue)
     return RandomEffects(mean, float(low), float(high), p, tau2, math.sqrt(tau2), max(0.0, float(result.i2)), q_p,
@@ -80,7 +79,7 @@ def q_profile_upper(effects: np.ndarray, variances: np.ndarray, level: float) ->
     from scipy import optimize
 
     k = len(effects)
-    target = float(special.chi2_ppf(1 - level, k - 1))
+    target = float(stats.chi2.ppf(1 - level, k - 1))
 
     def generalised_q(tau2: float) -> float:
         weights = 1 / (variances + tau2)

@@ -6,13 +6,12 @@ import functools
 import math
 
 import numpy as np
-
-from emoprompt.stats import special
+from scipy import stats
 
 
 def z(p: float) -> float:
     """The standard normal quantile."""
-    return float(special.norm_ppf(p))
+    return float(stats.norm.ppf(p))
 
 
 T_POWER_BELOW = 1000
@@ -77,7 +76,7 @@ def connor_power(n: int, p10: float, p01: float, alpha: float = 0.05, family: in
     if psi - delta**2 <= 0:
         return 1.0
     za = z(1 - alpha / (2 * family))
-    return float(special.norm_cdf((math.sqrt(n) * delta - za * math.sqrt(psi)) / math.sqrt(psi - delta**2)))
+    return float(stats.norm.cdf((math.sqrt(n) * delta - za * math.sqrt(psi)) / math.sqrt(psi - delta**2)))
 
 
 def power_exact_mcnemar(n: int, p10: float, p01: float, alpha: float = 0.05, mid_p: bool = True) -> float:
@@ -91,13 +90,13 @@ def power_exact_mcnemar(n: int, p10: float, p01: float, alpha: float = 0.05, mid
     share = p10 / psi
     total = 0.0
     m_values = np.arange(n + 1)
-    m_weights = special.binom_pmf(m_values, n, psi)
+    m_weights = stats.binom.pmf(m_values, n, psi)
     for m, weight in zip(m_values, m_weights, strict=True):
         if weight < 1e-12 or m == 0:
             continue
         k = np.arange(m + 1)
         rejects = np.array([test(int(a), int(m - a)) < alpha for a in k])
-        total += weight * float(np.sum(special.binom_pmf(k, m, share)[rejects]))
+        total += weight * float(np.sum(stats.binom.pmf(k, m, share)[rejects]))
     return total
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from emoprompt.stats import special
 from emoprompt.stats.multiplicity import holm
 from emoprompt.stats.power import z
 from emoprompt.stats.scale import Scale
@@ -29,9 +29,9 @@ def welch(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> di
         return {"diff": diff, "ci_low": float("nan"), "ci_high": float("nan"), "se": 0.0,
                 "p_value": min(1.0, 2 / arrangements)}
     df = (var_t + var_c) ** 2 / (var_t**2 / (len(t) - 1) + var_c**2 / (len(c) - 1))
-    crit = float(special.t_ppf(1 - alpha / 2, df))
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
     return {"diff": diff, "ci_low": diff - crit * se, "ci_high": diff + crit * se, "se": se,
-            "p_value": float(2 * special.t_sf(abs(diff / se), df))}
+            "p_value": float(2 * stats.t.sf(abs(diff / se), df))}
 
 
 def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:

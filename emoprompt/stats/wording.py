@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from emoprompt.stats import special
+from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def crossed_contrast(tables: dict[str, np.ndarray], alpha: float) -> dict[str, A
     df_within = sum((t.n - 1) * (t.k - 1) for t in tasks.values())
     if within > 0:
         f_value = (between / df_between) / (within / df_within)
-        result["interaction_f"], result["interaction_p"] = f_value, float(special.f_sf(f_value, df_between, df_within))
+        result["interaction_f"], result["interaction_p"] = f_value, float(stats.f.sf(f_value, df_between, df_within))
         result["interaction_df"] = [df_between, df_within]
     weights = {task: t.n / total for task, t in tasks.items()}
     result["components"] = {name: sum(weights[task] * t.components[name] for task, t in tasks.items())
@@ -127,9 +126,9 @@ def _interval(estimate: float, variance: float, df: float, alpha: float) -> dict
     if se == 0 or not math.isfinite(df) or df <= 0:
         return {"diff": estimate, "se": se, "df": df, "ci_low": float("nan"), "ci_high": float("nan"),
                 "p": 1.0 if estimate == 0 else float("nan")}
-    quantile = float(special.t_ppf(1 - alpha / 2, df))
+    quantile = float(stats.t.ppf(1 - alpha / 2, df))
     return {"diff": estimate, "se": se, "df": df, "ci_low": estimate - quantile * se,
-            "ci_high": estimate + quantile * se, "p": float(2 * special.t_sf(abs(estimate) / se, df))}
+            "ci_high": estimate + quantile * se, "p": float(2 * stats.t.sf(abs(estimate) / se, df))}
 
 
 def wording_analysis(rows: pd.DataFrame, conditions: list[str], treatments: list[str], control: str, baseline: str,

@@ -46,7 +46,7 @@ def test_openai_batch_joins_answers_and_names_expired_and_failed_lines(keys, tmp
         code, output = _run("openai/test-model", server, tmp_path / "run", "--limit", "4", "--no-cache")
     finally:
         server.stop()
-    assert code == 0, output
+    assert code == 3, output  # expired and failed lines are error cells
     records = list(iter_records(tmp_path / "run"))
     assert len(records) == 216 and server.batches_created == 1 and server.batch_lines == 216
     kinds = {r.error.kind for r in records if r.error}
@@ -113,7 +113,7 @@ def test_anthropic_message_batches(keys, tmp_path):
                                           "--condition", "EP02@system"])
     finally:
         server.stop()
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # expired and errored lines are error cells
     records = list(iter_records(tmp_path / "run"))
     assert len(records) == 54 and server.batches_created == 1
     assert {r.error.kind for r in records if r.error} == {"batch_expired", "batch_failed"}
@@ -131,7 +131,7 @@ def test_a_batch_the_provider_failed_makes_every_cell_an_error(keys, tmp_path):
         code, output = _run("openai/test-model", server, tmp_path / "run", "--limit", "1", "--no-cache")
     finally:
         server.stop()
-    assert code == 1 and "every cell failed" in output, output
+    assert code == 3 and "every cell failed" in output, output
     records = list(iter_records(tmp_path / "run"))
     assert records and all(r.error and r.error.kind == "batch_failed" for r in records)
     assert "injected validation failure" in records[0].error.message

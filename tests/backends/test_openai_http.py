@@ -6,9 +6,11 @@ import time
 import pytest
 
 from emoprompt.backends import ManagedBackend, resolve_backend
-from emoprompt.backends._api import retry_after_seconds, retry_delay, token_prices
+from emoprompt.backends._api import token_prices
 from emoprompt.backends.litellm_backend import LiteLLMBackend
+from emoprompt.backends.managed import retry_delay
 from emoprompt.backends.openai_http import OpenAIHTTPBackend
+from emoprompt.backends.pacing import seconds
 from emoprompt.chat import GenerateConfig, Message
 from emoprompt.errors import RequestError, UsageError
 from tests.loopback_server import LoopbackServer
@@ -199,7 +201,7 @@ def test_retry_delay_follows_retry_after_and_caps_backoff():
     assert 0.5 <= retry_delay(0, 1.0, float("nan")) <= 1.0
 
 
-@pytest.mark.parametrize("header, seconds", [("2", 2.0), ("0.05", 0.05), ("nan", None), ("inf", None),
+@pytest.mark.parametrize("header, expected", [("2", 2.0), ("0.05", 0.05), ("nan", None), ("inf", None),
                                              ("soon", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
-def test_retry_after_header_forms(header, seconds):
-    assert retry_after_seconds(header) == seconds
+def test_retry_after_header_forms(header, expected):
+    assert seconds(header) == expected

@@ -32,10 +32,10 @@ def test_a_run_through_ray_data_matches_the_local_run(tmp_path, monkeypatch):
         result = _run(server, tmp_path / "ray", "--executor", "ray", "--retries", "0", "--no-cache")
         if "Ray could not start" in result.output:
             pytest.skip(f"Ray cannot start here: {result.output.strip().splitlines()[-1]}")
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 3, result.output  # the injected 404 is an error cell
         asked = server.requests
         local = _run(server, tmp_path / "local", "--retries", "0", "--no-cache")
-        assert local.exit_code == 0, local.output
+        assert local.exit_code == 3, local.output
     finally:
         server.stop()
     via_ray = {r.key: r for r in iter_records(tmp_path / "ray")}

@@ -135,7 +135,8 @@ def test_the_planner_refuses_a_run_without_wordings(tmp_path):
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--paraphrases", "0"], "paraphrases must be between 1 and 50"),
+    (["--paraphrases", "0"], "'--paraphrases': 0 is not in the range x>=1"),
+    (["--paraphrases", "51"], "paraphrases must be between 1 and 50"),
     (["--paraphrases", "2", "--paraphrase-source", "thesaurus"], "is not one of bank"),
     (["--paraphrases", "9", "--paraphrase-source", "bank"], "has 5 rewordings for 8 paraphrases"),
 ])

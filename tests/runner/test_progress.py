@@ -5,7 +5,8 @@ import io
 import sys
 import time
 
-from emoprompt.runner.progress import RunProgress, _clock, quiet_library_bars
+from emoprompt.backends.hf import quiet_library_bars
+from emoprompt.runner.progress import RunProgress, _clock
 from emoprompt.schema import ErrorInfo, Record
 
 

@@ -105,8 +105,12 @@ def test_failures_become_error_records_not_wrong_answers(tmp_path):
     assert len(errors) == 10 and all(r.condition == "EP02" for r in errors)
     assert len(result.plan.backends["scripted/test"].backend.history) == 40 + 10  # each failure retried once
     assert all(r.score is None and r.correct is None for r in errors)
-    ep02 = next(s for s in result.summary if s.condition == "EP02")
+    from emoprompt.report.summary import summary_of_cells
+
+    summary = summary_of_cells([(model, cell) for model, cell, _ in result.digests], ["baseline", "EP02"])
+    ep02 = next(s for s in summary if s.condition == "EP02")
     assert ep02.errors == 10 and ep02.accuracy != ep02.accuracy  # NaN: no valid cells
+    assert result.manifest.errors == 10
     OUTAGE["on"] = False
     rerun = run(plan_with(ScriptedBackend(reply=flaky)), tmp_path / "r", progress=False, retry_errors=True)
     assert rerun.counters.ran == 10
@@ -142,14 +146,3 @@ def test_family_names_expand_and_control_defaults_to_placebo():
     assert no_placebo.control_condition(no_placebo.resolve_conditions()) == "baseline"
     with_placement = experiment(conditions=("EP02@system",)).resolve_conditions()
     assert with_placement[0].name == "EP02@system" and with_placement[0].transform.placement == "system"
-
-
-def test_kept_records_are_the_records_written_and_only_for_a_folder_that_had_none(tmp_path):
-    from emoprompt.runner.store import read_records
-
-    backend = ScriptedBackend(reply=sum_solver)
-    fresh = run(plan_with(backend), tmp_path / "r", progress=False, use_cache=False, keep_records=True)
-    assert fresh.records is not None and fresh.records == read_records(tmp_path / "r") and len(fresh.records) == 40
-    assert run(plan_with(backend), tmp_path / "plain", progress=False, use_cache=False).records is None
-    resumed = run(plan_with(backend), tmp_path / "r", progress=False, use_cache=False, keep_records=True)
-    assert resumed.records is None  # the folder had records before: the report reads them all

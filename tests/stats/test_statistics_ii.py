@@ -16,11 +16,11 @@ from emoprompt.backends.scripted import ScriptedBackend
 from emoprompt.cli import cli
 from emoprompt.errors import UsageError
 from emoprompt.report.render import write_report
+from emoprompt.report.summary import summary_of_analysis
 from emoprompt.stats.analysis import AnalysisSpec, analyze
 from emoprompt.stats.contrast import contrast
 from emoprompt.stats.paired import paired_t
 from emoprompt.stats.pooled import random_effects
-from emoprompt.summary import summarize
 
 FAMILIES = {"baseline": "baseline", "placebo": "placebo", **{f"S{i}": "emotionprompt" for i in range(4)}}
 
@@ -106,7 +106,7 @@ def test_an_all_tie_run_reports_the_same_honest_interval_everywhere():
     frame = frame_from(rows)
     analysis = analyze(frame, spec(families={"baseline": "baseline", "placebo": "placebo", "S0": "emotionprompt"}))
     fixed = analysis["models"]["m"]["pooled"][0]["fixed"]
-    summary = summarize(frame, ["baseline", "placebo", "S0"], "baseline", "placebo", repeats=1)
+    summary = summary_of_analysis(analysis)
     vs_control = next(r for r in summary if r.condition == "S0").vs_control
     assert fixed["ci_low"] < 0 < fixed["ci_high"] and fixed["ci_low"] == pytest.approx(vs_control["ci_low"])
     assert analysis["models"]["m"]["pooled"][0]["mde_80"] > 0.05

@@ -1,0 +1,158 @@
+"""`emoprompt report` and `emoprompt compare`: analyse a run folder, another harness's results or a table."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from emoprompt.errors import UsageError
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--from", "importer", metavar="NAME",
+              help="Read other harnesses' results with this importer (table, or a registered one) from PATHS, write "
+                   "them as a run folder (--out) and report it.")
+@click.option("--rename", multiple=True, metavar="OLD=NEW", help="With --from: rename a condition.")
+@click.option("--metric", metavar="NAME", help="With --from lm-eval or inspect: the per-sample metric (or inspect "
+                                               "scorer) to read; default: each task's first.")
+@click.option("--records", "records_file", type=click.Path(path_type=Path),
+              help="Analyse a CSV/JSONL/Parquet file from another harness instead of a run folder.")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: beside the data).")
+@click.option("--item-column", default="item", show_default=True)
+@click.option("--condition-column", default="condition", show_default=True)
+@click.option("--score-column", default="score", show_default=True)
+@click.option("--task-column", default="task", show_default=True)
+@click.option("--model-column", default="model", show_default=True)
+@click.option("--repeat-column", default="repeat", show_default=True)
+@click.option("--parsed-column", default="parsed", show_default=True)
+@click.option("--control", help="The comparator (default: the run's declared control; for --records: placebo*, "
+                                "else the baseline).")
+@click.option("--baseline", help="The unmodified condition (default: the run's; for --records: 'baseline', else the "
+                                 "first).")
+@click.option("--alpha", type=float, help="Significance level for every test and interval (default: the run's "
+                                          "declared α, else 0.05).")
+@click.option("--sesoi", type=float, help="Smallest effect of interest in the scores' unit (0.03 = 3 pp for 0–1 "
+                                          "scores; required for scores outside 0–1).")
+@click.option("--dedupe", type=click.Choice(["first", "last", "mean"]),
+              help="With --records or --from: merge rows that share (model, task, item, condition, repeat).")
+def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...], metric: str | None,
+           records_file: Path | None, out: Path | None, **options: Any) -> None:
+    """Write analysis.json, report.md and report.html for a run folder (or for --records FILE, or --from NAME
+    PATHS)."""
+    from emoprompt.report.runs import ReportOptions, report_run
+
+    alpha = options["alpha"]
+    if alpha is not None and not (math.isfinite(alpha) and 0 < alpha < 1):
+        raise UsageError(f"--alpha must be between 0 and 1, not {alpha}")
+    if options["sesoi"] is not None and not (math.isfinite(options["sesoi"]) and options["sesoi"] > 0):
+        raise UsageError(f"--sesoi must be a positive number, not {options['sesoi']}")
+    overrides = ReportOptions(alpha, options["control"], options["baseline"], options["sesoi"])
+    columns = _column_map(options)
+    if importer is not None:
+        paths_out = _report_imported(importer, paths, rename, out, columns, options, overrides, metric)
+    elif records_file is not None:
+        from emoprompt.report.runs import report_records
+
+        if paths:
+            raise UsageError("give a run folder or --records FILE, not both")
+        paths_out = report_records(records_file, columns, out or records_file.parent, options["control"],
+                                   options["baseline"], alpha or 0.05, options["sesoi"], options["dedupe"])
+    else:
+        if len(paths) != 1:
+            raise UsageError("give a run folder or --records FILE (one of them)")
+        if options["dedupe"]:
+            raise UsageError("--dedupe goes with --records or --from; a run folder has one record per cell")
+        paths_out = report_run(paths[0], out, overrides)
+    analysis = json.loads(paths_out["analysis"].read_text())
+    for paragraph in analysis["headline"]:
+        click.echo(paragraph + "\n")
+    click.echo(f"Report: {paths_out['html']}\n        {paths_out['markdown']}\n        {paths_out['analysis']}")
+
+
+def _column_map(options: dict[str, Any]) -> Any:
+    from emoprompt.importers import ColumnMap
+
+    return ColumnMap(**{role: options[f"{role}_column"] for role in
+                        ("item", "condition", "score", "task", "model", "repeat", "parsed")})
+
+
+def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, ...], out: Path | None,
+                     columns: Any, options: dict[str, Any], overrides: Any, metric: str | None) -> dict[str, Path]:
+    from emoprompt.importers import ImportOptions, write_imported_run
+    from emoprompt.registry import importers
+    from emoprompt.report.runs import report_run
+
+    read = importers.get(importer)
+    if not paths:
+        raise UsageError(f"--from {importer} needs the paths to read, e.g. emoprompt report --from {importer} FILE")
+    renames = {}
+    for pair in rename:
+        old, equals, new = pair.partition("=")
+        if not equals or not old or not new:
+            raise UsageError(f"--rename {pair!r} is not OLD=NEW")
+        renames[old] = new
+    settings = {"metric": metric} if metric else {}
+    imported = read(list(paths), ImportOptions(columns, renames, options["baseline"], options["control"], settings))
+    if options["dedupe"]:
+        imported.records = _dedupe_records(imported.records, options["dedupe"])
+    run_dir = out or paths[0].with_name(f"{paths[0].stem}-emoprompt")
+    write_imported_run(imported, run_dir, importer)
+    click.echo(f"emoprompt: {len(imported.records)} records imported → {run_dir}", err=True)
+    return report_run(run_dir, options=replace(overrides, control=None, baseline=None))
+
+
+def _dedupe_records(records: list[Any], policy: str) -> list[Any]:
+    """Imported records sharing one cell merged by `policy` (first, last, or the mean score)."""
+    groups: dict[tuple, list[Any]] = {}
+    for record in records:
+        groups.setdefault((record.model, record.task, record.sample_id, record.condition, record.repeat),
+                          []).append(record)
+    merged = []
+    for group in groups.values():
+        if policy == "mean":
+            scores = [r.score for r in group if r.score is not None]
+            merged.append(group[0].replace(score=sum(scores) / len(scores) if scores else None))
+        else:
+            merged.append(group[0] if policy == "first" else group[-1])
+    return merged
+
+
+@click.command()
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
+    """Paired comparison RUN_B − RUN_A on the cells both runs share."""
+    from emoprompt.report.text import interval, p_text, pp
+    from emoprompt.runner.store import iter_records, read_manifest
+    from emoprompt.stats.compare import compare_frames, run_differences
+    from emoprompt.stats.frame import records_frame
+
+    manifests = [read_manifest(folder) for folder in (run_a, run_b)]
+    result = compare_frames(records_frame(iter_records(run_a)), records_frame(iter_records(run_b)))
+    result["differences"] = run_differences(*manifests)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    click.echo(f"A = {run_a}, B = {run_b}. What differs:")
+    for line in result["differences"] or ["nothing in the models, settings, versions or dates"]:
+        click.echo(f"  {line}")
+    click.echo(f"{result['shared_cells']} shared cells ({result['only_first']} only in A, "
+               f"{result['only_second']} only in B). Δ = B − A in percentage points.")
+    for row in result["conditions"]:
+        click.echo(f"  {row['condition']:<14} A {100 * row['mean_control']:5.1f}%"
+                   f"  B {100 * row['mean_treatment']:5.1f}%"
+                   f"  Δ {pp(row['diff'])} {interval(row['ci_low'], row['ci_high'])}  p {p_text(row['p_value'])}"
+                   f"  p Holm {p_text(row['p_holm'])}")
+    overall = result["overall"]
+    if overall:
+        click.echo(f"  {'all':<14} Δ {pp(overall['diff'])} {interval(overall['ci_low'], overall['ci_high'])}"
+                   f"  p {p_text(overall['p_value'])} (paired t over items, conditions averaged)")
+
+
