@@ -25,7 +25,7 @@ from _common import save
 from emoprompt.backends.hf import HFBackend
 from emoprompt.chat import GenerateConfig
 from emoprompt.suites.loader import load_suite
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 
 
 def prompts(count: int) -> list:

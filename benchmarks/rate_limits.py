@@ -37,13 +37,14 @@ SCENARIOS = [
     ("600 rpm, 360 cells", 600, None, 20),
     ("3,000 rpm, 900 cells", 3000, None, 50),
     ("3,000 rpm, 2,700 cells", 3000, None, 150),
-    ("600 rpm + 30,000 tpm, 360 cells", 600, 30_000, 20),
+    ("600 rpm + 15,000 tpm, 360 cells", 600, 15_000, 20),
 ]
 
 
-def start_server(latency_s: float, rpm: float, tpm: float | None, fractional: bool
+def start_server(latency_s: float, rpm: float, tpm: float | None, fractional: bool, style: str = "openai"
                  ) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, str(ROOT / "tests" / "loopback_server.py"), str(latency_s), "--rpm", str(rpm)]
+    command = [sys.executable, str(ROOT / "tests" / "loopback_server.py"), str(latency_s), "--rpm", str(rpm),
+               "--style", style]
     if tpm:
         command += ["--tpm", str(tpm)]
     if fractional:
@@ -58,9 +59,9 @@ def stats(url: str) -> dict[str, Any]:
         return dict(json.loads(response.read()))
 
 
-def run_scenario(src: Path, latency_s: float, rpm: float, tpm: float | None, items: int, fractional: bool
-                 ) -> dict[str, Any]:
-    server, url = start_server(latency_s, rpm, tpm, fractional)
+def run_scenario(src: Path, latency_s: float, rpm: float, tpm: float | None, items: int, fractional: bool,
+                 style: str = "openai") -> dict[str, Any]:
+    server, url = start_server(latency_s, rpm, tpm, fractional, style)
     try:
         with tempfile.TemporaryDirectory() as folder:
             env = {**os.environ, "PYTHONPATH": str(src), "EMOPROMPT_CACHE_DIR": folder, "OPENAI_API_KEY": "sk-test",
@@ -93,6 +94,8 @@ def main() -> None:
     parser.add_argument("--label", default="rate_limits")
     parser.add_argument("--latency", type=float, default=0.0, help="the server's latency per answer, seconds")
     parser.add_argument("--only", help="run only the scenarios whose name contains this")
+    parser.add_argument("--style", default="openai", choices=["openai", "anthropic", "none"],
+                        help="the rate-limit headers the server sends (none: only 429 with Retry-After)")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     for retry_after in ("exact", "whole seconds"):
@@ -100,9 +103,10 @@ def main() -> None:
             if args.only and args.only not in name:
                 continue
             key = f"{name}, Retry-After in {retry_after}"
-            results[key] = run_scenario(args.src.resolve(), args.latency, rpm, tpm, items, retry_after == "exact")
+            results[key] = run_scenario(args.src.resolve(), args.latency, rpm, tpm, items, retry_after == "exact",
+                                        args.style)
             print(key, results[key], flush=True)
-    save(args.label, {"latency_s": args.latency, "src": str(args.src), "scenarios": results,
+    save(args.label, {"latency_s": args.latency, "src": str(args.src), "headers": args.style, "scenarios": results,
                       "note": "wall_s is spawn to exit; ideal_s = cells ÷ the request rate (or admitted tokens ÷ "
                               "the token rate when longer); buckets hold two seconds' worth."})
 

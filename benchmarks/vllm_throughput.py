@@ -62,7 +62,7 @@ def emoprompt_side(model: str, limit: int, max_tokens: int, engine_args: dict, f
 async def _prompt_ids(backend, cell) -> list[int]:
     """The token ids a single-call cell sends: its condition's transform applied, rendered with its template."""
     from emoprompt.chat import Completion, GenerateConfig
-    from emoprompt.suites.templates import get_template
+    from emoprompt.suites.registry import get_template
 
     chats = []
 

@@ -128,7 +128,7 @@ def canonical_name(spec: str, defaults: ConditionDefaults | None = None) -> str:
 
 def condition_words(defaults: ConditionDefaults | None = None) -> list[str]:
     """Every word the grammar knows: keywords, families, registered transforms and stimulus ids."""
-    from emoprompt.registry import transforms
+    from emoprompt.transforms.registry import transforms
 
     defaults = defaults or ConditionDefaults()
     return [BASELINE, *HEART_CONDITIONS, *FAMILIES, *transforms.names(), *(s.id for s in defaults.stimuli())]
@@ -149,7 +149,7 @@ def _parse_text(text: str, defaults: ConditionDefaults) -> list[Condition]:
 
 
 def _term(term: str, defaults: ConditionDefaults) -> list[Condition]:
-    from emoprompt.registry import transforms
+    from emoprompt.transforms.registry import transforms
 
     head, at, where = term.rpartition("@") if "@" in term else (term, "", "")
     word, colon, argument = head.partition(":")

@@ -12,7 +12,7 @@ from typing import Any
 from emoprompt.chat import Completion, GenerateConfig, Message, Oracle, Query
 from emoprompt.conditions import ConditionDefaults, parse_condition
 from emoprompt.stimuli import load_library
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 from emoprompt.transforms import Chain, Transform
 from emoprompt.transforms.feedback import FeedbackLoop, HeartSettings
 

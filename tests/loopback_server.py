@@ -167,8 +167,12 @@ class LoopbackServer:
     first_at: float | None = None
     last_at: float | None = None
     authorization_seen: list[str] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    """When each chat request arrived (time.monotonic)."""
     rate_limit: RateLimit | None = None
     """A provider's requests- and tokens-per-minute limit, enforced on chat requests (None: no limit)."""
+    tls: Any = None
+    """An `ssl.SSLContext` with the server's certificate: the server speaks HTTPS."""
     port: int = 0
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -176,7 +180,7 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/v1"
 
     def start(self) -> LoopbackServer:
         ready = threading.Event()
@@ -203,7 +207,7 @@ class LoopbackServer:
             app.router.add_get("/v1/messages/batches/{id}/results", self._message_batch_results)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.tls)
             self._loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             ready.set()
@@ -413,6 +417,7 @@ class LoopbackServer:
             if self.first_at is None:
                 self.first_at = time.perf_counter()
         self.authorization_seen.append(request.headers.get("Authorization", ""))
+        self.arrivals.append(time.monotonic())
         body = await request.json()
         user = [m["content"] for m in body["messages"] if m["role"] == "user"]
         self.inputs_seen.append(next((line for line in user[-1].splitlines() if line.startswith("Input:")), "")

@@ -10,11 +10,11 @@ import emoprompt
 from emoprompt.backends.scripted import ScriptedBackend
 from emoprompt.conditions import ConditionDefaults, canonical_name, parse_condition, parse_conditions
 from emoprompt.errors import UsageError
-from emoprompt.registry import transforms
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import build_plan
 from emoprompt.transforms import AttachStimulus, Baseline, Chain
 from emoprompt.transforms.feedback import FeedbackLoop
+from emoprompt.transforms.registry import transforms
 
 
 def names(*specs, **defaults):

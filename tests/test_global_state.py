@@ -1,7 +1,7 @@
-"""No hidden global state: importing emoprompt changes no environment variable or third-party setting, the data
-folder travels as an argument, and the modules import each other without cycles."""
+"""No hidden global state: importing emoprompt changes no environment variable or third-party setting, and the data
+folder travels as an argument. (Import cycles and layers are import-linter's contracts in .importlinter, run in
+CI.)"""
 
-import ast
 import json
 import os
 import subprocess
@@ -59,52 +59,6 @@ def test_the_data_folder_is_passed_not_put_in_the_environment(tmp_path, monkeypa
     resumed = CliRunner().invoke(cli, ["run", "--resume", str(out), "--no-progress"])  # data folder from the manifest
     assert resumed.exit_code == 0, resumed.output
     assert len((out / "records.jsonl").read_text().splitlines()) == 3
-
-
-def module_imports(lazy: bool) -> dict[str, set[str]]:
-    """emoprompt module → the emoprompt modules it imports (at module level, or anywhere when `lazy`)."""
-    package = REPO / "emoprompt"
-    modules: dict[str, set[str]] = {}
-    for path in package.rglob("*.py"):
-        name = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-        tree = ast.parse(path.read_text())
-        nodes = ast.walk(tree) if lazy else tree.body
-        modules[name] = {node.module for node in nodes
-                         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("emoprompt")}
-
-    def owner(module: str) -> str:
-        while module not in modules and "." in module:
-            module = module.rsplit(".", 1)[0]
-        return module
-
-    return {name: {owner(d) for d in deps} - {name} for name, deps in modules.items()}
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    found, state = [], {}
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = "open"
-        for target in sorted(graph.get(node, ())):
-            if state.get(target) == "open":
-                found.append([*path[path.index(target):], target] if target in path else [node, target])
-            elif target not in state:
-                visit(target, [*path, target])
-        state[node] = "done"
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [node])
-    return found
-
-
-def test_no_module_level_import_cycles():
-    assert cycles(module_imports(lazy=False)) == []
-
-
-def test_the_scorer_modules_take_part_in_no_cycle_even_through_lazy_imports():
-    scorer_modules = {"emoprompt.suites.scorers", "emoprompt.suites.ii_scorers"}
-    assert not [c for c in cycles(module_imports(lazy=True)) if scorer_modules & set(c)]
 
 
 def test_files_say_what_they_hold():

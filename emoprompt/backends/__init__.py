@@ -16,7 +16,7 @@ def resolve_backend(model: str, options: BackendOptions | None = None, **option_
 
     Options come as a BackendOptions or as its fields (`api_base=...`, `engine_args=...`).
     """
-    from emoprompt.registry import backends
+    from emoprompt.backends.registry import backends
 
     options = options or BackendOptions(**option_values)  # type: ignore[arg-type]
     if not isinstance(model, str) or not model or model.strip() != model:

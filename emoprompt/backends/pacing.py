@@ -13,7 +13,8 @@ refusals. A `Pacer` (one per model, one per replica of a pool) turns the limit i
 - **Refusals.** A 429 or 503/529 pauses every request of the model until its `Retry-After` / `retry-after-ms`
   (else a backoff that doubles while refusals go on), halves the window of requests in flight (once per round
   trip: additive increase, multiplicative decrease), and, when the provider sent no limit headers, sets a request
-  rate from the answers that got through, which then grows by 2% a second while nothing is refused. A `remaining`
+  rate of half the answers of the last second, which a later refusal slows by 30% (at most once a second) and
+  which grows back by a tenth of itself a second while nothing is refused. A `remaining`
   count of 0 in the headers pauses until its `reset`. Refused requests wait their turn: they never use the retries
   meant for real failures.
 - **Patience.** When refusals go on and nothing is answered for `patience_s`, every waiting request raises
@@ -41,8 +42,12 @@ REFUSAL_KINDS = ("rate_limit", "overloaded")
 """Request error kinds that mean "too much, slow down": paced, never counted against the retries."""
 FIRST_BACKOFF_S = 0.5
 LONGEST_PAUSE_S = 60.0
-LEARNED_GROWTH_PER_S = 0.02
-"""How fast a rate learned from refusals grows while nothing is refused (2% a second)."""
+LEARNED_GROWTH = 0.1
+"""A rate learned from refusals grows by this share of itself (as set at its last cut) each second."""
+RATE_CUT_INTERVAL_S = 1.0
+"""A learned rate is cut at most once a second (the refusals of one burst are one signal)."""
+MIN_LEARNED_RATE = 0.1
+"""A learned pace never falls below one request in ten seconds."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,8 @@ class Pacer:
         """The provider's request rate was learned from refusals (no headers): it grows while nothing is refused."""
         self._grown_at = 0.0
         self._decreased_at = 0.0
+        self._rate_cut_at = -RATE_CUT_INTERVAL_S
+        self._increase_per_s = 0.0
         self._backoff_s = FIRST_BACKOFF_S
         self._last_answer = time.monotonic()
         self._refused_since_answer = False
@@ -255,9 +262,9 @@ class Pacer:
         self._backoff_s = FIRST_BACKOFF_S
         self.window = min(self.ceiling, self.window + 1 / self.window)
         if self._learned and self._provider is not None:
-            elapsed = now - max(self._grown_at, self._decreased_at)
+            elapsed = now - max(self._grown_at, self._rate_cut_at)
             if elapsed > 0:
-                self._provider.rate *= 1 + LEARNED_GROWTH_PER_S * min(elapsed, 1.0)
+                self._provider.rate += self._increase_per_s * min(elapsed, 1.0)
                 self._grown_at = now
         if prompt_tokens and characters:
             observed = prompt_tokens / max(1.0, characters / 4)
@@ -279,8 +286,9 @@ class Pacer:
         if ticket.sent_at >= self._decreased_at:  # once per round trip, not once per refusal of one burst
             self.window = max(1.0, self.window / 2)
             self._decreased_at = now
-            if limits is None or not limits.has_limits:
+            if (limits is None or not limits.has_limits) and now - self._rate_cut_at >= RATE_CUT_INTERVAL_S:
                 self._learn_from_refusal(now)
+                self._rate_cut_at = now
         if limits is not None:
             self._learn(limits, now)
 
@@ -332,17 +340,29 @@ class Pacer:
             self._provider_tokens.hold(now + min(limits.tokens_reset, LONGEST_PAUSE_S))
 
     def _learn_from_refusal(self, now: float) -> None:
-        """No limit headers: the rate that got through lately, a little less, becomes the pace."""
-        recent = [t for t in self._answers if t > now - 10.0]
-        if len(recent) < 2:
-            return
-        observed = (len(recent) - 1) / max(recent[-1] - recent[0], 1e-3)
-        rate = 0.8 * observed
-        if self._provider is None:
-            self._provider = Schedule(rate)
+        """No limit headers: the first refusal sets the pace to half the answers of the last second (what got
+        through includes the provider's burst); each later one (at most one a second) slows it by 30%, and it grows
+        back by a tenth of that pace a second while nothing is refused (additive increase, multiplicative decrease,
+        on the rate). Without answers to learn from, only the pause and the window act."""
+        if self._learned and self._provider is not None:
+            self._provider.rate = max(self._provider.rate * 0.7, MIN_LEARNED_RATE)
         else:
-            self._provider.rate = min(self._provider.rate * 0.8, rate) if self._learned else rate
-        self._learned = True
+            span = next((s for s in (1.0, 5.0, 30.0) if sum(1 for t in self._answers if t > now - s) >= 2), None)
+            if span is None:
+                return
+            answered = sum(1 for t in self._answers if t > now - span)
+            self._provider = Schedule(max(0.5 * answered / span, MIN_LEARNED_RATE))
+            self._learned = True
+        self._increase_per_s = LEARNED_GROWTH * self._provider.rate
+        self._grown_at = now
+
+    def next_send(self, now: float) -> float:
+        """When the next request could leave: after the pause and the next free slot of every budget."""
+        leave = self.paused_until
+        for schedule in (*self._user, self._provider):
+            if schedule is not None:
+                leave = max(leave, schedule.free_at - schedule.burst_s)
+        return max(leave, now) if leave > now else leave
 
     def _patience_left(self, now: float) -> float:
         return max(0.01, self.patience_s - (now - self._last_answer))

@@ -70,7 +70,7 @@ class Replica:
         return endpoint_identity(self.backend.api_base)
 
     def usable(self, now: float) -> bool:
-        if self.drained_until > now or self.pacer.paused_until > now:
+        if self.drained_until > now or self.pacer.next_send(now) > now:
             return False
         if self.probation:
             return self.outstanding == 0
@@ -181,7 +181,7 @@ class EndpointPool:
             replica.failures_in_row = 0
             replica.pause_s = FIRST_PAUSE_S
             replica.answered += 1
-            return completion
+            return completion.replace(rate_limits=None)  # one replica's limits are its own pace, not the pool's
 
     async def _acquire(self, preferred: int | None, refused_by: set[int], own_fault: RequestError | None) -> Replica:
         """The replica for the next attempt (waiting while every usable one is at its window or paused); raises the
@@ -204,7 +204,7 @@ class EndpointPool:
                 chosen = None
                 if preferred is not None and id(self.replicas[preferred]) not in refused_by and \
                         self.replicas[preferred].drained_until <= now and \
-                        self.replicas[preferred].pacer.paused_until <= now:
+                        self.replicas[preferred].pacer.next_send(now) <= now:
                     if self.replicas[preferred].usable(now):  # a healthy preferred replica is waited for
                         chosen = self.replicas[preferred]
                 else:
@@ -214,7 +214,7 @@ class EndpointPool:
                 if chosen is not None:
                     chosen.outstanding += 1
                     return chosen
-                waits = [until - now for r in self.replicas for until in (r.drained_until, r.pacer.paused_until)
+                waits = [until - now for r in self.replicas for until in (r.drained_until, r.pacer.next_send(now))
                          if now < until < FOR_GOOD]
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), timeout=min(waits) if waits else 1.0)

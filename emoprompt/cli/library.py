@@ -131,7 +131,7 @@ def suites_list() -> None:
 def suites_show(suite: str) -> None:
     """The tasks of a suite, with one rendered prompt."""
     from emoprompt.suites.loader import load_suite, pick_demos
-    from emoprompt.suites.templates import get_template
+    from emoprompt.suites.registry import get_template
 
     loaded = load_suite(suite)
     for task in loaded.tasks:

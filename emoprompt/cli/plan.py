@@ -68,13 +68,14 @@ def plan(experiment: Path | None, items: int | None, family: int | None, discord
 
 
 def _plan_from_pilot(pilot: Path, family: int | None, alpha: float, power: float, target: float) -> None:
-    from emoprompt.stats.allocation import describe, pilot_components, recommend
+    from emoprompt.report.runs import pilot_components_of
+    from emoprompt.stats.allocation import describe, recommend
 
     if not pilot.is_dir():
         raise UsageError(f"--pilot {pilot} is not a run folder; give the folder of a finished pilot run")
     if not (0 < alpha < 1 and 0 < power < 1 and target > 0):
         raise UsageError("--alpha and --power must be in (0, 1) and --sesoi positive")
-    components = pilot_components(pilot)
+    components = pilot_components_of(pilot)
     family = family or components.stimuli
     for line in describe(components):
         click.echo(line)

@@ -76,7 +76,7 @@ def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...
 
 
 def _column_map(options: dict[str, Any]) -> Any:
-    from emoprompt.importers import ColumnMap
+    from emoprompt.importers.base import ColumnMap
 
     return ColumnMap(**{role: options[f"{role}_column"] for role in
                         ("item", "condition", "score", "task", "model", "repeat", "parsed")})
@@ -84,8 +84,9 @@ def _column_map(options: dict[str, Any]) -> Any:
 
 def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, ...], out: Path | None,
                      columns: Any, options: dict[str, Any], overrides: Any, metric: str | None) -> dict[str, Path]:
-    from emoprompt.importers import ImportOptions, write_imported_run
-    from emoprompt.registry import importers
+    from emoprompt.importers.base import ImportOptions
+    from emoprompt.importers.registry import importers
+    from emoprompt.importers.writing import write_imported_run
     from emoprompt.report.runs import report_run
 
     read = importers.get(importer)
@@ -129,7 +130,7 @@ def _dedupe_records(records: list[Any], policy: str) -> list[Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(run_a: Path, run_b: Path, as_json: bool) -> None:
     """Paired comparison RUN_B − RUN_A on the cells both runs share."""
-    from emoprompt.report.text import interval, p_text, pp
+    from emoprompt.report.formatting import interval, p_text, pp
     from emoprompt.runner.store import iter_records, read_manifest
     from emoprompt.stats.compare import compare_frames, run_differences
     from emoprompt.stats.frame import records_frame

@@ -22,7 +22,7 @@ from typing import Any
 
 from emoprompt.errors import UsageError
 from emoprompt.identity import stable_hash
-from emoprompt.importers import Imported, ImportOptions
+from emoprompt.importers.base import Imported, ImportOptions
 from emoprompt.schema import ErrorInfo, Record
 
 _VALUE_WORDS = {"c": 1.0, "i": 0.0, "p": 0.5, "n": 0.0, "yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0}

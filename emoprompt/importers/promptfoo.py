@@ -19,7 +19,7 @@ from typing import Any
 from emoprompt.chat import token_count
 from emoprompt.errors import UsageError
 from emoprompt.identity import stable_hash
-from emoprompt.importers import Imported, ImportOptions
+from emoprompt.importers.base import Imported, ImportOptions
 from emoprompt.schema import ErrorInfo, Record
 
 

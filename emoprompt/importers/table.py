@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from emoprompt.errors import UsageError
 from emoprompt.identity import stable_hash
-from emoprompt.importers import ColumnMap, Imported, ImportOptions
+from emoprompt.importers.base import ColumnMap, Imported, ImportOptions
 from emoprompt.schema import ErrorInfo, Record
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from emoprompt.errors import require
 from emoprompt.runner.store import RunStore
 from emoprompt.schema import AnalysisInfo, ConditionInfo, ErrorInfo, Manifest, Record
 from emoprompt.secrets import truncate
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 from emoprompt.transforms import Transform
 from emoprompt.transforms.feedback import HeartSettings
 

@@ -94,7 +94,7 @@ class _ConditionSolver:
 def _inspect_messages(query: Any) -> list[Any]:
     from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 
-    from emoprompt.suites.templates import get_template
+    from emoprompt.suites.registry import get_template
 
     kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
     return [kinds[m.role](content=m.content) for m in get_template("raw").render(query)]
@@ -134,8 +134,9 @@ def evaluate(task: Any, conditions: Sequence[str], model: str, out: str | Path =
 
     from emoprompt.conditions import parse_conditions
     from emoprompt.decorator import call_defaults
-    from emoprompt.importers import ImportOptions, write_imported_run
+    from emoprompt.importers.base import ImportOptions
     from emoprompt.importers.inspect_logs import import_inspect
+    from emoprompt.importers.writing import write_imported_run
     from emoprompt.report.runs import report_run
 
     if not conditions:

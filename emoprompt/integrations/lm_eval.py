@@ -34,7 +34,7 @@ def emoprompt_lm_class() -> type:
     from emoprompt.chat import Completion, GenerateConfig, Query
     from emoprompt.conditions import parse_condition
     from emoprompt.decorator import call_defaults, query_from_prompt
-    from emoprompt.suites.templates import get_template
+    from emoprompt.suites.registry import get_template
 
     raw = get_template("raw")
 

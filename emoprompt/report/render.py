@@ -6,6 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from emoprompt.report.formatting import confidence, scale_of
 from emoprompt.report.plots import ForestRow, forest_svg, heatmap_svg, sequence_svg
 from emoprompt.report.tables import (
     Table,
@@ -16,11 +17,10 @@ from emoprompt.report.tables import (
     iteration_tables,
     per_task_table,
     pooled_tables,
-    scale_of,
     selection_table,
     usage_table,
 )
-from emoprompt.report.text import confidence, headline, methods
+from emoprompt.report.text import headline, methods
 from emoprompt.report.wording import components_svg, wording_tables
 from emoprompt.safe_files import private_dir, write_json_atomic, write_text_atomic
 

@@ -13,7 +13,7 @@ from emoprompt.schema import Manifest, Record
 from emoprompt.stats.spec import AnalysisSpec, json_safe
 
 if TYPE_CHECKING:
-    from emoprompt.importers import ColumnMap
+    from emoprompt.importers.base import ColumnMap
 
 
 
@@ -116,7 +116,7 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
                    alpha: float, sesoi: float | None, dedupe_policy: str | None = None) -> dict[str, Path]:
     """Analyse an external file with the same engine as a run. Scores outside 0–1 are analysed in their own
     points, and then the smallest effect of interest must be given in those points."""
-    from emoprompt.importers import read_external
+    from emoprompt.importers.table import read_external
     from emoprompt.stats.analysis import analyze
     from emoprompt.stats.frame import dedupe
     from emoprompt.stats.scale import Scale
@@ -141,3 +141,11 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
                         conditions=tuple(conditions), repeats=int(frame["repeat"].nunique()))
     analysis = analyze(frame, spec)
     return write_report(out_dir, analysis, {"source": str(path), "title": f"emoprompt report: {path.name}"})
+
+
+def pilot_components_of(run_dir: Path) -> Any:
+    """The variance components of a finished pilot run folder (`emoprompt plan --pilot`)."""
+    from emoprompt.stats.allocation import pilot_components
+    from emoprompt.stats.frame import records_frame
+
+    return pilot_components(records_frame(read_records(run_dir)), spec_from_manifest(read_manifest(run_dir)), run_dir)

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from emoprompt.report.text import confidence, p_text
+from emoprompt.report.formatting import Table, confidence, p_text, scale_of
 from emoprompt.stats.scale import Scale
-
-
-@dataclass
-class Table:
-    """A titled table with an optional note; `collapsed` tables are secondary columns shown on demand."""
-
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    note: str = ""
-    flagged_rows: set[int] = field(default_factory=set)
-    collapsed: bool = False
-
-
-def scale_of(analysis: dict[str, Any]) -> Scale:
-    """The scores' unit in an analysis."""
-    return Scale.from_dict(analysis["data"].get("scale"))
 
 
 def conditions_table(result: dict[str, Any], analysis: dict[str, Any]) -> Table:

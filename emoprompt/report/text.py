@@ -4,41 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from emoprompt.report.formatting import confidence, p_phrase, plural
 from emoprompt.stats.scale import Scale
-
-
-def pp(value: float | None, signed: bool = True) -> str:
-    """A proportion as percentage points."""
-    return Scale().diff(value, signed)
-
-
-def interval(low: float | None, high: float | None) -> str:
-    """A CI in percentage points."""
-    return Scale().interval(low, high)
-
-
-def p_text(p: float | None) -> str:
-    """A p-value for a table cell, never printed as 0."""
-    if p is None:
-        return "—"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def p_phrase(p: float | None) -> str:
-    """A p-value in a sentence: `p = 0.012`, `p < 0.001`."""
-    if p is None:
-        return "p not estimable"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """`1 stimulus`, `3 stimuli`."""
-    return f"{count} {word if count == 1 else many or word + 's'}"
-
-
-def confidence(analysis: dict[str, Any]) -> str:
-    """The confidence level of every interval, from α (`95%`)."""
-    return f"{100 * (1 - analysis['spec']['alpha']):g}%"
 
 
 def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:

@@ -7,8 +7,7 @@ import math
 from html import escape
 from typing import Any
 
-from emoprompt.report.tables import Table, scale_of
-from emoprompt.report.text import confidence, p_phrase, p_text
+from emoprompt.report.formatting import Table, confidence, p_phrase, p_text, scale_of
 from emoprompt.stats.scale import Scale
 
 COMPONENTS = (("item", "item", "#1e40af"), ("wording", "wording", "#b91c1c"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from emoprompt.chat import Chat, Completion, GenerateConfig, Query
 from emoprompt.runner.plan import Cell, RunPlan, repeat_config
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 
 ESTIMATE = "estimated at 4 characters a token"
 
@@ -92,7 +92,7 @@ async def _all_calls(cells: Sequence[Cell], generation: GenerateConfig) -> dict[
 
 async def _calls(cell: Cell, config: GenerateConfig) -> list[tuple[Chat, int]]:
     from emoprompt.chat import Oracle
-    from emoprompt.registry import scorers
+    from emoprompt.suites.registry import scorers
 
     template = get_template(cell.task.template)
     made: list[tuple[Chat, int]] = []

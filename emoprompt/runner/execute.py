@@ -19,14 +19,14 @@ from emoprompt.backends import ManagedBackend
 from emoprompt.backends.context import RequestTag, tagged
 from emoprompt.chat import Chat, Completion, GenerateConfig, Oracle, Query
 from emoprompt.errors import EmopromptError, RequestError, RunStopped
-from emoprompt.registry import scorers
 from emoprompt.runner.cache import ResponseCache, cache_key
 from emoprompt.runner.plan import Cell, RunPlan, repeat_config
 from emoprompt.runner.progress import RunProgress
 from emoprompt.runner.store import RunStore, iter_records
 from emoprompt.schema import CallRecord, ChatTurn, ErrorInfo, Record
 from emoprompt.secrets import truncate
-from emoprompt.suites.templates import Template, get_template
+from emoprompt.suites.registry import get_template, scorers
+from emoprompt.suites.templates import Template
 
 
 @dataclass

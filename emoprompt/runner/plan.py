@@ -16,9 +16,9 @@ from emoprompt.conditions import Condition, parse_conditions
 from emoprompt.errors import UsageError
 from emoprompt.identity import stable_hash
 from emoprompt.runner.experiment import Experiment
+from emoprompt.runner.paraphrase_model import generate_paraphrases
 from emoprompt.suites.loader import load_suite, pick_demos
 from emoprompt.suites.paraphrase import SOURCES, Wording, read_paraphrase_file, task_wordings
-from emoprompt.suites.paraphrase_model import generate_paraphrases
 from emoprompt.suites.suite import Sample, Suite, Task
 
 

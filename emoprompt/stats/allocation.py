@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from emoprompt.errors import UsageError
+from emoprompt.stats.spec import AnalysisSpec
 from emoprompt.stats.wording import CrossedTask, score_components
 
 ITEMS = (10, 25, 50, 100, 200, 400, 800)
@@ -59,18 +60,14 @@ class Design:
     df: float
 
 
-def pilot_components(run_dir: Path) -> PilotComponents:
-    """Estimate the components from a finished pilot run folder (it must cross two or more wordings)."""
-    from emoprompt.report.runs import spec_from_manifest
-    from emoprompt.runner.store import read_manifest, read_records
-    from emoprompt.stats.frame import records_frame, wording_count
+def pilot_components(frame: pd.DataFrame, spec: AnalysisSpec, run_dir: Path | str) -> PilotComponents:
+    """Estimate the components from the records frame of a finished pilot run (`run_dir` names it in errors; it must
+    cross two or more wordings)."""
+    from emoprompt.stats.frame import wording_count
 
-    manifest = read_manifest(run_dir)
-    frame = records_frame(read_records(run_dir))
     if wording_count(frame) < 2:
         raise UsageError(f"{run_dir} did not cross wordings; run the pilot with --paraphrases 3 (or more) so the "
                          "wording variance can be estimated")
-    spec = spec_from_manifest(manifest)
     valid = frame[frame["error"].isna()]
     stimuli = [c for c in dict.fromkeys(valid["condition"]) if c not in (spec.control, spec.baseline)]
     if spec.control not in set(valid["condition"]) or not stimuli:

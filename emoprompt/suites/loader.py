@@ -9,10 +9,9 @@ from typing import Any
 from emoprompt.errors import UsageError, unknown_name
 from emoprompt.mapping_files import check_keys, expect, read_mapping
 from emoprompt.package_data import shipped_dir
-from emoprompt.registry import scorers
-from emoprompt.suites.sources import SourceContext, load_source
+from emoprompt.suites.registry import get_template, load_source, scorers
+from emoprompt.suites.sources import SourceContext
 from emoprompt.suites.suite import Suite, Task, check_samples
-from emoprompt.suites.templates import get_template
 
 SUITE_KEYS = {"name", "description", "template", "scorer", "shots", "system", "task", "discover", "default_tasks"}
 TASK_KEYS = {"name", "instruction", "scorer", "template", "shots", "system", "source", "demo_source"}

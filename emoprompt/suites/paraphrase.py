@@ -58,7 +58,7 @@ def task_wordings(task: Task, count: int, source: str, seed: int, texts: Mapping
                   notes: list[str] | None = None) -> list[Wording]:
     """The `count` wordings of `task` (p0 first). `texts`: the instructions of a file or a model, by task."""
     from emoprompt.suites.formats import has_labels, variant_spec
-    from emoprompt.suites.templates import get_template
+    from emoprompt.suites.registry import get_template
 
     original = Wording("p0", task.instruction, task.template, "original")
     if count == 1:

@@ -47,24 +47,6 @@ class TaskSource:
     info: tuple[tuple[str, Any], ...] = ()
 
 
-def load_source(spec: dict[str, Any], context: SourceContext) -> TaskSource:
-    """The samples (and task facts) of one `source` table, by its kind."""
-    from emoprompt.registry import suite_sources
-
-    kinds = [key for key in spec if suite_sources.find(str(key)) is not None]
-    if len(kinds) != 1:
-        known = ", ".join(suite_sources.names())
-        problem = "names no kind" if not kinds else f"names {len(kinds)} kinds ({', '.join(kinds)})"
-        raise UsageError(f"{context.where}: the source {problem}; give exactly one of {known}")
-    loaded = suite_sources.get(kinds[0])(spec, context)
-    if isinstance(loaded, TaskSource):
-        return loaded
-    samples = tuple(loaded)
-    if not all(isinstance(sample, Sample) for sample in samples):
-        raise UsageError(f"{context.where}: the {kinds[0]!r} source returned something other than Samples")
-    return TaskSource(samples)
-
-
 def _generator(spec: dict[str, Any], context: SourceContext) -> tuple[Sample, ...]:
     where = context.where
     check_keys(where, spec, {"generator", "n", "seed"})

@@ -6,9 +6,8 @@ import re
 from dataclasses import dataclass
 
 from emoprompt.chat import Chat, Message, Query
-from emoprompt.errors import UsageError
 
-_FIELDS = ("{instruction}", "{demos}", "{input}")
+TEMPLATE_FIELDS = ("{instruction}", "{demos}", "{input}")
 _PLACEHOLDER = re.compile(r"\{(instruction|demos|input|output)\}")
 
 
@@ -51,21 +50,3 @@ TEMPLATES: dict[str, Template] = {
 
 
 """The built-in templates; `get_template` also finds registered ones (`emoprompt.register_template`)."""
-
-
-def get_template(name_or_body: str) -> Template:
-    """A named template (built-in, registered or from a plugin), or a custom body containing {input}; either with
-    a format-variant suffix (`~format:SEED-N`, see `emoprompt.suites.formats`)."""
-    from emoprompt.registry import templates
-    from emoprompt.suites.formats import format_variant, split_spec
-
-    base, variant = split_spec(name_or_body)
-    if variant is not None:
-        return format_variant(get_template(base), *variant)
-
-    if "{input}" in name_or_body:
-        return TEMPLATES.get(name_or_body) or Template(name_or_body)
-    if "{" not in name_or_body:
-        template: Template = templates.get(name_or_body)
-        return template
-    raise UsageError(f"template {name_or_body!r} lacks an {{input}} placeholder; use {', '.join(_FIELDS)}")

@@ -5,9 +5,8 @@ import json
 import pytest
 
 from emoprompt.errors import UsageError
-from emoprompt.registry import scorers
 from emoprompt.suites.bigbench import discover, load_bigbench_task, normalized_score
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template, scorers
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@ gold answers as correct for at least 99% of items. Skipped (with the reason) whe
 
 import pytest
 
-from emoprompt.registry import scorers
 from emoprompt.runner.experiment import load_experiment, protocol_names, protocol_path
 from emoprompt.runner.plan import build_plan
 from emoprompt.suites.loader import load_suite
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template, scorers
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "instruction_induction").is_dir(),

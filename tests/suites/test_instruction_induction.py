@@ -5,8 +5,8 @@ import json
 import pytest
 
 from emoprompt.errors import UsageError
-from emoprompt.registry import scorers
 from emoprompt.suites.instruction_induction import load_ii_samples
+from emoprompt.suites.registry import scorers
 from emoprompt.suites.suite import Sample
 
 

@@ -3,7 +3,7 @@ import pytest
 from emoprompt.errors import UsageError
 from emoprompt.suites.generators import generate_samples, number_to_words, plural
 from emoprompt.suites.loader import load_suite, pick_demos
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 
 
 def test_builtin_suite_has_enough_tasks_and_items():

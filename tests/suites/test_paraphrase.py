@@ -9,7 +9,7 @@ from emoprompt.package_data import shipped_dir
 from emoprompt.suites.formats import format_variant, split_spec, variant_spec
 from emoprompt.suites.loader import load_suite
 from emoprompt.suites.paraphrase import bank, check_source, read_paraphrase_file, task_wordings
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 
 
 def _instructions(suite_file: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 import pytest
 
 from emoprompt.errors import UsageError
-from emoprompt.registry import scorers
+from emoprompt.suites.registry import scorers
 from emoprompt.suites.scorers import extract_answer, parse_number, token_f1
 from emoprompt.suites.suite import Sample
 

@@ -11,7 +11,7 @@ from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import build_plan
 from emoprompt.runner.run import run
 from emoprompt.runner.store import iter_records
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 from emoprompt.transforms import AttachStimulus, chain
 from emoprompt.transforms.feedback import FeedbackLoop, HeartSettings, heart_condition, phrases_for
 

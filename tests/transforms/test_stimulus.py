@@ -4,7 +4,7 @@ import pytest
 
 from emoprompt.chat import Completion, GenerateConfig, Query
 from emoprompt.errors import UsageError
-from emoprompt.suites.templates import get_template
+from emoprompt.suites.registry import get_template
 from emoprompt.transforms import AttachStimulus, Baseline, Chain, chain
 
 QUERY = Query(input="cat", instruction="Write the plural.", system=None)
