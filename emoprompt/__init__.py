@@ -28,8 +28,8 @@ if TYPE_CHECKING:
         register_template,
         register_transform,
     )
-    from emoprompt.runner.experiment import AnalysisPlan, Experiment
-    from emoprompt.schema import SCHEMA_VERSION, Manifest, Record
+    from emoprompt.runner.experiment import Experiment
+    from emoprompt.schema import SCHEMA_VERSION, AnalysisPlan, Manifest, Record
     from emoprompt.stimuli import Stimulus, load_library
     from emoprompt.suites.scorers import Score
     from emoprompt.suites.suite import Sample
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from emoprompt.transforms.feedback import HeartSettings
 
 _HOMES = {
-    "AnalysisPlan": "emoprompt.runner.experiment",
+    "AnalysisPlan": "emoprompt.schema",
     "AttachStimulus": "emoprompt.transforms",
     "Backend": "emoprompt.backends.base",
     "BackendOptions": "emoprompt.backends.base",

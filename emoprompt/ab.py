@@ -40,7 +40,7 @@ from emoprompt.decorator import (
 from emoprompt.errors import UsageError
 from emoprompt.runner.store import MANIFEST, RECORDS, cut_torn_tail
 from emoprompt.safe_files import open_private, private_dir, scrub, write_json_atomic
-from emoprompt.schema import AnalysisInfo, ConditionInfo, ErrorInfo, Manifest, Record
+from emoprompt.schema import AnalysisPlan, ConditionInfo, ErrorInfo, Manifest, Record
 from emoprompt.secrets import truncate
 
 OUTCOMES = "outcomes.jsonl"
@@ -158,7 +158,7 @@ class ABTest:
                     conditions=[ConditionInfo(name, "baseline" if i == 0 else self.conditions[name].family,
                                               self.conditions[name].transform.identity())
                                 for i, name in enumerate(self.names)],
-                    control=self.names[0], analysis=AnalysisInfo(baseline=self.names[0], control=self.names[0]),
+                    control=self.names[0], analysis=AnalysisPlan(baseline=self.names[0], control=self.names[0]),
                     assignment=self.assignment, seed=self.seed, metadata={"sequential": self.sequential_design},
                     started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
                 write_json_atomic(self.run_dir / MANIFEST, manifest.to_dict())

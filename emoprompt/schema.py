@@ -121,13 +121,47 @@ class ConditionInfo:
 
 
 @dataclass(frozen=True)
-class AnalysisInfo:
-    """The analysis plan declared before the run."""
+class AnalysisPlan:
+    """What a run's analysis compares and at which thresholds — the one plan type of emoprompt: declared before the
+    run (an experiment's `analysis`), kept in the manifest, changed only where `emoprompt report` is told to
+    (`changed`), and handed to the statistics with the facts of the run's design (families, conditions, task
+    facts, repeats)."""
 
-    baseline: str = "baseline"
     control: str | None = None
+    """The primary comparator for stimuli; default: the first placebo condition, else the baseline."""
+    baseline: str = "baseline"
     alpha: float = 0.05
     sesoi: float = 0.03
+    """Smallest effect size of interest, in the scores' unit (a proportion for 0–1 scores: 0.03 = 3 pp)."""
+    select: str | None = None
+    """How the report's "best stimulus" section picks (overall, task, length); it always estimates the pick on
+    items that did not choose it."""
+    families: dict[str, str] = field(default_factory=dict)
+    """condition → family (emotionprompt, negativeprompt, placebo, control, user, baseline)."""
+    conditions: list[str] = field(default_factory=list)
+    """Report order; default: the order of first appearance."""
+    task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per task: BIG-Bench preferred_score and random_baseline, for the normalized preferred score."""
+    repeats: int | None = None
+    """K as the run declared it; None: the number of distinct repeats found per cell."""
+
+    @property
+    def comparator(self) -> str:
+        """The control, or the baseline when none is named."""
+        return self.control or self.baseline
+
+    def changed(self, **changes: Any) -> AnalysisPlan:
+        """This plan with the changes that are not None; a control or baseline that is not a condition of the run is
+        refused, never ignored."""
+        from emoprompt.errors import UsageError
+
+        given = {key: value for key, value in changes.items() if value is not None}
+        for role in ("control", "baseline"):
+            name = given.get(role)
+            if name is not None and self.conditions and name not in self.conditions:
+                raise UsageError(f"--{role} {name!r} is not a condition of this run; choose from "
+                                 f"{', '.join(self.conditions[:12])}")
+        return dataclasses.replace(self, **given)
 
 
 @dataclass(frozen=True)
@@ -143,7 +177,7 @@ class Manifest:
     identity: dict[str, Any] = field(default_factory=dict)
     conditions: list[ConditionInfo] = field(default_factory=list)
     control: str | None = None
-    analysis: AnalysisInfo = field(default_factory=AnalysisInfo)
+    analysis: AnalysisPlan = field(default_factory=AnalysisPlan)
     cells: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)

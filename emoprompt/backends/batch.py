@@ -136,6 +136,25 @@ class BatchBackend:
     async def start(self) -> None:
         self.preflight()
         await check_reachable(self.api_base)
+        await self._check_batch_api()
+
+    async def _check_batch_api(self) -> None:
+        """Refuse, before anything is sent, a server that has no Batch API at all (its batch list is not found)."""
+        try:
+            response = await request(self._session(), "GET", self._batches_url(), timeout_s=min(self.timeout_s, 30),
+                                     params={"limit": "1"})
+        except HTTPFailure:
+            return  # a hiccup: the batch's own calls retry and name what fails
+        if response.status == 404:
+            raise UsageError(f"{redact_url(self.api_base)} has no Batch API (GET {self._batches_path()} answered 404);"
+                             " drop --batch (a vLLM server has none: `vllm run-batch` reads the JSONL files --batch "
+                             "writes)")
+
+    def _batches_url(self) -> str:
+        return f"{self.api_base}{self._batches_path()}"
+
+    def _batches_path(self) -> str:
+        raise NotImplementedError
 
     def preflight(self) -> None:
         """Checks that need no network: the key, where one is needed."""
@@ -302,6 +321,9 @@ class OpenAIBatchBackend(BatchBackend):
         headers.pop("Content-Type")  # each call sets its own (JSON, or a multipart upload)
         return headers
 
+    def _batches_path(self) -> str:
+        return "/batches"
+
     def _line(self, custom_id: str, chat: Chat, config: GenerateConfig) -> dict[str, Any]:
         return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
                 "body": json.loads(self._online._body(chat, config))}
@@ -417,6 +439,9 @@ class AnthropicBatchBackend(BatchBackend):
 
     def _headers(self) -> dict[str, str]:
         return {"x-api-key": os.environ.get("ANTHROPIC_API_KEY", ""), "anthropic-version": "2023-06-01"}
+
+    def _batches_path(self) -> str:
+        return "/v1/messages/batches"
 
     def _line(self, custom_id: str, chat: Chat, config: GenerateConfig) -> dict[str, Any]:
         messages = chat_to_dicts(chat)

@@ -298,15 +298,16 @@ class HFBackend(BatchedBackend):
                     ) -> Completion:
         eos_ids = self._eos_ids()
         finish = "length"
+        generated = len(new_tokens)
         for index, token in enumerate(new_tokens):
             if token in eos_ids:
-                new_tokens, finish = new_tokens[:index], "stop"
+                new_tokens, finish, generated = new_tokens[:index], "stop", index + 1  # the end token was generated too
                 break
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         for stop in config.stop:
             if stop in text:
                 text, finish = text[: text.index(stop)], "stop"
-        return Completion(text, finish, int(tokens_in), len(new_tokens), latency)
+        return Completion(text, finish, int(tokens_in), generated, latency)
 
 
 

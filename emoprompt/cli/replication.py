@@ -87,9 +87,9 @@ def select(run_dir: Path | None, policy: str, search: str | None, budget: int | 
         return
     if run_dir is None:
         raise UsageError("give a run folder, or --search halving --budget N --experiment FILE")
-    from emoprompt.report.runs import ReportOptions, report_run
+    from emoprompt.report.runs import report_run
 
-    paths = report_run(run_dir, options=ReportOptions(select=policy))
+    paths = report_run(run_dir, changes={"select": policy})
     analysis = json.loads(paths["analysis"].read_text())
     found = {model: result["selection"] for model, result in analysis["models"].items() if result.get("selection")}
     if as_json:

@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from emoprompt.cli.options import POSITIVE, PROBABILITY, flag, options
 from emoprompt.errors import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnFlags:
+    """Which columns of another harness's table hold what (`--records FILE`, `--from table`)."""
+
+    item_column: str = flag("--item-column", default="item", show_default=True)
+    condition_column: str = flag("--condition-column", default="condition", show_default=True)
+    score_column: str = flag("--score-column", default="score", show_default=True)
+    task_column: str = flag("--task-column", default="task", show_default=True)
+    model_column: str = flag("--model-column", default="model", show_default=True)
+    repeat_column: str = flag("--repeat-column", default="repeat", show_default=True)
+    parsed_column: str = flag("--parsed-column", default="parsed", show_default=True)
+
+    def column_map(self) -> Any:
+        from emoprompt.importers.base import ColumnMap
+
+        return ColumnMap(self.item_column, self.condition_column, self.score_column, self.task_column,
+                         self.model_column, self.repeat_column, self.parsed_column)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanFlags:
+    """Changes to the analysis plan a report follows (the run's declared plan otherwise)."""
+
+    control: str | None = flag("--control", help="The comparator (default: the run's declared control; for "
+                                                 "--records: placebo*, else the baseline).")
+    baseline: str | None = flag("--baseline", help="The unmodified condition (default: the run's; for --records: "
+                                                   "'baseline', else the first).")
+    alpha: float | None = flag("--alpha", type=PROBABILITY, help="Significance level for every test and interval "
+                                                                "(default: the run's declared α, else 0.05).")
+    sesoi: float | None = flag("--sesoi", type=POSITIVE, help="Smallest effect of interest in the scores' unit (0.03 "
+                                                              "= 3 pp for 0–1 scores; required for scores outside "
+                                                              "0–1).")
+
+    def changes(self) -> dict[str, Any]:
+        return {"control": self.control, "baseline": self.baseline, "alpha": self.alpha, "sesoi": self.sesoi}
 
 
 @click.command()
@@ -24,66 +61,41 @@ from emoprompt.errors import UsageError
 @click.option("--records", "records_file", type=click.Path(path_type=Path),
               help="Analyse a CSV/JSONL/Parquet file from another harness instead of a run folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: beside the data).")
-@click.option("--item-column", default="item", show_default=True)
-@click.option("--condition-column", default="condition", show_default=True)
-@click.option("--score-column", default="score", show_default=True)
-@click.option("--task-column", default="task", show_default=True)
-@click.option("--model-column", default="model", show_default=True)
-@click.option("--repeat-column", default="repeat", show_default=True)
-@click.option("--parsed-column", default="parsed", show_default=True)
-@click.option("--control", help="The comparator (default: the run's declared control; for --records: placebo*, "
-                                "else the baseline).")
-@click.option("--baseline", help="The unmodified condition (default: the run's; for --records: 'baseline', else the "
-                                 "first).")
-@click.option("--alpha", type=float, help="Significance level for every test and interval (default: the run's "
-                                          "declared α, else 0.05).")
-@click.option("--sesoi", type=float, help="Smallest effect of interest in the scores' unit (0.03 = 3 pp for 0–1 "
-                                          "scores; required for scores outside 0–1).")
+@options(ColumnFlags, "columns")
+@options(PlanFlags, "plan")
 @click.option("--dedupe", type=click.Choice(["first", "last", "mean"]),
               help="With --records or --from: merge rows that share (model, task, item, condition, repeat).")
 def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...], metric: str | None,
-           records_file: Path | None, out: Path | None, **options: Any) -> None:
+           records_file: Path | None, out: Path | None, columns: ColumnFlags, plan: PlanFlags,
+           dedupe: str | None) -> None:
     """Write analysis.json, report.md and report.html for a run folder (or for --records FILE, or --from NAME
     PATHS)."""
-    from emoprompt.report.runs import ReportOptions, report_run
+    from emoprompt.report.runs import report_run
 
-    alpha = options["alpha"]
-    if alpha is not None and not (math.isfinite(alpha) and 0 < alpha < 1):
-        raise UsageError(f"--alpha must be between 0 and 1, not {alpha}")
-    if options["sesoi"] is not None and not (math.isfinite(options["sesoi"]) and options["sesoi"] > 0):
-        raise UsageError(f"--sesoi must be a positive number, not {options['sesoi']}")
-    overrides = ReportOptions(alpha, options["control"], options["baseline"], options["sesoi"])
-    columns = _column_map(options)
     if importer is not None:
-        paths_out = _report_imported(importer, paths, rename, out, columns, options, overrides, metric)
+        paths_out = _report_imported(importer, paths, rename, out, columns, plan, metric, dedupe)
     elif records_file is not None:
         from emoprompt.report.runs import report_records
 
         if paths:
             raise UsageError("give a run folder or --records FILE, not both")
-        paths_out = report_records(records_file, columns, out or records_file.parent, options["control"],
-                                   options["baseline"], alpha or 0.05, options["sesoi"], options["dedupe"])
+        paths_out = report_records(records_file, columns.column_map(), out or records_file.parent, plan.control,
+                                   plan.baseline, plan.alpha or 0.05, plan.sesoi, dedupe)
     else:
         if len(paths) != 1:
             raise UsageError("give a run folder or --records FILE (one of them)")
-        if options["dedupe"]:
+        if dedupe:
             raise UsageError("--dedupe goes with --records or --from; a run folder has one record per cell")
-        paths_out = report_run(paths[0], out, overrides)
+        paths_out = report_run(paths[0], out, plan.changes())
     analysis = json.loads(paths_out["analysis"].read_text())
     for paragraph in analysis["headline"]:
         click.echo(paragraph + "\n")
     click.echo(f"Report: {paths_out['html']}\n        {paths_out['markdown']}\n        {paths_out['analysis']}")
 
 
-def _column_map(options: dict[str, Any]) -> Any:
-    from emoprompt.importers.base import ColumnMap
-
-    return ColumnMap(**{role: options[f"{role}_column"] for role in
-                        ("item", "condition", "score", "task", "model", "repeat", "parsed")})
-
-
 def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, ...], out: Path | None,
-                     columns: Any, options: dict[str, Any], overrides: Any, metric: str | None) -> dict[str, Path]:
+                     columns: ColumnFlags, plan: PlanFlags, metric: str | None, dedupe: str | None
+                     ) -> dict[str, Path]:
     from emoprompt.importers.base import ImportOptions
     from emoprompt.importers.registry import importers
     from emoprompt.importers.writing import write_imported_run
@@ -99,13 +111,13 @@ def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, 
             raise UsageError(f"--rename {pair!r} is not OLD=NEW")
         renames[old] = new
     settings = {"metric": metric} if metric else {}
-    imported = read(list(paths), ImportOptions(columns, renames, options["baseline"], options["control"], settings))
-    if options["dedupe"]:
-        imported.records = _dedupe_records(imported.records, options["dedupe"])
+    imported = read(list(paths), ImportOptions(columns.column_map(), renames, plan.baseline, plan.control, settings))
+    if dedupe:
+        imported.records = _dedupe_records(imported.records, dedupe)
     run_dir = out or paths[0].with_name(f"{paths[0].stem}-emoprompt")
     write_imported_run(imported, run_dir, importer)
     click.echo(f"emoprompt: {len(imported.records)} records imported → {run_dir}", err=True)
-    return report_run(run_dir, options=replace(overrides, control=None, baseline=None))
+    return report_run(run_dir, changes={**plan.changes(), "control": None, "baseline": None})
 
 
 def _dedupe_records(records: list[Any], policy: str) -> list[Any]:

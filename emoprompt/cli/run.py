@@ -96,7 +96,7 @@ class ExperimentFlags:
     def apply(self, base: Experiment) -> Experiment:
         """`base` with what these flags say."""
         from emoprompt.cli.options import engine_arguments
-        from emoprompt.runner.experiment import AnalysisPlan
+        from emoprompt.schema import AnalysisPlan
 
         changes: dict[str, Any] = {}
         if self.model:

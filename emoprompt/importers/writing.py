@@ -9,7 +9,7 @@ from emoprompt.conditions import parse_condition
 from emoprompt.errors import UsageError
 from emoprompt.importers.base import Imported
 from emoprompt.runner.store import RunStore
-from emoprompt.schema import AnalysisInfo, ConditionInfo, Manifest
+from emoprompt.schema import AnalysisPlan, ConditionInfo, Manifest
 
 
 def write_imported_run(imported: Imported, run_dir: Path, importer: str) -> Path:
@@ -35,7 +35,7 @@ def write_imported_run(imported: Imported, run_dir: Path, importer: str) -> Path
         store.write_manifest(Manifest(
             run_id=run_dir.name, kind="import", experiment={"name": f"{importer} import", "suite": importer},
             conditions=[ConditionInfo(c, families[c]) for c in conditions], control=control,
-            analysis=AnalysisInfo(baseline=baseline, control=control), source=imported.source,
+            analysis=AnalysisPlan(baseline=baseline, control=control), source=imported.source,
             records=len(imported.records), status="complete", started=now, finished=now))
         for record in imported.records:
             store.append(record.replace(family=families[record.condition]))

@@ -22,7 +22,7 @@ from emoprompt.conditions import parse_condition
 from emoprompt.decorator import ConditionLike, call_defaults
 from emoprompt.errors import require
 from emoprompt.runner.store import RunStore
-from emoprompt.schema import AnalysisInfo, ConditionInfo, ErrorInfo, Manifest, Record
+from emoprompt.schema import AnalysisPlan, ConditionInfo, ErrorInfo, Manifest, Record
 from emoprompt.secrets import truncate
 from emoprompt.suites.registry import get_template
 from emoprompt.transforms import Transform
@@ -150,7 +150,7 @@ def run_program_experiment(program: Any, examples: Sequence[Any], metric: Callab
         store.write_manifest(Manifest(
             run_id=run_dir.name, kind="dspy", experiment={"name": task, "suite": "dspy"},
             conditions=[ConditionInfo(n, parsed[n].family, parsed[n].transform.identity()) for n in names],
-            control=control or names[0], analysis=AnalysisInfo(baseline=names[0], control=control or names[0]),
+            control=control or names[0], analysis=AnalysisPlan(baseline=names[0], control=control or names[0]),
             identity={"models": {managed.name: managed.identity}},
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
         for index, example in enumerate(examples):

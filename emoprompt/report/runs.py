@@ -2,75 +2,51 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emoprompt.errors import UsageError
 from emoprompt.report.render import write_report
 from emoprompt.runner.store import read_manifest, read_records
-from emoprompt.schema import Manifest, Record
-from emoprompt.stats.spec import AnalysisSpec, json_safe
+from emoprompt.schema import AnalysisPlan, Manifest, Record
+from emoprompt.stats.spec import json_safe
 
 if TYPE_CHECKING:
     from emoprompt.importers.base import ColumnMap
 
 
 
-def spec_from_manifest(manifest: Manifest, overrides: ReportOptions | None = None) -> AnalysisSpec:
-    """The analysis plan a run declared before it started, with what `report` was told to change."""
-    analysis = manifest.analysis
+def plan_of_run(manifest: Manifest, changes: dict[str, Any] | None = None) -> AnalysisPlan:
+    """The analysis plan a run declared before it started, with the facts of its design, and what `report` was told
+    to change (`changes`: alpha, control, baseline, sesoi, select; None keeps the run's)."""
+    declared = manifest.analysis
     repeats = manifest.experiment.get("repeats") if manifest.kind == "experiment" else None
-    spec = AnalysisSpec(
-        baseline=analysis.baseline, control=manifest.control or analysis.control or "baseline",
-        alpha=analysis.alpha, sesoi=analysis.sesoi, families={c.name: c.family for c in manifest.conditions},
-        conditions=tuple(manifest.condition_names), task_info=manifest.identity.get("task_info") or {},
-        repeats=repeats if isinstance(repeats, int) else None)
-    return overrides.apply(spec) if overrides else spec
+    select = declared.select or (manifest.experiment.get("analysis") or {}).get("select")
+    plan = AnalysisPlan(
+        baseline=declared.baseline, control=manifest.control or declared.control or "baseline",
+        alpha=declared.alpha, sesoi=declared.sesoi, select=select,
+        families={c.name: c.family for c in manifest.conditions}, conditions=list(manifest.condition_names),
+        task_info=manifest.identity.get("task_info") or {}, repeats=repeats if isinstance(repeats, int) else None)
+    return plan.changed(**(changes or {}))
 
 
-@dataclass(frozen=True)
-class ReportOptions:
-    """What `emoprompt report` may change about a run's declared plan: α, the control, the baseline, the smallest
-    effect of interest. A name that is not a condition of the run is refused, never ignored."""
-
-    alpha: float | None = None
-    control: str | None = None
-    baseline: str | None = None
-    sesoi: float | None = None
-    select: str | None = None
-    """How the "best stimulus" section chooses: overall, per task, or per input-length band."""
-
-    def apply(self, spec: AnalysisSpec) -> AnalysisSpec:
-        """`spec` with these changes."""
-        for role in ("control", "baseline"):
-            name = getattr(self, role)
-            if name is not None and spec.conditions and name not in spec.conditions:
-                raise UsageError(f"--{role} {name!r} is not a condition of this run; choose from "
-                                 f"{', '.join(spec.conditions[:12])}")
-        given = (("alpha", self.alpha), ("control", self.control), ("baseline", self.baseline), ("sesoi", self.sesoi))
-        changes: dict[str, Any] = {key: value for key, value in given if value is not None}
-        return replace(spec, **changes)
-
-
-def report_run(run_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None,
+def report_run(run_dir: Path, out_dir: Path | None = None, changes: dict[str, Any] | None = None,
                records: list[Record] | None = None) -> dict[str, Path]:
-    """Analyse a run folder's records and write its report next to them (or into `out_dir`); `records`, when given,
-    are that folder's records already read."""
+    """Analyse a run folder's records and write its report next to them (or into `out_dir`); `changes` to the run's
+    analysis plan as `plan_of_run` takes them; `records`, when given, are that folder's records already read."""
     manifest = read_manifest(run_dir)
     if manifest.kind == "ab":
-        return _report_ab(run_dir, manifest, out_dir, options)
+        return _report_ab(run_dir, manifest, out_dir, changes)
     records = read_records(run_dir) if records is None else records
     if not records:
         raise UsageError(f"{run_dir} has no records yet; run it first (emoprompt run --resume {run_dir})")
-    spec = spec_from_manifest(manifest, options)
-    analysis = _analyze_run(records, spec, manifest, options)
+    spec = plan_of_run(manifest, changes)
+    analysis = _analyze_run(records, spec)
     title = f"emoprompt report: {manifest.experiment.get('name', 'run')} ({run_dir.name})"
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title})
 
 
-def _analyze_run(records: list[Record], spec: AnalysisSpec, manifest: Manifest, options: ReportOptions | None
-                 ) -> dict[str, Any]:
+def _analyze_run(records: list[Record], spec: AnalysisPlan) -> dict[str, Any]:
     """The full analysis of a run's records: contrasts, the honest "best stimulus" estimates, feedback loops."""
     from emoprompt.stats.analysis import analyze
     from emoprompt.stats.frame import records_frame
@@ -79,10 +55,8 @@ def _analyze_run(records: list[Record], spec: AnalysisSpec, manifest: Manifest, 
 
     frame = records_frame(records)
     analysis = analyze(frame, spec)
-    policy = (options.select if options and options.select else None) or \
-        (manifest.experiment.get("analysis") or {}).get("select") or "overall"
-    for model, result in selection_by_model(frame, spec.control, spec.families, analysis["data"]["K"], spec.alpha,
-                                            policy).items():
+    for model, result in selection_by_model(frame, spec.comparator, spec.families, analysis["data"]["K"],
+                                            spec.alpha, spec.select or "overall").items():
         analysis["models"][model]["selection"] = json_safe(result)
     iterations = iteration_analysis(records, spec.baseline, spec.alpha)
     for model, result in iterations.items():
@@ -90,7 +64,7 @@ def _analyze_run(records: list[Record], spec: AnalysisSpec, manifest: Manifest, 
     return analysis
 
 
-def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, options: ReportOptions | None
+def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, changes: dict[str, Any] | None
                ) -> dict[str, Path]:
     """An A/B folder: outcomes joined to calls (the latest outcome wins), then unpaired tests."""
     from emoprompt.ab import read_outcomes
@@ -102,11 +76,12 @@ def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, options:
         raise UsageError(f"{run_dir} has no recorded calls yet")
     outcomes = read_outcomes(run_dir)
     records = [r.replace(score=outcomes[r.call_id]) if r.call_id in outcomes else r for r in records]
-    analysis = analyze_unpaired(records_frame(records), spec_from_manifest(manifest, options))
+    plan = plan_of_run(manifest, changes)
+    analysis = analyze_unpaired(records_frame(records), plan)
     from emoprompt.ab_status import ab_status, design
 
     if design(run_dir)["enabled"]:
-        analysis["sequential"] = ab_status(run_dir, options.alpha if options else None).to_dict()
+        analysis["sequential"] = ab_status(run_dir, (changes or {}).get("alpha")).to_dict()
     title = f"emoprompt A/B report ({run_dir.name})"
     return write_report(out_dir or run_dir, analysis, {"manifest": manifest.to_dict(), "title": title,
                                                        "unpaired": True})
@@ -137,8 +112,8 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
         raise UsageError(f"control {control!r} is not a condition in {path.name}; choose from {conditions[:10]}")
     families = {c: ("baseline" if c == baseline else "placebo" if c == control and c != baseline else "user")
                 for c in conditions}
-    spec = AnalysisSpec(baseline=baseline, control=control, alpha=alpha, sesoi=sesoi, families=families,
-                        conditions=tuple(conditions), repeats=int(frame["repeat"].nunique()))
+    spec = AnalysisPlan(baseline=baseline, control=control, alpha=alpha, sesoi=sesoi, families=families,
+                        conditions=list(conditions), repeats=int(frame["repeat"].nunique()))
     analysis = analyze(frame, spec)
     return write_report(out_dir, analysis, {"source": str(path), "title": f"emoprompt report: {path.name}"})
 
@@ -148,4 +123,4 @@ def pilot_components_of(run_dir: Path) -> Any:
     from emoprompt.stats.allocation import pilot_components
     from emoprompt.stats.frame import records_frame
 
-    return pilot_components(records_frame(read_records(run_dir)), spec_from_manifest(read_manifest(run_dir)), run_dir)
+    return pilot_components(records_frame(read_records(run_dir)), plan_of_run(read_manifest(run_dir)), run_dir)

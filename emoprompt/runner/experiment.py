@@ -12,6 +12,7 @@ from emoprompt.chat import GenerateConfig
 from emoprompt.conditions import Condition, ConditionDefaults, parse_condition, parse_conditions
 from emoprompt.errors import UsageError
 from emoprompt.mapping_files import check_keys, expect, read_mapping
+from emoprompt.schema import AnalysisPlan
 from emoprompt.stimuli import StimulusLibrary, load_library
 from emoprompt.transforms import Transform, as_transform
 from emoprompt.transforms.feedback import HeartSettings
@@ -23,21 +24,6 @@ MAX_REPEATS = 1000
 
 ConditionLike = str | Transform
 """A condition in an experiment: a name in the condition grammar, or a Transform object."""
-
-
-@dataclass(frozen=True)
-class AnalysisPlan:
-    """What the summary and report compare, declared before the run."""
-
-    control: str | None = None
-    """The primary comparator for stimuli; default: the first placebo condition, else the baseline."""
-    baseline: str = "baseline"
-    alpha: float = 0.05
-    sesoi: float = 0.03
-    """Smallest effect size of interest, as a proportion (0.03 = 3 percentage points)."""
-    select: str | None = None
-    """How the report's "best stimulus" section picks (overall, task, length); it always estimates the pick on
-    items that did not choose it."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +116,7 @@ class Experiment:
                               for c in self.conditions]
         data["generation"] = dataclasses.asdict(self.generation)
         data["generation"]["stop"] = list(self.generation.stop)
-        data["analysis"] = dataclasses.asdict(self.analysis)
+        data["analysis"] = {key: getattr(self.analysis, key) for key in _ANALYSIS_TYPES}
         data["heart"] = dataclasses.asdict(self.heart)
         return json.loads(json.dumps(data, default=list))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import platform
@@ -18,7 +19,7 @@ from emoprompt.runner.execute import RunCounters, execute
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import RunPlan
 from emoprompt.runner.store import LOCK, MANIFEST, RECORDS, RunStore, iter_records, read_manifest
-from emoprompt.schema import SCHEMA_VERSION, AnalysisInfo, ConditionInfo, Manifest, Record
+from emoprompt.schema import SCHEMA_VERSION, ConditionInfo, Manifest, Record
 from emoprompt.secrets import redact, redact_url
 from emoprompt.stats.tally import TallyCell, as_number
 from emoprompt.usage import Usage, UsageCell, usage_cell, usage_of_cells
@@ -215,7 +216,7 @@ def _start_manifest(plan: RunPlan, run_dir: Path, argv: list[str] | None) -> Man
         experiment_hash=plan.experiment_hash, identity=plan.identity(),
         conditions=[ConditionInfo(c.name, c.family, c.transform.identity(), list(c.spellings))
                     for c in plan.conditions],
-        control=plan.control, analysis=AnalysisInfo(analysis.baseline, plan.control, analysis.alpha, analysis.sesoi),
+        control=plan.control, analysis=dataclasses.replace(analysis, control=plan.control),
         cells=len(plan.cells), versions=_versions(), command=[redact(argument) for argument in argv or []],
         data_dir=str(plan.data_dir) if plan.data_dir else None, notes=list(plan.notes), started=now())
 

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from emoprompt.errors import UsageError
-from emoprompt.stats.spec import AnalysisSpec
+from emoprompt.schema import AnalysisPlan
 from emoprompt.stats.wording import CrossedTask, score_components
 
 ITEMS = (10, 25, 50, 100, 200, 400, 800)
@@ -60,7 +60,7 @@ class Design:
     df: float
 
 
-def pilot_components(frame: pd.DataFrame, spec: AnalysisSpec, run_dir: Path | str) -> PilotComponents:
+def pilot_components(frame: pd.DataFrame, spec: AnalysisPlan, run_dir: Path | str) -> PilotComponents:
     """Estimate the components from the records frame of a finished pilot run (`run_dir` names it in errors; it must
     cross two or more wordings)."""
     from emoprompt.stats.frame import wording_count
@@ -69,16 +69,16 @@ def pilot_components(frame: pd.DataFrame, spec: AnalysisSpec, run_dir: Path | st
         raise UsageError(f"{run_dir} did not cross wordings; run the pilot with --paraphrases 3 (or more) so the "
                          "wording variance can be estimated")
     valid = frame[frame["error"].isna()]
-    stimuli = [c for c in dict.fromkeys(valid["condition"]) if c not in (spec.control, spec.baseline)]
-    if spec.control not in set(valid["condition"]) or not stimuli:
-        raise UsageError(f"{run_dir} has no stimulus and control {spec.control!r} to compare; pilot at least one "
+    stimuli = [c for c in dict.fromkeys(valid["condition"]) if c not in (spec.comparator, spec.baseline)]
+    if spec.comparator not in set(valid["condition"]) or not stimuli:
+        raise UsageError(f"{run_dir} has no stimulus and control {spec.comparator!r} to compare; pilot at least one "
                          "stimulus against it")
     cells = valid.groupby(["model", "task", "item", "paraphrase", "repeat", "condition"])["score"].mean().unstack()
     differences = []
     for stimulus in stimuli:
         if stimulus not in cells:
             continue
-        rows = (cells[stimulus] - cells[spec.control]).dropna().rename("score").reset_index()
+        rows = (cells[stimulus] - cells[spec.comparator]).dropna().rename("score").reset_index()
         rows["task"] = rows["model"] + "\x1f" + rows["task"] + "\x1f" + stimulus  # each contrast × task apart
         differences.append(rows)
     components = score_components(pd.concat(differences)) if differences else {}

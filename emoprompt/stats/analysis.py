@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from emoprompt.errors import UsageError
+from emoprompt.schema import AnalysisPlan
 from emoprompt.stats.contrast import contrast, finish_family
 from emoprompt.stats.frame import fold_wordings, item_means, wording_count
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
@@ -18,7 +19,7 @@ from emoprompt.stats.paired import paired_t
 from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
 from emoprompt.stats.scale import Scale
-from emoprompt.stats.spec import AnalysisSpec, data_warnings, json_safe, missing_control_warning
+from emoprompt.stats.spec import data_warnings, json_safe, missing_control_warning
 from emoprompt.stats.tally import tally
 from emoprompt.stats.wording import wording_analysis
 from emoprompt.usage import usage
@@ -27,8 +28,9 @@ STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
 CELL = ["model", "task", "item", "condition", "repeat"]
 
 
-def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
+def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> dict[str, Any]:
     """Every number the report shows, as plain data."""
+    spec = replace(spec, control=spec.comparator)
     wordings = wording_count(frame)
     unfolded = frame[frame["error"].isna()] if wordings > 1 else None
     declared = spec.repeats or declared_repeats(unfolded if unfolded is not None else frame[frame["error"].isna()])
@@ -39,9 +41,9 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
     repeats = declared * wordings
     scale = Scale.of(valid["score"])
     binary = bool(len(valid)) and bool(valid["score"].isin([0.0, 1.0]).all())
-    treatments = [c for c in conditions if c not in (spec.control, spec.baseline)]
+    treatments = [c for c in conditions if c not in (spec.comparator, spec.baseline)]
     errors = int(frame["error"].notna().sum())
-    warnings = data_warnings(errors, spec.control, conditions)
+    warnings = data_warnings(errors, spec.comparator, conditions)
     valid["parse_fail"] = (valid["parsed"] == False).astype(float)  # noqa: E712
     valid["length"] = pd.to_numeric(valid["tokens_out"], errors="coerce")
     means = item_means(valid)
@@ -53,7 +55,7 @@ def analyze(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
         models[model]["usage"] = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
         if unfolded is not None:
             models[model]["wording"] = wording_analysis(unfolded[unfolded["model"] == model], conditions, treatments,
-                                                        spec.control, spec.baseline, spec.alpha)
+                                                        spec.comparator, spec.baseline, spec.alpha)
     _adjust_families(models, spec)
     result = {
         "spec": {**asdict(spec), "conditions": conditions, "treatments": treatments, "repeats": repeats},
@@ -87,23 +89,23 @@ def declared_repeats(valid: pd.DataFrame) -> int:
 
 def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: pd.DataFrame,
                    diagnostics: dict[str, pd.DataFrame], conditions: list[str], treatments: list[str], repeats: int,
-                   spec: AnalysisSpec, warnings: list[str]) -> dict[str, Any]:
+                   spec: AnalysisPlan, warnings: list[str]) -> dict[str, Any]:
     model_means = _model_slice(means, model)
     tasks = sorted(model_means.index.get_level_values("task").unique()) if len(model_means) else []
-    compared = [t for t in tasks if spec.control in _task_rows(model_means, t, "task").dropna(how="all", axis=1)]
+    compared = [t for t in tasks if spec.comparator in _task_rows(model_means, t, "task").dropna(how="all", axis=1)]
     missing = [t for t in tasks if t not in compared]
-    if missing and spec.control in conditions:
-        warnings.append(missing_control_warning(model, spec.control, missing))
+    if missing and spec.comparator in conditions:
+        warnings.append(missing_control_warning(model, spec.comparator, missing))
     per_task = [
-        {"task": task, "condition": condition, "control": spec.control, "family": spec.families.get(condition, ""),
-         **contrast(pairs[condition].to_numpy(), pairs[spec.control].to_numpy(), repeats, spec.alpha, spec.sesoi)}
+        {"task": task, "condition": condition, "control": spec.comparator, "family": spec.families.get(condition, ""),
+         **contrast(pairs[condition].to_numpy(), pairs[spec.comparator].to_numpy(), repeats, spec.alpha, spec.sesoi)}
         for condition in treatments for task in compared
-        if len(pairs := _pairs(_task_rows(model_means, task, "task"), condition, spec.control)) >= 2
+        if len(pairs := _pairs(_task_rows(model_means, task, "task"), condition, spec.comparator)) >= 2
     ]
     model_rows = valid[valid["model"] == model]
-    pooled = [_pooled_row(model_means, model_rows, c, spec.control, spec, repeats) for c in treatments]
-    generic = (_pooled_row(model_means, model_rows, spec.control, spec.baseline, spec, repeats)
-               if spec.control != spec.baseline and {spec.control, spec.baseline} <= set(model_means.columns)
+    pooled = [_pooled_row(model_means, model_rows, c, spec.comparator, spec, repeats) for c in treatments]
+    generic = (_pooled_row(model_means, model_rows, spec.comparator, spec.baseline, spec, repeats)
+               if spec.comparator != spec.baseline and {spec.comparator, spec.baseline} <= set(model_means.columns)
                else None)
     return {
         "conditions": _condition_table(frame[frame["model"] == model], conditions, spec),
@@ -119,7 +121,7 @@ def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: 
     }
 
 
-def _confounds(model: str, diagnostics: dict[str, pd.DataFrame], conditions: list[str], spec: AnalysisSpec,
+def _confounds(model: str, diagnostics: dict[str, pd.DataFrame], conditions: list[str], spec: AnalysisPlan,
                repeats: int) -> list[dict[str, Any]]:
     """Each condition against the control on what is not the score: the parse-failure rate and the output length
     (paired, per item), a separately labelled family (STATS.md §3), Holm-adjusted in `_adjust_families`."""
@@ -127,21 +129,21 @@ def _confounds(model: str, diagnostics: dict[str, pd.DataFrame], conditions: lis
     for measure, frame in diagnostics.items():
         means = _model_slice(frame, model)
         for condition in conditions:
-            if condition == spec.control:
+            if condition == spec.comparator:
                 continue
-            pairs = _pairs(means, condition, spec.control)
+            pairs = _pairs(means, condition, spec.comparator)
             if len(pairs) < 2:
                 continue
-            result = contrast(pairs[condition].to_numpy(), pairs[spec.control].to_numpy(),
+            result = contrast(pairs[condition].to_numpy(), pairs[spec.comparator].to_numpy(),
                               repeats if measure == "parse" else 2, spec.alpha, spec.sesoi, robust=False)
-            rows.append({"measure": measure, "condition": condition, "control": spec.control,
+            rows.append({"measure": measure, "condition": condition, "control": spec.comparator,
                          "diff": result["diff"], "ci_low": result["ci_low"], "ci_high": result["ci_high"],
                          "p": result["p"], "method": result["method"], "n_items": result["n_items"],
                          "control_level": result["acc_ctrl"], "level": result["acc_treat"]})
     return rows
 
 
-def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spec: AnalysisSpec
+def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spec: AnalysisPlan
                ) -> list[dict[str, Any]]:
     """Paper-style aggregation: the average over tasks of per-task scores (BIG-Bench: normalized preferred
     scores too), with the papers' relative improvement beside the absolute difference of the task averages and
@@ -169,13 +171,13 @@ def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spe
             continue
         row: dict[str, Any] = {"condition": condition, "tasks": len(scores), "mean_score": float(np.mean(scores)),
                                "mean_normalized": float(np.mean(normalized)) if normalized else None}
-        for reference, side in ((spec.control, "control"), (spec.baseline, "baseline")):
+        for reference, side in ((spec.comparator, "control"), (spec.baseline, "baseline")):
             if condition != reference:
                 row[f"vs_{side}"] = _task_average_difference(means, tasks, condition, reference, z)
         rows.append(row)
     by_name = {row["condition"]: row for row in rows}
     for row in rows:
-        for reference, side in ((spec.control, "control"), (spec.baseline, "baseline")):
+        for reference, side in ((spec.comparator, "control"), (spec.baseline, "baseline")):
             base = by_name.get(reference, {}).get("mean_score")
             if row["condition"] != reference and f"vs_{side}" in row:
                 row[f"vs_{side}"]["relative"] = (row["mean_score"] / base - 1) if base else None
@@ -219,7 +221,7 @@ def _mean(means: pd.DataFrame, condition: str) -> float:
     return float(means[condition].mean()) if condition in means.columns else float("nan")
 
 
-def _condition_table(rows: pd.DataFrame, conditions: list[str], spec: AnalysisSpec) -> list[dict[str, Any]]:
+def _condition_table(rows: pd.DataFrame, conditions: list[str], spec: AnalysisPlan) -> list[dict[str, Any]]:
     failed = rows["error"].notna().tolist()
     cells = zip(rows["condition"].tolist(), rows["score"].tolist(), rows["parsed"].tolist(), failed,
                 rows["tokens_out"].tolist(), strict=True)
@@ -230,7 +232,7 @@ SUMMARY_FIELDS = ("diff", "ci_low", "ci_high", "p", "method", "n_items")
 """What the terminal summary shows of a contrast."""
 
 
-def _summary_contrasts(means: pd.DataFrame, conditions: list[str], spec: AnalysisSpec, repeats: int
+def _summary_contrasts(means: pd.DataFrame, conditions: list[str], spec: AnalysisPlan, repeats: int
                        ) -> list[dict[str, Any]]:
     """Per condition, its pooled contrast against the baseline and against the control (over every item of every
     task: the estimator of the pooled table), as the terminal summary prints them."""
@@ -243,27 +245,27 @@ def _summary_contrasts(means: pd.DataFrame, conditions: list[str], spec: Analysi
         return {key: row[key] for key in SUMMARY_FIELDS}
 
     return [{"condition": condition, "vs_baseline": against(condition, spec.baseline),
-             "vs_control": against(condition, spec.control)} for condition in conditions]
+             "vs_control": against(condition, spec.comparator)} for condition in conditions]
 
 
-def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisSpec, tasks: list[str]
+def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisPlan, tasks: list[str]
              ) -> dict[str, Any] | None:
     """Level 1 (one test): per item, the mean over all stimuli minus the control (STATS.md §3)."""
     stimuli = [c for c in treatments if spec.families.get(c, "user") in STIMULUS_FAMILIES and c in means.columns]
-    if not stimuli or spec.control not in means.columns:
+    if not stimuli or spec.comparator not in means.columns:
         return None
-    data = means[[*stimuli, spec.control]].dropna()
+    data = means[[*stimuli, spec.comparator]].dropna()
     if len(data) < 2:
         return None
     pooled_stimuli = data[stimuli].mean(axis=1).to_numpy()
-    result = paired_t(pooled_stimuli, data[spec.control].to_numpy(), spec.alpha)
-    d = pooled_stimuli - data[spec.control].to_numpy()
+    result = paired_t(pooled_stimuli, data[spec.comparator].to_numpy(), spec.alpha)
+    d = pooled_stimuli - data[spec.comparator].to_numpy()
     n_tasks = int(data.index.get_level_values("task").nunique())
-    return {"stimuli": stimuli, "control": spec.control, **result.to_dict(), "n_tasks": n_tasks,
+    return {"stimuli": stimuli, "control": spec.comparator, **result.to_dict(), "n_tasks": n_tasks,
             "mde_80": mde_paired(float(d.var(ddof=1)), len(d), spec.alpha)}
 
 
-def _pooled_row(means: pd.DataFrame, rows: pd.DataFrame, condition: str, control: str, spec: AnalysisSpec,
+def _pooled_row(means: pd.DataFrame, rows: pd.DataFrame, condition: str, control: str, spec: AnalysisPlan,
                 repeats: int) -> dict[str, Any] | None:
     """Level 2: one condition vs the control over all tasks.
 
@@ -333,7 +335,7 @@ def _pooled_relative(pairs: pd.DataFrame, treatment: str, control: str, alpha: f
     return {"value": mean_t / mean_c - 1, "ci_low": float(low), "ci_high": float(high), "flag": flag}
 
 
-def _adjust_families(models: dict[str, Any], spec: AnalysisSpec) -> None:
+def _adjust_families(models: dict[str, Any], spec: AnalysisPlan) -> None:
     """Holm over each declared family across models (the MDE uses the same family); BH as the exploratory column
     of per-task rows; the gate of the hierarchy; the confound family."""
     alpha, sesoi = spec.alpha, spec.sesoi

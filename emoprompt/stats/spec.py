@@ -1,30 +1,9 @@
-"""What an analysis compares (`AnalysisSpec`), and its results made JSON-safe; pure Python, so a report that needs
-no pandas (`emoprompt.stats.describe`) can use them."""
+"""An analysis's results made JSON-safe, and the warnings every analysis gives first."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
-
-
-@dataclass(frozen=True)
-class AnalysisSpec:
-    """What to compare and at which thresholds; taken from the run's analysis plan."""
-
-    baseline: str = "baseline"
-    control: str = "baseline"
-    alpha: float = 0.05
-    sesoi: float = 0.03
-    """Smallest effect of interest, in the scores' unit (a proportion for 0–1 scores: 0.03 = 3 pp)."""
-    families: dict[str, str] = field(default_factory=dict)
-    """condition → family (emotionprompt, negativeprompt, placebo, control, user, baseline)."""
-    conditions: tuple[str, ...] = ()
-    """Report order; default: the order of first appearance."""
-    task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per task: BIG-Bench preferred_score and random_baseline, for the normalized preferred score."""
-    repeats: int | None = None
-    """K as the run declared it; None: the number of distinct repeats found per cell."""
 
 
 def json_safe(value: Any) -> Any:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from emoprompt.schema import AnalysisPlan
 from emoprompt.stats.multiplicity import holm
 from emoprompt.stats.power import z
 from emoprompt.stats.scale import Scale
-from emoprompt.stats.spec import AnalysisSpec, json_safe
+from emoprompt.stats.spec import json_safe
 
 
 def welch(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
@@ -34,14 +35,15 @@ def welch(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> di
             "p_value": float(2 * stats.t.sf(abs(diff / se), df))}
 
 
-def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
+def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisPlan) -> dict[str, Any]:
     """Each condition against the control on independent calls (Welch t, Holm); same layout as `analyze`."""
+    spec = replace(spec, control=spec.comparator)
     valid = frame[frame["error"].isna() & frame["score"].notna()]
     conditions = list(spec.conditions) or list(dict.fromkeys(frame["condition"]))
     models: dict[str, Any] = {}
     for model in dict.fromkeys(frame["model"]):
         rows = valid[valid["model"] == model]
-        control = rows[rows["condition"] == spec.control]["score"].to_numpy()
+        control = rows[rows["condition"] == spec.comparator]["score"].to_numpy()
         table, pooled, p_values = [], [], []
         for condition in conditions:
             cells = frame[(frame["model"] == model) & (frame["condition"] == condition)]
@@ -51,14 +53,14 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisSpec) -> dict[str, Any]:
                           "accuracy": float(scores.mean()) if len(scores) else float("nan"),
                           "parse_failure_rate": float("nan"), "mean_tokens_out": float("nan"),
                           "scored": len(scores)})
-            if condition == spec.control or len(scores) < 2 or len(control) < 2:
+            if condition == spec.comparator or len(scores) < 2 or len(control) < 2:
                 continue
             result = welch(scores, control, spec.alpha)
             p_values.append(result["p_value"])
             mde = (z(1 - spec.alpha / 2) + z(0.8)) * math.sqrt(scores.var(ddof=1) / len(scores)
                                                                + control.var(ddof=1) / len(control))
             result["method"] = "welch"
-            pooled.append({"condition": condition, "control": spec.control, "family": "user",
+            pooled.append({"condition": condition, "control": spec.comparator, "family": "user",
                            "n_items": len(scores), "n_control": len(control), "acc_ctrl": float(control.mean()),
                            "acc_treat": float(scores.mean()), "fixed": result, "random": None, "gee": None,
                            "relative": {"value": result["diff"] / control.mean() if control.mean() else None,

@@ -35,7 +35,7 @@ def test_a_run_through_ray_data_matches_the_local_run(tmp_path, monkeypatch):
         assert result.exit_code == 3, result.output  # the injected 404 is an error cell
         asked = server.requests
         local = _run(server, tmp_path / "local", "--retries", "0", "--no-cache")
-        assert local.exit_code == 3, local.output
+        assert local.exit_code == 0, local.output  # the server's one fault went to the Ray run
     finally:
         server.stop()
     via_ray = {r.key: r for r in iter_records(tmp_path / "ray")}

@@ -10,11 +10,10 @@ from click.testing import CliRunner
 
 from emoprompt.cli import cli
 from emoprompt.report.summary import format_summary, summary_of_analysis, summary_of_records
-from emoprompt.schema import ErrorInfo, Record
+from emoprompt.schema import AnalysisPlan, ErrorInfo, Record
 from emoprompt.stats.analysis import analyze
 from emoprompt.stats.frame import records_frame
 from emoprompt.stats.scale import Scale
-from emoprompt.stats.spec import AnalysisSpec
 
 CONDITIONS = ["baseline", "PL01", "EP02"]
 FAMILIES = {"baseline": "baseline", "PL01": "placebo", "EP02": "emotionprompt"}
@@ -42,7 +41,7 @@ def made_records(seed=11):
 
 def test_the_summary_is_the_analysis_pooled_contrasts_and_condition_table():
     records = made_records()
-    analysis = analyze(records_frame(records), AnalysisSpec(control="PL01", families=FAMILIES,
+    analysis = analyze(records_frame(records), AnalysisPlan(control="PL01", families=FAMILIES,
                                                             conditions=tuple(CONDITIONS), repeats=2))
     rows = summary_of_analysis(analysis)
     assert [(r.model, r.condition) for r in rows] == [(m, c) for m in ("m1", "m2") for c in CONDITIONS]
@@ -65,7 +64,7 @@ def test_the_summary_is_the_analysis_pooled_contrasts_and_condition_table():
 def test_a_run_without_a_report_summarizes_counts_only_and_the_same_counts():
     records = made_records(3)
     described = summary_of_records(records, CONDITIONS)
-    analysis = analyze(records_frame(records), AnalysisSpec(control="PL01", families=FAMILIES,
+    analysis = analyze(records_frame(records), AnalysisPlan(control="PL01", families=FAMILIES,
                                                             conditions=tuple(CONDITIONS), repeats=2))
     for light, full in zip(described, summary_of_analysis(analysis), strict=True):
         assert (light.model, light.condition, light.cells, light.errors) == \
@@ -78,7 +77,7 @@ def test_a_run_without_a_report_summarizes_counts_only_and_the_same_counts():
 def test_a_condition_without_items_or_with_one_item_has_no_contrast():
     records = [record(0, "baseline", 1.0), record(0, "EP02", 0.0), record(1, "baseline", 1.0),
                record(1, "EP02", 1.0, error="timeout")]
-    analysis = analyze(records_frame(records), AnalysisSpec(conditions=("baseline", "EP02", "NP01"),
+    analysis = analyze(records_frame(records), AnalysisPlan(conditions=("baseline", "EP02", "NP01"),
                                                             families={"EP02": "emotionprompt"}))
     by_name = {r.condition: r for r in summary_of_analysis(analysis)}
     assert by_name["EP02"].vs_baseline is None and by_name["EP02"].errors == 1
@@ -90,9 +89,9 @@ def test_the_terminal_table_has_one_difference_column_when_the_control_is_the_ba
     made = [Record(key=f"{c}{i}", model="m", task="t", sample_id=str(i), condition=c, score=float(i % 2), parsed=True)
             for c in CONDITIONS for i in range(6)]
     frame = records_frame(made)
-    one = format_summary(summary_of_analysis(analyze(frame, AnalysisSpec(conditions=tuple(CONDITIONS)))),
+    one = format_summary(summary_of_analysis(analyze(frame, AnalysisPlan(conditions=tuple(CONDITIONS)))),
                          "baseline", "baseline")
-    two = format_summary(summary_of_analysis(analyze(frame, AnalysisSpec(control="PL01",
+    two = format_summary(summary_of_analysis(analyze(frame, AnalysisPlan(control="PL01",
                                                                          conditions=tuple(CONDITIONS)))),
                          "baseline", "PL01")
     assert one.splitlines()[0].count("Δ vs") == 1 and "Δ vs baseline" in one

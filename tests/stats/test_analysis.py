@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from emoprompt.stats.analysis import AnalysisSpec, analyze
+from emoprompt.schema import AnalysisPlan
+from emoprompt.stats.analysis import analyze
 from emoprompt.stats.contrast import contrast
 from emoprompt.stats.frame import item_means
 from emoprompt.stats.paired import paired_binary
@@ -34,8 +35,8 @@ def test_placebo_control_removes_the_appended_text_effect():
     for seed in range(3):
         frame = synthetic(np.random.default_rng(seed), tasks=4, items=120, repeats=3, appended=0.3,
                           effects={"S0": 0.5})
-        against_placebo = analyze(frame, AnalysisSpec(control="placebo", families=FAMILIES))["models"]["m"]
-        against_baseline = analyze(frame, AnalysisSpec(control="baseline", families=FAMILIES))["models"]["m"]
+        against_placebo = analyze(frame, AnalysisPlan(control="placebo", families=FAMILIES))["models"]["m"]
+        against_baseline = analyze(frame, AnalysisPlan(control="baseline", families=FAMILIES))["models"]["m"]
         confirmed = {r["condition"] for r in against_placebo["pooled"] if r["p_holm_fixed"] < 0.05}
         significant = {r["condition"] for r in against_baseline["pooled"] if r["p_holm_fixed"] < 0.05}
         found += "S0" in confirmed
@@ -48,7 +49,7 @@ def test_placebo_control_removes_the_appended_text_effect():
 
 
 def test_hierarchy_fields_and_families():
-    analysis = analyze(synthetic(np.random.default_rng(1), tasks=3, items=60), AnalysisSpec(control="placebo",
+    analysis = analyze(synthetic(np.random.default_rng(1), tasks=3, items=60), AnalysisPlan(control="placebo",
                                                                                            families=FAMILIES))
     model = analysis["models"]["m"]
     assert model["primary"]["stimuli"] == [f"S{i}" for i in range(6)]
@@ -67,7 +68,7 @@ def test_repeats_are_averaged_within_items_not_counted_as_items():
     frame = synthetic(np.random.default_rng(2), tasks=1, items=50, repeats=5)
     means = item_means(frame)
     assert len(means) == 50
-    analysis = analyze(frame, AnalysisSpec(control="placebo", families=FAMILIES))
+    analysis = analyze(frame, AnalysisPlan(control="placebo", families=FAMILIES))
     row = analysis["models"]["m"]["per_task"][0]
     assert row["n_items"] == 50 and row["K"] == 5 and row["method"] == "paired-t"
     assert "p_sign_flip" in row and "bca_ci" in row

@@ -17,7 +17,8 @@ from emoprompt.cli import cli
 from emoprompt.errors import UsageError
 from emoprompt.report.render import write_report
 from emoprompt.report.summary import summary_of_analysis
-from emoprompt.stats.analysis import AnalysisSpec, analyze
+from emoprompt.schema import AnalysisPlan
+from emoprompt.stats.analysis import analyze
 from emoprompt.stats.contrast import contrast
 from emoprompt.stats.paired import paired_t
 from emoprompt.stats.pooled import random_effects
@@ -53,7 +54,7 @@ def synthetic(seed, tasks=3, items=80, effects=None, parse_effect=None, models=(
 
 
 def spec(**changes):
-    return AnalysisSpec(**{"control": "placebo", "families": FAMILIES, "repeats": 1, **changes})
+    return AnalysisPlan(**{"control": "placebo", "families": FAMILIES, "repeats": 1, **changes})
 
 
 # --- 1. one estimate per contrast ------------------------------------------------------------------------------
