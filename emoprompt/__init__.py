@@ -9,11 +9,8 @@ exchange; `affect` and `ab` around your own LLM calls; the registration points `
 
 from typing import TYPE_CHECKING
 
-# `ab` is both a function and the module that holds it: imported here, the name stays the function even after the
-# module is imported elsewhere.
-from emoprompt.ab import ab, current_call_id, record_outcome
-
 if TYPE_CHECKING:
+    from emoprompt.abtest import ab, current_call_id, record_outcome
     from emoprompt.api import Run, load_run, resume, run
     from emoprompt.backends.base import Backend, BackendOptions
     from emoprompt.chat import Completion, GenerateConfig, LoopTrace, Message, Oracle, Query
@@ -66,7 +63,10 @@ _HOMES = {
     "Template": "emoprompt.suites.templates",
     "Transform": "emoprompt.transforms",
     "UsageError": "emoprompt.errors",
+    "ab": "emoprompt.abtest",
     "affect": "emoprompt.decorator",
+    "current_call_id": "emoprompt.abtest",
+    "record_outcome": "emoprompt.abtest",
     "chain": "emoprompt.transforms",
     "load_library": "emoprompt.stimuli",
     "load_run": "emoprompt.api",

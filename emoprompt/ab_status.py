@@ -61,7 +61,7 @@ def design(run_dir: Path) -> dict[str, Any]:
 
 def ab_status(run_dir: Path, alpha: float | None = None, delta: float | None = None) -> ABStatus:
     """The status of the A/B test recorded in `run_dir`."""
-    from emoprompt.ab import read_outcomes
+    from emoprompt.abtest import read_outcomes
 
     plan = design(run_dir)
     alpha = alpha if alpha is not None else plan["alpha"]

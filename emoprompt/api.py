@@ -159,6 +159,8 @@ def _run(experiment: Experiment, out: Path | None, backends: Mapping[str, Backen
     run_dir = out or default_run_dir(plan)
     if announce is not None:
         announce(plan, run_dir)
+    if report:
+        _import_in_background("emoprompt.stats.analysis")
     result = run_plan(plan, run_dir, use_cache=cache, concurrency=options.concurrency, progress=progress,
                       retry_errors=retry_errors, argv=argv, repair=repair)
     finished = Run(run_dir, result.manifest, counters=result.counters, usage=result.usage, notes=result.notes,
@@ -182,6 +184,15 @@ def _run(experiment: Experiment, out: Path | None, backends: Mapping[str, Backen
     finished.manifest = read_manifest(run_dir).replace(summary=summary_dicts(finished.conditions))
     RunStore(run_dir).write_manifest(finished.manifest)
     return finished
+
+
+def _import_in_background(module: str) -> None:
+    """Import `module` (the analysis stack: pandas takes about half a second) on a thread while the run's requests
+    are in flight, so the report after the last cell does not wait for it."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), name="emoprompt-imports", daemon=True).start()
 
 
 def _report(run_dir: Path, cells_ran: bool) -> tuple[dict[str, Path], dict[str, Any]]:

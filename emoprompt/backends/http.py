@@ -80,24 +80,30 @@ def ssl_context() -> ssl.SSLContext:
     return context
 
 
-def new_session(headers: dict[str, str] | None = None, timeout_s: float = 60.0) -> aiohttp.ClientSession:
-    """A pooled session for the running event loop (keep-alive connections, no limit of its own: the caller paces)."""
+def new_session(headers: dict[str, str] | None = None, timeout_s: float = 60.0, tls: bool = True
+                ) -> aiohttp.ClientSession:
+    """A pooled session for the running event loop (keep-alive connections, no limit of its own: the caller paces);
+    `tls=False` for a session that only speaks plain http (no certificate store to load)."""
     import aiohttp
 
-    connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context())
+    connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context() if tls else False)
     return aiohttp.ClientSession(connector=connector, headers={"User-Agent": "emoprompt", **(headers or {})},
                                  timeout=aiohttp.ClientTimeout(total=timeout_s), trust_env=False)
 
 
 async def request(session: aiohttp.ClientSession, method: str, url: str, *, max_bytes: int = 8_000_000,
-                  timeout_s: float | None = None, **kwargs: Any) -> Response:
-    """One exchange through the URL's proxy, the whole body read (at most `max_bytes`); raises HTTPFailure."""
+                  timeout_s: float | None = None, proxy: str | bool | None = True, **kwargs: Any) -> Response:
+    """One exchange, the whole body read (at most `max_bytes`); raises HTTPFailure. `proxy`: the proxy URL, None for
+    none, or True to look up the one the environment names for `url` (callers that send many requests to one
+    endpoint look it up once)."""
     import aiohttp
 
+    if proxy is True:
+        proxy = proxy_for(url)
     if timeout_s is not None:
         kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout_s)
     try:
-        async with session.request(method, url, proxy=proxy_for(url), **kwargs) as response:
+        async with session.request(method, url, proxy=proxy or None, **kwargs) as response:
             declared = response.content_length
             if declared is not None and declared > max_bytes:
                 raise HTTPFailure("response_too_large", f"the answer is {declared:,} bytes, over the limit of "
@@ -114,7 +120,7 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *, max_
         limit = timeout_s if timeout_s is not None else session.timeout.total
         raise HTTPFailure("timeout", f"no answer within {limit:g} s") from None
     except aiohttp.ClientProxyConnectionError as exc:
-        raise HTTPFailure("connection", f"cannot reach the proxy {redact_url(proxy_for(url) or '')} "
+        raise HTTPFailure("connection", f"cannot reach the proxy {redact_url(str(proxy))} "
                                         f"({exc.os_error.strerror or exc})") from None
     except aiohttp.ClientResponseError as exc:
         kind = "connection" if exc.status == 407 or "proxy" in str(exc).lower() else "malformed_response"

@@ -99,6 +99,13 @@ class ManagedBackend:
                              "drop --max-cost for this model (its cost would be unknown, never zero)")
         self.budget = budget
 
+    def allow_in_flight(self, limit: int) -> None:
+        """Let the pace hold up to `limit` requests in flight (the run's concurrency, when it asks for more than the
+        backend's default)."""
+        if self.pacer is not None and limit > self.pacer.ceiling:
+            self.pacer.ceiling = limit
+            self.pacer.window = float(limit)
+
     @property
     def notice(self) -> str | None:
         """What the progress display should say about this model's pace (waiting on a rate limit), if anything."""

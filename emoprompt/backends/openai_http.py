@@ -60,6 +60,8 @@ class OpenAIHTTPBackend:
         self.api_base: str = check_api_base(chosen)
         self._url, self._basic_auth = _split_credentials(chosen)
         self._chat_url = self.url("chat/completions")
+        self._proxy = proxy_for(self._url)
+        """The proxy the environment names for this endpoint, looked up once (a bad one is bad input here)."""
         self.timeout_s = timeout_s
         self.default_concurrency = concurrency
         self.max_response_bytes = max_response_bytes
@@ -90,7 +92,6 @@ class OpenAIHTTPBackend:
         if key is not None and not _header_safe(key):
             raise UsageError(f"{self._key_variable} holds characters an HTTP header cannot carry (line breaks, control "
                              "or non-Latin-1 characters); export the key alone")
-        proxy_for(self._url)
 
     async def start(self) -> None:
         self.preflight()
@@ -112,14 +113,14 @@ class OpenAIHTTPBackend:
     async def get(self, name: str, timeout_s: float = 30.0) -> tuple[int, bytes]:
         """`GET <api base>/<name>` (e.g. `models`): status and body; raises HTTPFailure."""
         response = await request(self._session(), "GET", self.url(name), timeout_s=timeout_s,
-                                 max_bytes=self.max_response_bytes)
+                                 max_bytes=self.max_response_bytes, proxy=self._proxy)
         return response.status, response.body
 
     async def _post(self, body: bytes) -> Completion:
         started = time.perf_counter()
         try:
             response = await request(self._session(), "POST", self._chat_url, data=body,
-                                     max_bytes=self.max_response_bytes)
+                                     max_bytes=self.max_response_bytes, proxy=self._proxy)
         except HTTPFailure as failure:
             message = failure.args[0]
             if failure.kind == "response_too_large":
@@ -156,7 +157,7 @@ class OpenAIHTTPBackend:
         if session is None or session.closed:
             for old_loop in [old for old in self._sessions if old.is_closed()]:
                 del self._sessions[old_loop]
-            session = new_session(self._session_headers(), self.timeout_s)
+            session = new_session(self._session_headers(), self.timeout_s, tls=self._url.startswith("https:"))
             self._sessions[loop] = session
         return session
 

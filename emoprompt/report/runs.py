@@ -67,7 +67,7 @@ def _analyze_run(records: list[Record], spec: AnalysisPlan) -> dict[str, Any]:
 def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, changes: dict[str, Any] | None
                ) -> dict[str, Path]:
     """An A/B folder: outcomes joined to calls (the latest outcome wins), then unpaired tests."""
-    from emoprompt.ab import read_outcomes
+    from emoprompt.abtest import read_outcomes
     from emoprompt.stats.frame import records_frame
     from emoprompt.stats.unpaired import analyze_unpaired
 

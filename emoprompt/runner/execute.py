@@ -77,6 +77,8 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
             bar.discard()
         raise
     limit = concurrency or min(plan.backends[m].default_concurrency for m in needed)
+    for model in needed:
+        plan.backends[model].allow_in_flight(limit)
     queue: asyncio.Queue[Cell] = asyncio.Queue()
     for cell in todo:
         queue.put_nowait(cell)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from scipy import stats
 
 from emoprompt.errors import UsageError
 from emoprompt.schema import AnalysisPlan
@@ -94,6 +93,8 @@ def pilot_components(frame: pd.DataFrame, spec: AnalysisPlan, run_dir: Path | st
 def design_mde(components: PilotComponents, items: int, wordings: int, repeats: int, alpha: float, power: float,
                family: int) -> Design:
     """The expected minimum detectable effect of one allocation (see the module docstring)."""
+    from scipy import stats
+
     repeat = components.repeat or 0.0
     noise = components.cell + repeat / repeats
     n, k, t = items, wordings, components.tasks

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from emoprompt.errors import UsageError
 from emoprompt.schema import AnalysisPlan
@@ -154,7 +153,6 @@ def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spe
     """
     from emoprompt.suites.bigbench import normalized_score
 
-    z = float(stats.norm.ppf(1 - spec.alpha / 2))
     rows = []
     for condition in conditions:
         scores, normalized = [], []
@@ -173,7 +171,7 @@ def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spe
                                "mean_normalized": float(np.mean(normalized)) if normalized else None}
         for reference, side in ((spec.comparator, "control"), (spec.baseline, "baseline")):
             if condition != reference:
-                row[f"vs_{side}"] = _task_average_difference(means, tasks, condition, reference, z)
+                row[f"vs_{side}"] = _task_average_difference(means, tasks, condition, reference, spec.alpha)
         rows.append(row)
     by_name = {row["condition"]: row for row in rows}
     for row in rows:
@@ -184,7 +182,7 @@ def _aggregate(means: pd.DataFrame, tasks: list[str], conditions: list[str], spe
     return rows
 
 
-def _task_average_difference(means: pd.DataFrame, tasks: list[str], treatment: str, control: str, z: float
+def _task_average_difference(means: pd.DataFrame, tasks: list[str], treatment: str, control: str, alpha: float
                              ) -> dict[str, Any]:
     diffs, variances = [], []
     for task in tasks:
@@ -195,6 +193,9 @@ def _task_average_difference(means: pd.DataFrame, tasks: list[str], treatment: s
             variances.append(max(float(d.var(ddof=1)) / len(d), 1.0 / (len(d) + 2) ** 2))
     if not diffs:
         return {"diff": None, "ci_low": None, "ci_high": None}
+    from scipy import stats
+
+    z = float(stats.norm.ppf(1 - alpha / 2))
     diff, se = float(np.mean(diffs)), math.sqrt(sum(variances)) / len(variances)
     return {"diff": diff, "ci_low": diff - z * se, "ci_high": diff + z * se, "tasks": len(diffs)}
 

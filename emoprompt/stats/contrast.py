@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from emoprompt.stats.effects import (
     cohens_h,
@@ -36,6 +35,8 @@ def contrast(treatment: np.ndarray, control: np.ndarray, repeats: int, alpha: fl
     What depends on the contrast's multiplicity family (the MDE, "underpowered", "cannot reach significance") is
     added by `finish_family` once the family is known; `smallest_p` is the least p the row's test could give.
     """
+    from scipy import stats
+
     t, c = np.asarray(treatment, float), np.asarray(control, float)
     n = len(t)
     binary = repeats == 1 and is_binary(t) and is_binary(c)

@@ -6,7 +6,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 from emoprompt.stats.paired import Z95
 
@@ -85,6 +84,8 @@ def conditional_odds_ratio(n10: int, n01: int, alpha: float = 0.05) -> tuple[flo
 def clopper_pearson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """The exact (Clopper–Pearson) interval for one proportion, from beta quantiles (what
     `scipy.stats.binomtest(...).proportion_ci(method="exact")` finds by root search, to 1e-12)."""
+    from scipy import stats
+
     low = 0.0 if successes == 0 else float(stats.beta.ppf(alpha / 2, successes, n - successes + 1))
     high = 1.0 if successes == n else float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
     return low, high
@@ -97,6 +98,8 @@ def cohens_h(p_treatment: float, p_control: float) -> float:
 
 def wilson_ci(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson interval for one proportion (statsmodels' `proportion_confint(method="wilson")`, written out)."""
+    from scipy import stats
+
     if n == 0:
         return float("nan"), float("nan")
     z = -float(stats.norm.ppf(alpha / 2))

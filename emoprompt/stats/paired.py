@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 Z95 = 1.959963984540054
 
@@ -34,6 +33,8 @@ class PairedDifference:
 
 def mcnemar_midp(n10: int, n01: int) -> float:
     """Two-sided McNemar mid-p (Fagerland et al. 2013): 2·P(X ≤ k) − P(X = k), X ~ Bin(m, ½)."""
+    from scipy import stats
+
     m, k = n10 + n01, min(n10, n01)
     if m == 0:
         return 1.0
@@ -42,6 +43,8 @@ def mcnemar_midp(n10: int, n01: int) -> float:
 
 def mcnemar_exact(n10: int, n01: int) -> float:
     """Two-sided exact conditional McNemar p (a binomial test on the discordant pairs)."""
+    from scipy import stats
+
     m = n10 + n01
     if m == 0 or n10 == n01:
         return 1.0
@@ -57,6 +60,8 @@ def agresti_min_ci(n10: int, n01: int, n: int, z: float = Z95) -> tuple[float, f
 
 def paired_binary(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> PairedDifference:
     """K = 1 binary outcomes: McNemar mid-p (and exact p) with the Agresti–Min CI."""
+    from scipy import stats
+
     t, c = np.asarray(treatment, bool), np.asarray(control, bool)
     n10, n01 = int(np.sum(t & ~c)), int(np.sum(~t & c))
     z = float(stats.norm.ppf(1 - alpha / 2))
@@ -72,6 +77,8 @@ def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) ->
     p-value is the exact sign-flip p (two items moving alike give p = 0.5, not p < 0.001) and there is no interval
     (NaN) unless the difference is zero everywhere. Fewer than two items give no test at all.
     """
+    from scipy import stats
+
     t, c = np.asarray(treatment, float), np.asarray(control, float)
     d = t - c
     n = len(d)
@@ -126,6 +133,8 @@ def sign_flip_p(differences: np.ndarray, n_resamples: int = 10_000, seed: int = 
 def bca_ci(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05, n_resamples: int = 5_000,
            seed: int = 0) -> tuple[float, float]:
     """Paired BCa bootstrap CI of the mean difference, resampling whole items."""
+    from scipy import stats
+
     d = np.asarray(treatment, float) - np.asarray(control, float)
     if len(d) < 3 or np.all(d == d[0]):
         return float(d.mean()), float(d.mean())
@@ -137,6 +146,8 @@ def bca_ci(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05, n_re
 
 def wilcoxon_p(treatment: np.ndarray, control: np.ndarray) -> float:
     """Wilcoxon signed-rank p with zero differences split (zsplit), for heavy-tailed continuous scores."""
+    from scipy import stats
+
     d = np.asarray(treatment, float) - np.asarray(control, float)
     if len(d) < 2 or np.all(d == 0):
         return 1.0

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,7 @@ class RandomEffects:
 
 def random_effects(effects: np.ndarray, variances: np.ndarray, alpha: float = 0.05) -> RandomEffects | None:
     """Random-effects meta-analysis of per-task differences (statsmodels combine_effects, PM, HKSJ)."""
+    from scipy import stats
     from statsmodels.stats.meta_analysis import combine_effects
 
     effects, variances = np.asarray(effects, float), np.asarray(variances, float)
@@ -76,7 +76,7 @@ differ. With τ² at its 90% Q-profile upper bound (Viechtbauer 2007), seeded si
 def q_profile_upper(effects: np.ndarray, variances: np.ndarray, level: float) -> float:
     """The one-sided `level` upper confidence bound of τ² by the Q-profile method (Viechtbauer 2007): the τ² at
     which the generalised Q statistic falls to the (1 − level) quantile of χ² with k − 1 degrees of freedom."""
-    from scipy import optimize
+    from scipy import optimize, stats
 
     k = len(effects)
     target = float(stats.chi2.ppf(1 - level, k - 1))

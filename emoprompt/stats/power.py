@@ -6,11 +6,12 @@ import functools
 import math
 
 import numpy as np
-from scipy import stats
 
 
 def z(p: float) -> float:
     """The standard normal quantile."""
+    from scipy import stats
+
     return float(stats.norm.ppf(p))
 
 
@@ -72,6 +73,8 @@ def connor_n(p10: float, p01: float, alpha: float = 0.05, power: float = 0.8, fa
 
 def connor_power(n: int, p10: float, p01: float, alpha: float = 0.05, family: int = 1) -> float:
     """Connor's approximate power of McNemar's test."""
+    from scipy import stats
+
     psi, delta = p10 + p01, abs(p10 - p01)
     if psi - delta**2 <= 0:
         return 1.0
@@ -81,6 +84,8 @@ def connor_power(n: int, p10: float, p01: float, alpha: float = 0.05, family: in
 
 def power_exact_mcnemar(n: int, p10: float, p01: float, alpha: float = 0.05, mid_p: bool = True) -> float:
     """Exact unconditional power by enumeration: m ~ Bin(n, ψ), n10 | m ~ Bin(m, p10/ψ)."""
+    from scipy import stats
+
     from emoprompt.stats.paired import mcnemar_exact, mcnemar_midp
 
     psi = p10 + p01

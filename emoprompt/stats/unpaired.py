@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from emoprompt.schema import AnalysisPlan
 from emoprompt.stats.multiplicity import holm
@@ -19,6 +18,8 @@ from emoprompt.stats.spec import json_safe
 
 def welch(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
     """Difference of means with a Welch–Satterthwaite t interval and p."""
+    from scipy import stats
+
     t, c = np.asarray(treatment, float), np.asarray(control, float)
     diff = float(t.mean() - c.mean())
     var_t, var_c = t.var(ddof=1) / len(t), c.var(ddof=1) / len(c)

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,8 @@ class CrossedTask:
 
 def crossed_contrast(tables: dict[str, np.ndarray], alpha: float) -> dict[str, Any] | None:
     """The item-weighted mean difference over tasks with items and wordings random (see the module docstring)."""
+    from scipy import stats
+
     tasks = {task: CrossedTask.of(table) for task, table in tables.items() if table.shape[0] >= 2
              and table.shape[1] >= 2}
     if not tasks:
@@ -122,6 +123,8 @@ def single_wording_contrast(values: np.ndarray, alpha: float) -> dict[str, Any] 
 
 
 def _interval(estimate: float, variance: float, df: float, alpha: float) -> dict[str, Any]:
+    from scipy import stats
+
     se = math.sqrt(max(variance, 0.0))
     if se == 0 or not math.isfinite(df) or df <= 0:
         return {"diff": estimate, "se": se, "df": df, "ci_low": float("nan"), "ci_high": float("nan"),
