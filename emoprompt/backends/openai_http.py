@@ -135,7 +135,8 @@ class OpenAIHTTPBackend:
             data = json.loads(payload)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise RequestError("malformed_response", f"the server's answer is not JSON: {payload[:120]!r}") from None
-        return self._completion(data, latency).replace(rate_limits=limits)
+        completion = self._completion(data, latency)
+        return completion if limits is None else completion.replace(rate_limits=limits)
 
     def _completion(self, data: Any, latency: float) -> Completion:
         choices = data.get("choices") if isinstance(data, dict) else None

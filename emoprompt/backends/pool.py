@@ -100,7 +100,8 @@ class EndpointPool:
         self.model_id = self.replicas[0].backend.model_id
         self.affinity = affinity
         self.default_concurrency = sum(limits)
-        self._changed: asyncio.Condition | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        """Requests waiting for a replica with room (woken when one is released or the earliest pause ends)."""
         self._drain_log: list[str] = []
 
     def identity(self) -> dict[str, Any]:
@@ -173,7 +174,7 @@ class EndpointPool:
                 raise
             finally:
                 replica.outstanding -= 1
-                await self._notify()
+                self._wake()
             replica.pacer.answered_one(ticket, completion.rate_limits, completion.tokens_in)
             if refused_by:
                 self._blame_others(refused_by, replica, own_fault)
@@ -181,43 +182,55 @@ class EndpointPool:
             replica.failures_in_row = 0
             replica.pause_s = FIRST_PAUSE_S
             replica.answered += 1
-            return completion.replace(rate_limits=None)  # one replica's limits are its own pace, not the pool's
+            # one replica's limits are its own pace, not the pool's
+            return completion if completion.rate_limits is None else completion.replace(rate_limits=None)
 
     async def _acquire(self, preferred: int | None, refused_by: set[int], own_fault: RequestError | None) -> Replica:
         """The replica for the next attempt (waiting while every usable one is at its window or paused); raises the
         request's own error once every live replica refused it, and `unavailable` when every replica is drained."""
-        changed = self._condition()
-        async with changed:
-            while True:
-                now = time.monotonic()
-                live = [r for r in self.replicas if r.drained_until <= now]
-                if own_fault is not None and all(id(r) in refused_by for r in live):
-                    raise own_fault
-                if all(r.drained_until > now for r in self.replicas):
-                    soonest = min(r.drained_until for r in self.replicas)
-                    if soonest == FOR_GOOD:
-                        raise RequestError("pool_exhausted", "every endpoint of the pool was drained for good ("
-                                           + "; ".join(self._drain_log[:3]) + ")")
-                    raise RequestError("unavailable", f"every endpoint of the pool is failing; the first is tried "
-                                                      f"again in {soonest - now:.0f} s", retry_after=soonest - now)
-                candidates = [r for r in self.replicas if id(r) not in refused_by]
-                chosen = None
-                if preferred is not None and id(self.replicas[preferred]) not in refused_by and \
-                        self.replicas[preferred].drained_until <= now and \
-                        self.replicas[preferred].pacer.next_send(now) <= now:
-                    if self.replicas[preferred].usable(now):  # a healthy preferred replica is waited for
-                        chosen = self.replicas[preferred]
-                else:
-                    usable = [r for r in candidates if r.usable(now)]
-                    if usable:
-                        chosen = min(usable, key=Replica.load)
-                if chosen is not None:
-                    chosen.outstanding += 1
-                    return chosen
-                waits = [until - now for r in self.replicas for until in (r.drained_until, r.pacer.next_send(now))
-                         if now < until < FOR_GOOD]
+        while True:
+            now = time.monotonic()
+            live = [r for r in self.replicas if r.drained_until <= now]
+            if own_fault is not None and all(id(r) in refused_by for r in live):
+                raise own_fault
+            if not live:
+                soonest = min(r.drained_until for r in self.replicas)
+                if soonest == FOR_GOOD:
+                    raise RequestError("pool_exhausted", "every endpoint of the pool was drained for good ("
+                                       + "; ".join(self._drain_log[:3]) + ")")
+                raise RequestError("unavailable", f"every endpoint of the pool is failing; the first is tried "
+                                                  f"again in {soonest - now:.0f} s", retry_after=soonest - now)
+            chosen = self._choose(preferred, refused_by, now)
+            if chosen is not None:
+                chosen.outstanding += 1
+                return chosen
+            waits = [until - now for r in self.replicas for until in (r.drained_until, r.pacer.next_send(now))
+                     if now < until < FOR_GOOD]
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), timeout=min(waits) if waits else 1.0)
+                    await asyncio.wait_for(waiter, timeout=min(waits) if waits else 1.0)
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _choose(self, preferred: int | None, refused_by: set[int], now: float) -> Replica | None:
+        """The preferred replica when it is healthy (waited for while it is full), else the least loaded usable one
+        that has not refused this request."""
+        if preferred is not None:
+            replica = self.replicas[preferred]
+            if id(replica) not in refused_by and replica.drained_until <= now and replica.pacer.next_send(now) <= now:
+                return replica if replica.usable(now) else None
+        usable = [r for r in self.replicas if id(r) not in refused_by and r.usable(now)]
+        return min(usable, key=Replica.load) if usable else None
+
+    def _wake(self) -> None:
+        """A replica has room again: wake the requests waiting for one."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _failed(self, replica: Replica, error: RequestError) -> bool:
         """Count a failure; True when it drained the replica (the request is then tried elsewhere)."""
@@ -256,16 +269,6 @@ class EndpointPool:
         now = time.monotonic()
         return any(r is not replica and r.drained_until <= now for r in self.replicas)
 
-    def _condition(self) -> asyncio.Condition:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        return self._changed
-
-    async def _notify(self) -> None:
-        changed = self._condition()
-        async with changed:
-            changed.notify_all()
-
     def run_notes(self) -> list[str]:
         """What the run should remember: requests per replica, each drain, each replica's refusals."""
         counts = ", ".join(f"{r.endpoint} {r.answered:,}" for r in self.replicas)
@@ -278,7 +281,7 @@ class EndpointPool:
     async def close(self) -> None:
         for replica in self.replicas:
             await replica.backend.close()
-        self._changed = None
+        self._waiters = []
 
 
 def read_pool_file(path: str) -> tuple[list[str], dict[str, int]]:

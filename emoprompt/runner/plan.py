@@ -58,6 +58,7 @@ class RunPlan:
     """Per task, `Task.fingerprint()` (it hashes every sample, so it is taken once)."""
     budget: Budget | None = None
     """The spending cap every model of the run shares (`--max-cost`), if any."""
+    _cacheable: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the run's outputs (hashed into `experiment_hash`)."""
@@ -65,8 +66,13 @@ class RunPlan:
         return _identity(self.experiment, self.suite, self.conditions, self.backends, self.wordings, fingerprints)
 
     def cacheable(self, cell: Cell) -> bool:
-        """Whether a cell's answers may come from and go to the response cache."""
-        return self.backends[cell.model].cacheable and cell.condition.transform.cacheable
+        """Whether a cell's answers may come from and go to the response cache (decided once per model and
+        condition: a transform's identity is hashed to tell)."""
+        key = (cell.model, cell.condition.name)
+        known = self._cacheable.get(key)
+        if known is None:
+            known = self._cacheable[key] = self.backends[cell.model].cacheable and cell.condition.transform.cacheable
+        return known
 
 
 def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = None,
