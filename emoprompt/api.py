@@ -107,16 +107,21 @@ def resume(path: str | Path, *, api_base: str | tuple[str, ...] | None = None,
            backends: Mapping[str, Backend] | None = None, cache: bool = True, retry_errors: bool = False,
            repair: bool = False, report: bool = True, progress: bool = False, data_dir: str | Path | None = None,
            options: BackendOptions | None = None, argv: list[str] | None = None,
-           announce: Announce | None = None) -> Run:
-    """Continue the run in `path` as it was started: its experiment, data folder and way of sending (a Batch API
-    run polls its batches). `api_base` is needed only where the run's endpoint carried credentials, which are never
-    saved: it must be that endpoint with them (or, for a pool, the pool's replicas, which may differ)."""
+           announce: Announce | None = None, settings: Mapping[str, Any] | None = None) -> Run:
+    """Continue the run in `path` as it was started: its experiment, data folder, way of sending (a Batch API run
+    polls its batches) and the settings that change what a cell records (timeout, retries, backoff, the longest
+    answer kept), except those `settings` changes. `api_base` is needed only where the run's endpoint carried
+    credentials, which are never saved: it must be that endpoint with them (or, for a pool, the pool's replicas,
+    which may differ)."""
+    from emoprompt.backends.base import RECORD_SETTINGS
     from emoprompt.runner.run import experiment_of
 
     run_dir = Path(path)
     experiment = _with_endpoint(experiment_of(run_dir), api_base)
     stored = read_manifest(run_dir)
     options = options or BackendOptions()
+    kept = {name: value for name, value in (stored.settings or {}).items() if name in RECORD_SETTINGS}
+    options = dataclasses.replace(options, **{**kept, **dict(settings or {})})
     if stored.batches:
         options = dataclasses.replace(options, batch=True)
     if data_dir is None and stored.data_dir:
@@ -161,8 +166,11 @@ def _run(experiment: Experiment, out: Path | None, backends: Mapping[str, Backen
         announce(plan, run_dir)
     if report:
         _import_in_background("emoprompt.stats.analysis")
+    from emoprompt.backends.base import record_settings
+
     result = run_plan(plan, run_dir, use_cache=cache, concurrency=options.concurrency, progress=progress,
-                      retry_errors=retry_errors, argv=argv, repair=repair)
+                      retry_errors=retry_errors, argv=argv, repair=repair, settings=record_settings(options),
+                      grace_s=options.stop_grace_s)
     finished = Run(run_dir, result.manifest, counters=result.counters, usage=result.usage, notes=result.notes,
                    plan=plan)
     answered = [cell for _, cell, _ in result.digests if not cell[3]]

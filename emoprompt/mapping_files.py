@@ -9,6 +9,8 @@ from typing import Any
 from emoprompt.errors import UsageError, unknown_name
 
 MAX_DATA_FILE_BYTES = 20_000_000
+MAX_DEPTH = 32
+"""No emoprompt file nests deeper than this (tables in tables, lists in lists)."""
 
 
 class _MalformedYAML(Exception):
@@ -66,7 +68,24 @@ def read_mapping(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: {exc}; fix the file") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of keys at the top level")
+    if not data:
+        raise UsageError(f"{path} is empty; write its settings (see the README for an example)")
+    if _depth(data) > MAX_DEPTH:
+        raise UsageError(f"{path}: nested too deeply to be an emoprompt file (more than {MAX_DEPTH} levels); fix the "
+                         "file")
     return data
+
+
+def _depth(data: Any) -> int:
+    """How deeply tables and lists nest in `data` (counted without recursion, so any depth is measured)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def check_keys(where: str, data: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:

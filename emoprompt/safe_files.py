@@ -34,13 +34,27 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+"""A symbolic link where emoprompt writes is refused (ELOOP), never followed to its target."""
+
+
 def open_private(path: Path, mode: str = "a") -> IO[str]:
-    """Open a text file (append `a` or write `w`) that is created owner-only, as UTF-8."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+    """Open a text file (append `a` or write `w`) that is created owner-only, as UTF-8; a symbolic link at `path`
+    is refused (OSError), never followed."""
+    flags = os.O_WRONLY | os.O_CREAT | NO_FOLLOW | (os.O_APPEND if mode == "a" else os.O_TRUNC)
     descriptor = os.open(path, flags, PRIVATE_FILE)
     if os.name == "posix":
         os.fchmod(descriptor, PRIVATE_FILE)
     return os.fdopen(descriptor, mode, encoding="utf-8")
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to an owner-only file (a symbolic link at `path` is refused, never followed)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NO_FOLLOW, PRIVATE_FILE)
+    if os.name == "posix":
+        os.fchmod(descriptor, PRIVATE_FILE)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -198,6 +198,9 @@ class Manifest:
     source: str | None = None
     """Imported runs: what they were read from."""
     metadata: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+    """The run's settings that change what a cell records (timeout, retries, backoff, the longest answer kept):
+    restored on --resume unless given again."""
     batches: list[dict[str, Any]] | None = None
     """Batch API runs: every batch sent (local id, provider ids, status, input file), so a resumed run polls
     instead of paying again."""

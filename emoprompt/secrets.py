@@ -13,7 +13,9 @@ REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(r"(API_KEY|_KEY|_TOKEN|_SECRET|PASSWORD)$", re.IGNORECASE)
 _HEADER_VALUE = re.compile(r"(?i)(bearer\s+|basic\s+|x-api-key[\"']?\s*[:=]\s*[\"']?|api[_-]?key[\"']?\s*[:=]\s*"
                            r"[\"']?|sk-(?:ant-|proj-)?)([A-Za-z0-9_\-.~+/=]{4,})")
-_URL_SECRET_PARAM = re.compile(r"(?i)(key|token|secret|password|signature|sig|auth)")
+_URL_SECRET_PARAM = re.compile(r"(?i)(key|token|secret|passw|pwd|signature|sig|auth|code|credential|sas|session)")
+"""Query parameters named like credentials (`?key=`, `?code=` of Azure Functions, `sig=` of SAS URLs, AWS's
+`X-Amz-Signature` and `X-Amz-Credential`...): their values never reach a file."""
 MIN_SECRET_LENGTH = 4
 """Environment values shorter than this are too common to redact safely (and too short to be a real key)."""
 

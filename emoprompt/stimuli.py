@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emoprompt.errors import UsageError, unknown_name
+from emoprompt.mapping_files import check_keys, expect, read_mapping
 from emoprompt.package_data import shipped_dir
 
 FAMILIES = ("emotionprompt", "negativeprompt", "placebo", "control", "user")
@@ -81,40 +81,45 @@ class StimulusLibrary:
 
 
 def parse_stimulus_file(path: Path) -> list[Stimulus]:
-    """Read one stimulus file (TOML: top-level `family`/`source`, then `[[stimulus]]` entries)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: malformed TOML ({exc}); fix the file") from None
+    """Read one stimulus file (`family`/`source` at the top, then `[[stimulus]]` entries) through the one validated
+    reader of data files (`read_mapping`: size and depth bounds), every field typed."""
+    data = read_mapping(path)
+    check_keys(path.name, data, {"family", "source", "stimulus"})
     entries = data.get("stimulus", [])
     if not isinstance(entries, list) or not entries:
         raise UsageError(f"{path}: no [[stimulus]] entries; add at least one")
-    return [_stimulus_from_entry(path, entry, data) for entry in entries]
+    defaults = {"family": expect(path.name, "family", data.get("family", "user"), str),
+                "source": expect(path.name, "source", data.get("source", ""), str)}
+    return [_stimulus_from_entry(path, number, entry, defaults) for number, entry in enumerate(entries, start=1)]
 
 
-def _stimulus_from_entry(path: Path, entry: dict[str, Any], defaults: dict[str, Any]) -> Stimulus:
-    unknown = set(entry) - _STIMULUS_KEYS
-    if unknown:
-        key = sorted(unknown)[0]
-        raise unknown_name(f"key in {path.name} stimulus entry", key, _STIMULUS_KEYS)
+def _stimulus_from_entry(path: Path, number: int, entry: Any, defaults: dict[str, str]) -> Stimulus:
+    where = f"{path.name} stimulus {number}"
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: an entry is a table of keys, not {type(entry).__name__}; write [[stimulus]]")
+    check_keys(where, entry, _STIMULUS_KEYS)
     for required in ("id", "text"):
         if not isinstance(entry.get(required), str) or not entry[required].strip():
-            raise UsageError(f"{path}: a stimulus entry lacks a text `{required}`; add it")
-    family = entry.get("family", defaults.get("family", "user"))
+            raise UsageError(f"{where}: `{required}` must be non-empty text; add it")
+    family = expect(where, "family", entry.get("family", defaults["family"]), str)
     if family not in FAMILIES:
         raise unknown_name("stimulus family", family, FAMILIES)
+    theories = expect(where, "theories", entry.get("theories", []), list)
+    variants = expect(where, "variants", entry.get("variants", {}), dict)
+    code_pnum = entry.get("code_pnum")
+    if code_pnum is not None:
+        expect(where, "code_pnum", code_pnum, int)
     return Stimulus(
         id=entry["id"],
         text=entry["text"],
         family=family,
-        theories=frozenset(entry.get("theories", [])),
-        source=entry.get("source", defaults.get("source", "")),
-        variants=tuple(sorted(entry.get("variants", {}).items())),
-        notes=entry.get("notes", ""),
-        code_pnum=entry.get("code_pnum"),
-        mapping_verified=entry.get("mapping_verified", True),
+        theories=frozenset(expect(where, "theories", theory, str) for theory in theories),
+        source=expect(where, "source", entry.get("source", defaults["source"]), str),
+        variants=tuple(sorted((str(name), expect(where, f"variants.{name}", text, str))
+                              for name, text in variants.items())),
+        notes=expect(where, "notes", entry.get("notes", ""), str),
+        code_pnum=code_pnum,
+        mapping_verified=expect(where, "mapping_verified", entry.get("mapping_verified", True), bool),
     )
 
 

@@ -23,7 +23,8 @@ from aiohttp import web
 
 Fault = str
 """Transport and status faults: "429", "429-retry-after", "429-retry-after-nan", "429-retry-after-date", "500",
-"503", "401", "404", "reset", "timeout", "hang", "malformed" (not JSON), "bad-utf8" (invalid UTF-8 bytes).
+"503", "401", "403", "404", "context" (a 400 for a prompt past the context window), "reset", "timeout", "hang",
+"malformed" (not JSON), "bad-utf8" (invalid UTF-8 bytes).
 Malformed 200 replies: "empty" (no choices), "empty-choice" (`choices: [{}]`), "null-message", "text-choice" (the
 completions-API shape), "no-content", "tool-calls", "filter". Odd but valid replies: "surrogate" (a lone surrogate),
 "nul" (NUL characters), "bad-tokens" (negative and absurd token counts), "huge" (a 3 MB answer)."""
@@ -160,6 +161,10 @@ class LoopbackServer:
     """Every Nth line of a batch fails (HTTP 400 in the error file; Anthropic: `errored`) (0: none)."""
     batch_fail_whole: bool = False
     """Fail every batch at validation (OpenAI status `failed`)."""
+    batch_list_status: int | None = None
+    """Answer GET /v1/batches (the list) with this status instead (405: a server that cannot list its batches)."""
+    batch_create_delay_s: float = 0.0
+    """Seconds POST /v1/batches takes before it answers (a kill can land inside the create call)."""
     batches_created: int = 0
     batch_lines: int = 0
     """Lines of every batch created (what a provider would bill)."""
@@ -278,6 +283,8 @@ class LoopbackServer:
 
     async def _create_batch(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if self.batch_create_delay_s:
+            await asyncio.sleep(self.batch_create_delay_s)
         data = self._store()["files"].get(body.get("input_file_id"))
         if data is None:
             return web.json_response({"error": {"message": "no such input file"}}, status=400)
@@ -295,6 +302,9 @@ class LoopbackServer:
         return web.json_response(_public(batch))
 
     async def _list_batches(self, request: web.Request) -> web.Response:
+        if self.batch_list_status is not None:
+            return web.json_response({"error": {"message": "listing batches is not supported"}},
+                                     status=self.batch_list_status)
         batches = [_public(self._settle(b)) for b in reversed(list(self._store()["batches"].values()))]
         return web.json_response({"object": "list", "data": batches[: int(request.query.get("limit", "20"))]})
 
@@ -459,8 +469,12 @@ class LoopbackServer:
             return web.json_response(error, status=429)
         if fault in retry_after:
             return web.json_response(error, status=429, headers={"Retry-After": retry_after[fault]})
-        if fault in ("500", "503", "401", "404"):
+        if fault in ("500", "503", "401", "403", "404"):
             return web.json_response(error, status=int(fault))
+        if fault == "context":  # vLLM's answer to a prompt past a smaller max_model_len
+            message = "This model's maximum context length is 512 tokens. However, your prompt has 600 input tokens."
+            return web.json_response({"error": {"message": message, "type": "BadRequestError", "code": 400}},
+                                     status=400)
         if fault == "reset":
             assert request.transport is not None
             request.transport.abort()

@@ -55,6 +55,9 @@ class BackendOptions:
     """Send requests through the provider's Batch API (`emoprompt.backends.batch`) instead of one by one."""
     batch_poll_s: float = 30.0
     """Batch API: the longest wait between two status checks of a batch (the first come sooner)."""
+    resubmit_unknown: bool = False
+    """Batch API, on resume: send again a batch whose creation a kill interrupted when the server cannot list its
+    batches to find it (it may then be paid twice)."""
     batch_max_requests: int | None = None
     """Batch API: the most requests per batch (default, and capped at, the provider's limit)."""
     executor: str = "local"
@@ -72,6 +75,19 @@ class BackendOptions:
     """How long a rate-limited model may answer nothing before the run stops (resumable)."""
     max_cost: float | None = None
     """The most dollars the run may spend (requests that could pass it are not sent; the run stops there)."""
+    stop_grace_s: float = 5.0
+    """After a first SIGTERM or Ctrl-C, how long the requests in flight may take to finish before they are
+    cancelled (their cells stay unrun for --resume)."""
+
+
+RECORD_SETTINGS = ("timeout_s", "max_retries", "backoff_s", "max_response_chars")
+"""The options that change what a cell records (an answer or an error): they belong to the run, kept in its manifest
+and restored on --resume."""
+
+
+def record_settings(options: BackendOptions) -> dict[str, Any]:
+    """`options`' settings that belong to the run (`RECORD_SETTINGS`)."""
+    return {name: getattr(options, name) for name in RECORD_SETTINGS}
 
 
 async def call_optional(target: Any, name: str) -> None:

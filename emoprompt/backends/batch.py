@@ -34,6 +34,7 @@ from emoprompt.backends.pacing import Pacer, read_rate_limits
 from emoprompt.backends.rounds import Outcome, Pending, Rounds
 from emoprompt.chat import Chat, Completion, GenerateConfig, chat_to_dicts, token_count
 from emoprompt.errors import RequestError, UsageError
+from emoprompt.safe_files import private_dir, write_private_bytes
 from emoprompt.secrets import redact_url, truncate
 
 FINAL = "joined"
@@ -84,6 +85,7 @@ class BatchBackend:
                 raise UsageError(f"--batch-size must be 1 or more, not {options.batch_max_requests}")
             self.max_requests = min(options.batch_max_requests, self.max_requests)
         self.timeout_s = options.timeout_s
+        self.resubmit_unknown = options.resubmit_unknown
         self.stage: str | None = None
         self._journal: BatchJournal = MemoryJournal()
         self._rounds = Rounds(self._run_batch, self.max_requests, self.max_bytes)
@@ -137,6 +139,29 @@ class BatchBackend:
         self.preflight()
         await check_reachable(self.api_base)
         await self._check_batch_api()
+        await self._check_interrupted_creations()
+
+    async def _check_interrupted_creations(self) -> None:
+        """A batch whose creation a kill interrupted is looked up by listing the server's batches. A server that
+        cannot list them leaves it unknown: refused in one line, unless --resubmit-unknown says to send it again."""
+        for entry in self._journal.batches:
+            if entry.get("provider") != self.provider or entry.get("model") != self.name or \
+                    entry.get("status") != "creating" or entry.get("batch_id"):
+                continue
+            try:
+                await self._json("GET", self._batches_url(), params={"limit": "1"})
+            except RequestError as error:
+                if not any(f"HTTP {status}" in error.message for status in (404, 405, 501)):
+                    raise
+                if self.resubmit_unknown:
+                    self._journal.save_batch({**entry, "status": "resubmit", "unknown_since": _now()})
+                    continue
+                raise UsageError(f"batch {entry['local']} ({entry['requests']:,} requests) was being created when "
+                                 f"the run stopped, and {redact_url(self.api_base)} cannot list its batches to find it "
+                                 f"({error.message.split(': ', 2)[1] if ': ' in error.message else error.message}); "
+                                 "it may exist there. Look it up in the provider's dashboard, or resume with "
+                                 f"--resubmit-unknown to send its {entry['requests']:,} requests again (paid again "
+                                 "if the first batch ran)") from None
 
     async def _check_batch_api(self) -> None:
         """Refuse, before anything is sent, a server that has no Batch API at all (its batch list is not found)."""
@@ -191,10 +216,9 @@ class BatchBackend:
     async def _run_batch(self, requests: list[Pending]) -> None:
         """Send one round's group as a batch and hand each request its outcome."""
         local = uuid.uuid4().hex[:16]
-        folder = self._journal.run_dir / "batches"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self._journal.run_dir / "batches")
         data = b"".join(line for _, line, _ in requests)
-        (folder / f"{local}.jsonl").write_bytes(data)
+        write_private_bytes(folder / f"{local}.jsonl", data)  # every prompt of the round: owner-only
         entry = {"local": local, "provider": self.provider, "model": self.name,
                  "endpoint": endpoint_identity(self.api_base), "input": f"batches/{local}.jsonl",
                  "requests": len(requests), "bytes": len(data), "status": "writing", "created": _now()}
@@ -349,6 +373,9 @@ class OpenAIBatchBackend(BatchBackend):
         self._journal.save_batch(dict(entry))
 
     async def _recover(self, entry: dict[str, Any], data: bytes) -> None:
+        if entry.get("status") == "resubmit":  # a batch the server cannot find for us: sent again, as the user said
+            await (self._create(entry) if entry.get("input_file_id") else self._submit(entry, data))
+            return
         if entry.get("status") == "creating":  # the create call may have reached the server: look for it first
             listed = await self._json("GET", f"{self.api_base}/batches", params={"limit": "100"})
             for batch in listed.get("data") or []:
@@ -466,6 +493,9 @@ class AnthropicBatchBackend(BatchBackend):
         self._journal.save_batch(dict(entry))
 
     async def _recover(self, entry: dict[str, Any], data: bytes) -> None:
+        if entry.get("status") == "resubmit":
+            await self._submit(entry, data)
+            return
         if entry.get("status") == "creating":  # no metadata on these batches: match the creation time and size
             claimed = {b.get("batch_id") for b in self._journal.batches}
             listed = await self._json("GET", f"{self.api_base}/v1/messages/batches", params={"limit": "100"})

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from emoprompt.cli.options import AT_LEAST_ONE, POSITIVE, PROBABILITY, Finite
 from emoprompt.errors import UsageError
 
 if TYPE_CHECKING:
@@ -17,14 +18,14 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("experiment", required=False, type=click.Path(path_type=Path))
-@click.option("--items", type=int, help="Items per contrast (default: from EXPERIMENT, else 100).")
-@click.option("--family", type=int, help="Contrasts in the family (default: from EXPERIMENT, else 1).")
-@click.option("--discordance", type=float, default=0.2, show_default=True,
+@click.option("--items", type=click.IntRange(min=2), help="Items per contrast (default: from EXPERIMENT, else 100).")
+@click.option("--family", type=AT_LEAST_ONE, help="Contrasts in the family (default: from EXPERIMENT, else 1).")
+@click.option("--discordance", type=Finite(0, 1, min_open=True), default=0.2, show_default=True,
               help="Expected share of items whose correctness differs between conditions (ψ).")
-@click.option("--var-d", type=float, help="Var of per-item differences from a pilot (overrides --discordance).")
-@click.option("--alpha", type=float, default=0.05, show_default=True)
-@click.option("--power", type=float, default=0.8, show_default=True)
-@click.option("--sesoi", type=float, default=0.03, show_default=True, help="Smallest effect of interest.")
+@click.option("--var-d", type=POSITIVE, help="Var of per-item differences from a pilot (overrides --discordance).")
+@click.option("--alpha", type=PROBABILITY, default=0.05, show_default=True)
+@click.option("--power", type=PROBABILITY, default=0.8, show_default=True)
+@click.option("--sesoi", type=POSITIVE, default=0.03, show_default=True, help="Smallest effect of interest.")
 @click.option("--pilot", type=click.Path(path_type=Path),
               help="A pilot run folder that crossed wordings (--paraphrases 3 or more): recommend items × wordings × "
                    "repeats for --sesoi at the fewest calls.")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from emoprompt.backends.base import RECORD_SETTINGS
 from emoprompt.cli.options import (
     AT_LEAST_ONE,
     FRACTION,
@@ -192,6 +193,10 @@ class SendingFlags:
                                help="--batch: longest wait in seconds between two status checks.")
     batch_max_requests: int | None = flag("--batch-size", type=AT_LEAST_ONE,
                                           help="--batch: most requests per batch (default: the provider's limit).")
+    resubmit_unknown: bool = flag("--resubmit-unknown", is_flag=True,
+                                  help="--batch, with --resume: send again a batch whose creation a kill interrupted "
+                                       "when the server cannot list its batches to find it (paid twice if the "
+                                       "first one ran).")
     executor: str = flag("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                          help="ray: send requests through Ray Data's LLM processors (pip install 'emoprompt[ray]').")
     ray_address: str | None = flag("--ray-address", help="--executor ray: the Ray cluster to join (default: "
@@ -200,6 +205,9 @@ class SendingFlags:
                             help="--executor ray: processor workers (HTTP actors or vLLM engine replicas).")
     max_response_chars: int = flag("--max-response-chars", type=click.IntRange(1, 100_000_000), default=1_000_000,
                                    show_default=True, help="Longer answers become error cells (response_too_large).")
+    stop_grace_s: float = flag("--grace", type=NON_NEGATIVE, default=5.0, show_default=True,
+                               help="After SIGTERM or Ctrl-C, seconds the requests in flight may take to finish "
+                                    "before they are cancelled (their cells stay unrun for --resume).")
 
     def backend_options(self, endpoint_limits: dict[str, int]) -> BackendOptions:
         """These flags as the backends take them."""
@@ -209,9 +217,10 @@ class SendingFlags:
             timeout_s=self.timeout_s, max_retries=self.max_retries, backoff_s=self.backoff_s,
             concurrency=self.concurrency, max_response_chars=self.max_response_chars, endpoint_limits=endpoint_limits,
             affinity=self.affinity, endpoint_concurrency=self.endpoint_concurrency, batch=self.batch,
-            batch_poll_s=self.batch_poll_s, batch_max_requests=self.batch_max_requests, executor=self.executor,
+            batch_poll_s=self.batch_poll_s, batch_max_requests=self.batch_max_requests,
+            resubmit_unknown=self.resubmit_unknown, executor=self.executor,
             ray_address=self.ray_address, ray_workers=self.ray_workers, rpm=self.rpm, tpm=self.tpm,
-            patience_s=self.patience_s, max_cost=self.max_cost)
+            patience_s=self.patience_s, max_cost=self.max_cost, stop_grace_s=self.stop_grace_s)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +275,9 @@ def run(ctx: click.Context, experiment: Path | None, flags: ExperimentFlags, end
                 raise UsageError(f"--resume continues a run as it was; drop {typed[0] if typed else 'EXPERIMENT'}")
             if folder.dry_run:
                 raise UsageError("--dry-run plans a new run; drop --resume (or --dry-run)")
-            result = emoprompt.resume(folder.resume, api_base=api_base, **common)
+            typed_settings = {name: getattr(sending, name) for name in RECORD_SETTINGS
+                              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+            result = emoprompt.resume(folder.resume, api_base=api_base, settings=typed_settings, **common)
         else:
             if folder.retry_errors or folder.repair:
                 raise UsageError(f"--{'retry-errors' if folder.retry_errors else 'repair'} goes with --resume "

@@ -47,15 +47,21 @@ def write_report(out_dir: Path, analysis: dict[str, Any], context: dict[str, Any
     full = {**analysis, "headline": paragraphs, "methods": methods_text}
     paths = {"analysis": out_dir / "analysis.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
     figures = _figures(analysis)
-    for name, svg in figures.items():
-        path = out_dir / f"{name}.svg"
-        write_text_atomic(path, svg)
-        paths[name] = path
     sections = _sections(analysis)
     title = context.get("title") or "emoprompt report"
-    write_text_atomic(paths["markdown"], _markdown(title, paragraphs, analysis, sections, figures, methods_text))
-    write_text_atomic(paths["html"], _html(title, paragraphs, analysis, sections, figures, methods_text))
-    write_json_atomic(paths["analysis"], full)  # last: a valid analysis.json means the whole report was written
+    try:
+        for name, svg in figures.items():
+            path = out_dir / f"{name}.svg"
+            write_text_atomic(path, svg)
+            paths[name] = path
+        write_text_atomic(paths["markdown"], _markdown(title, paragraphs, analysis, sections, figures, methods_text))
+        write_text_atomic(paths["html"], _html(title, paragraphs, analysis, sections, figures, methods_text))
+        write_json_atomic(paths["analysis"], full)  # last: a valid analysis.json means the whole report was written
+    except OSError as exc:
+        from emoprompt.errors import UsageError
+
+        raise UsageError(f"cannot write the report into {out_dir} ({exc.strerror or exc}); free space or choose "
+                         "a writable folder, then write it with emoprompt report") from None
     return paths
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -25,16 +26,25 @@ def cache_key(model_identity: dict[str, Any], chat: Chat, config: GenerateConfig
                         "config": config.identity(), "repeat": repeat}, length=64)
 
 
+class CacheUnavailable(Exception):
+    """The cache's folder or database cannot be opened (read-only, full, not a folder): the run goes on without it."""
+
+
 class ResponseCache:
     """Completions by key in one SQLite file; safe for concurrent readers and writers (WAL mode).
 
     Writes are buffered and committed together (every `batch` puts, `max_delay_s` seconds, or on `flush`/`close`):
     one commit per completion cost more than the rest of a cell on a fast server. A process killed meanwhile loses
-    only cache entries, never records (the run folder is the source of truth, and resume reads it).
+    only cache entries, never records (the run folder is the source of truth, and resume reads it). A cache that
+    cannot be written (a full or read-only disk) never costs an answer: it warns once and stops writing
+    (`write_failure` says why).
     """
 
     def __init__(self, path: Path, batch: int = 256, max_delay_s: float = 0.5) -> None:
-        private_dir(path.parent)
+        try:
+            private_dir(path.parent)
+        except OSError as exc:
+            raise CacheUnavailable(f"{path.parent}: {exc.strerror or exc}") from None
         self.path = path
         self.batch = batch
         self.max_delay_s = max_delay_s
@@ -45,8 +55,14 @@ class ResponseCache:
         """Entries found unreadable (and dropped) so far: their cells ask the model again."""
         self.quarantined: Path | None = None
         """Where a damaged database was moved aside (a new, empty cache took its place)."""
+        self.write_failure: str | None = None
+        """Why the cache stopped writing (a full or read-only disk), if it did; answers kept coming."""
+        self.unwritten = 0
+        """Answers not cached because writing failed."""
         try:
             self._db = self._connect()
+        except sqlite3.OperationalError as exc:  # read-only, full, or not a database folder
+            raise CacheUnavailable(f"{path}: {exc}") from None
         except sqlite3.DatabaseError:
             self.quarantined = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
             for suffix in ("", "-wal", "-shm"):
@@ -91,9 +107,12 @@ class ResponseCache:
             return None
 
     def put(self, key: str, completion: Completion) -> None:
-        """Store a successful completion (committed with the next batch)."""
+        """Store a successful completion (committed with the next batch); never raises."""
         value = json.dumps(completion.to_dict())
         with self._lock:
+            if self.write_failure is not None:
+                self.unwritten += 1
+                return
             if not self._pending:
                 self._oldest_pending = time.monotonic()
             self._pending[key] = value
@@ -113,20 +132,29 @@ class ResponseCache:
             self._commit()
 
     def _commit(self) -> None:
-        if not self._pending:
+        if not self._pending or self.write_failure is not None:
             return
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany("INSERT OR REPLACE INTO completions (key, value) VALUES (?, ?)",
-                                 list(self._pending.items()))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO completions (key, value) VALUES (?, ?)",
+                                     list(self._pending.items()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back itself ("cannot rollback")
+                    self._db.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            self.write_failure = str(exc) or type(exc).__name__
+            self.unwritten += len(self._pending)
+            logging.getLogger("emoprompt").warning(
+                "emoprompt: the response cache %s cannot be written (%s); the run goes on without caching answers",
+                self.path, self.write_failure)
         self._pending.clear()
 
     def close(self) -> None:
-        """Commit buffered writes and close the database."""
+        """Commit buffered writes and close the database (a failure to do so is noted, never raised)."""
         with self._lock:
             self._commit()
-            self._db.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()

@@ -51,9 +51,11 @@ class RunCounters:
 
 async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
                   concurrency: int | None = None, progress: bool = True, done: set[str] | None = None,
-                  on_record: Callable[[Record], None] | None = None) -> RunCounters:
+                  on_record: Callable[[Record], None] | None = None, grace_s: float = 5.0) -> RunCounters:
     """Run every cell of `plan` that has no record in the store yet (`done`: the keys already recorded, when the
-    caller has read them); `on_record` sees each record once it is appended."""
+    caller has read them); `on_record` sees each record once it is appended. After a first SIGINT or SIGTERM no
+    cell starts, and the cells in flight have `grace_s` seconds to finish before they are cancelled (unrun for
+    --resume); a second signal cancels them at once."""
     counters = RunCounters()
     if done is None:
         done = {record.key for record in iter_records(store.run_dir)}
@@ -117,16 +119,20 @@ async def execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None,
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(limit, len(todo))))]
 
+    def cancel_in_flight() -> None:
+        for task in workers:
+            task.cancel()
+
     def stop(signum: int) -> None:
-        if counters.interrupted_by is None:  # first signal: no new cells; the ones in flight finish and are recorded
+        if counters.interrupted_by is None:  # first signal: no new cells; the ones in flight get the grace
             counters.interrupted_by = signum
             while not queue.empty():
                 queue.get_nowait()
-            print("\nemoprompt: stopping after the cells in flight; press Ctrl-C again to stop at once",
-                  file=sys.stderr)
+            print(f"\nemoprompt: stopping; the cells in flight have {grace_s:g} s to finish (a second signal stops "
+                  "at once)", file=sys.stderr)
+            asyncio.get_running_loop().call_later(grace_s, cancel_in_flight)
         else:  # second signal: stop now; cells in flight run again on --resume
-            for task in workers:
-                task.cancel()
+            cancel_in_flight()
 
     gc.freeze()  # the plan's many long-lived objects need no garbage-collector passes while cells run
     try:

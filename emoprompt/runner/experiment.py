@@ -20,6 +20,8 @@ from emoprompt.transforms.stimulus import check_placement, check_separator
 
 DEFAULT_CONDITIONS = ("baseline", "PL01", "EP02", "EP03", "NP01", "NP03")
 MAX_REPEATS = 1000
+MAX_TOKENS = 1_000_000
+"""More output tokens than this per call are refused (no model answers that much; a typo)."""
 """More repeats than this per cell are refused (a typo, not a design)."""
 
 ConditionLike = str | Transform
@@ -93,14 +95,19 @@ class Experiment:
             raise UsageError("no model given; pass --model (the embedded default is hf/smollm2)")
         if not self.conditions:
             raise UsageError("no condition given; pass --condition baseline --condition EP02 ...")
-        if self.generation.max_tokens < 1:
-            raise UsageError(f"max_tokens must be 1 or more, not {self.generation.max_tokens}")
-        if not 0 <= self.generation.temperature <= 5:
+        if not 1 <= self.generation.max_tokens <= MAX_TOKENS:
+            raise UsageError(f"max_tokens must be between 1 and {MAX_TOKENS:,}, not {self.generation.max_tokens}")
+        if not 0 <= self.generation.temperature <= 5:  # NaN fails every comparison
             raise UsageError(f"temperature must be between 0 and 5, not {self.generation.temperature}")
+        if not 0 < self.generation.top_p <= 1:
+            raise UsageError(f"top_p must be above 0 and at most 1, not {self.generation.top_p}")
         if self.heart.max_iters < 1:
             raise UsageError(f"heart max_iters must be 1 or more, not {self.heart.max_iters}")
         if not 0 < self.analysis.alpha < 1:
             raise UsageError(f"alpha must be between 0 and 1, not {self.analysis.alpha}")
+        if not 0 < self.analysis.sesoi < float("inf"):
+            raise UsageError(f"sesoi (the smallest effect of interest) must be a positive number, not "
+                             f"{self.analysis.sesoi}")
         if self.analysis.select not in (None, "overall", "task", "length"):
             raise UsageError(f"analysis select must be overall, task or length, not {self.analysis.select!r}")
 

@@ -58,6 +58,8 @@ class RunPlan:
     """Per task, `Task.fingerprint()` (it hashes every sample, so it is taken once)."""
     budget: Budget | None = None
     """The spending cap every model of the run shares (`--max-cost`), if any."""
+    experiment_cells: frozenset[str] = frozenset()
+    """The keys of every cell of the experiment (a plan may run a subset of them: a search's round)."""
     _cacheable: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     def identity(self) -> dict[str, Any]:
@@ -112,7 +114,7 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
     identity = _identity(experiment, suite, conditions, managed, wordings, fingerprints)
     cells = list(_cells(experiment, suite, samples, conditions, managed, wordings, fingerprints))
     return RunPlan(experiment, suite, conditions, control, managed, cells, stable_hash(identity), notes, data_dir,
-                   wordings, fingerprints, budget)
+                   wordings, fingerprints, budget, frozenset(cell.key for cell in cells))
 
 
 def plan_wordings(experiment: Experiment, suite: Suite, options: BackendOptions, notes: list[str]

@@ -11,6 +11,7 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emoprompt.errors import EmopromptError, Interrupted, UsageError
 from emoprompt.paths import cache_dir
@@ -80,13 +81,15 @@ def experiment_of(run_dir: Path) -> Experiment:
 
 def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int | None = None,
         progress: bool = True, retry_errors: bool = False, argv: list[str] | None = None,
-        repair: bool = False) -> RunResult:
+        repair: bool = False, settings: dict[str, Any] | None = None, grace_s: float = 5.0) -> RunResult:
     """Run (or continue) `plan` in `run_dir`; records already there are kept and not re-run.
 
     Checks that need no network run before the folder is created, so a run that cannot start leaves nothing
     behind. Existing records are validated before the manifest says the run is running; `repair` first sets bad
     lines aside (records.rejected.jsonl) so their cells run again. An interrupt (Ctrl-C, SIGTERM) leaves every
-    finished record and a manifest that says `interrupted`.
+    finished record and a manifest that says `interrupted`. `settings` (what changes what a cell records: see
+    `emoprompt.backends.base.RECORD_SETTINGS`) are kept in the manifest for --resume. After a first signal the
+    cells in flight have `grace_s` seconds to finish.
     """
     for backend in plan.backends.values():
         backend.preflight()
@@ -95,16 +98,19 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
     store.open()
     try:
         notes = []
+        cell_keys = set(plan.experiment_cells or {cell.key for cell in plan.cells})
+        manifest = _start_manifest(plan, run_dir, argv)  # first: a folder of another experiment is named as such
         if repair:
-            moved = store.set_aside_bad_lines()
+            moved = store.set_aside_bad_lines(cell_keys)
             if moved:
-                notes.append(f"{moved} bad record lines were set aside in records.rejected.jsonl; their cells run "
-                             "again")
-        done, digests = _recorded(run_dir)
-        manifest = _start_manifest(plan, run_dir, argv)
+                notes.append(f"{moved} bad, duplicated or foreign record lines were set aside in "
+                             "records.rejected.jsonl; their cells run again")
+        done, digests = _recorded(run_dir, cell_keys)
+        if settings is not None:
+            manifest = manifest.replace(settings=dict(settings))
         if retry_errors:
             store.drop_errors()
-            done, digests = _recorded(run_dir)
+            done, digests = _recorded(run_dir, cell_keys)
         if plan.budget is not None:  # the cap is the whole run's: what earlier invocations spent counts
             plan.budget.spent = sum(float(spent[6]) for _, _, spent in digests
                                     if isinstance(spent[6], int | float) and not spent[3])
@@ -112,15 +118,19 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         store.write_manifest(manifest)
         for backend in plan.backends.values():
             backend.bind_run(store)
-        cache = ResponseCache(cache_dir() / "cache.sqlite") if use_cache else None
+        cache = _open_cache(notes) if use_cache else None
 
         def on_record(record: Record) -> None:
             digests.append(digest(record))
 
         try:
-            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done, on_record))
+            counters = asyncio.run(_execute(plan, store, cache, concurrency, progress, done, on_record, grace_s))
         except KeyboardInterrupt:
             store.write_manifest(manifest.replace(status="interrupted", finished=now()))
+            raise
+        except Exception:  # whatever stopped the run, its manifest must not say it is still running
+            with contextlib.suppress(OSError):
+                store.write_manifest(manifest.replace(status="failed", finished=now()))
             raise
         finally:
             if cache:
@@ -157,14 +167,25 @@ def run(plan: RunPlan, run_dir: Path, use_cache: bool = True, concurrency: int |
         store.close()
 
 
-def _recorded(run_dir: Path) -> tuple[set[str], list[Digest]]:
+def _recorded(run_dir: Path, cell_keys: set[str]) -> tuple[set[str], list[Digest]]:
     """The keys of the cells recorded so far, and what the end-of-run summary reads of each record (kept, with one
-    more per new record, so the summary need not read the records again)."""
+    more per new record, so the summary need not read the records again). A record that repeats an earlier cell, or
+    belongs to no cell of this experiment, is refused with a pointer to --repair."""
     done: set[str] = set()
     digests: list[Digest] = []
-    for record in iter_records(run_dir):
+    duplicated, foreign = [], []
+    for number, record in enumerate(iter_records(run_dir), start=1):
+        if record.key in done:
+            duplicated.append(number)
+        elif record.key not in cell_keys:
+            foreign.append(number)
         done.add(record.key)
         digests.append(digest(record))
+    if duplicated or foreign:
+        found = [f"{len(duplicated)} duplicate{'s' * (len(duplicated) != 1)} of an earlier line"] if duplicated else []
+        found += [f"{len(foreign)} record{'s' * (len(foreign) != 1)} of no cell of this experiment"] if foreign else []
+        raise UsageError(f"{run_dir / RECORDS} holds {' and '.join(found)} (line {(duplicated + foreign)[0]}); set "
+                         f"them aside with: emoprompt run --resume {run_dir} --repair")
     return done, digests
 
 
@@ -180,8 +201,26 @@ def _remove_if_empty(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
+def _open_cache(notes: list[str]) -> ResponseCache | None:
+    """The response cache, or None (with a note and a warning) when its folder or file cannot be used."""
+    import logging
+
+    from emoprompt.runner.cache import CacheUnavailable
+
+    try:
+        return ResponseCache(cache_dir() / "cache.sqlite")
+    except CacheUnavailable as exc:
+        message = f"the response cache cannot be used ({exc}); this run went on without it (nothing was cached)"
+        logging.getLogger("emoprompt").warning("emoprompt: %s", message)
+        notes.append(message)
+        return None
+
+
 def _cache_notes(cache: ResponseCache) -> list[str]:
     notes = []
+    if cache.write_failure is not None:
+        notes.append(f"the response cache could not be written ({cache.write_failure}); {cache.unwritten} answers "
+                     "were recorded but not cached")
     if cache.quarantined is not None:
         notes.append(f"the response cache was damaged; it was moved to {cache.quarantined} and a new one started")
     if cache.damaged:
@@ -190,9 +229,10 @@ def _cache_notes(cache: ResponseCache) -> list[str]:
 
 
 async def _execute(plan: RunPlan, store: RunStore, cache: ResponseCache | None, concurrency: int | None,
-                   progress: bool, done: set[str], on_record: Callable[[Record], None]) -> RunCounters:
+                   progress: bool, done: set[str], on_record: Callable[[Record], None], grace_s: float
+                   ) -> RunCounters:
     try:
-        return await execute(plan, store, cache, concurrency, progress, done, on_record)
+        return await execute(plan, store, cache, concurrency, progress, done, on_record, grace_s)
     finally:
         for backend in plan.backends.values():
             await backend.close()

@@ -150,6 +150,9 @@ class RunStore:
         records_path = self.run_dir / RECORDS
         if records_path.is_dir():
             raise UsageError(f"{records_path} is a folder, not a records file; move it away")
+        if records_path.is_symlink():
+            raise UsageError(f"{records_path} is a symbolic link; emoprompt never writes through one. Replace it with "
+                             "the file itself and run again")
         try:
             private_dir(self.run_dir)
             self._lock = FileLock(str(lock_path), timeout=0)
@@ -187,21 +190,29 @@ class RunStore:
                                  ) from None
             raise
 
-    def set_aside_bad_lines(self) -> int:
-        """Move every line of records.jsonl that is not a valid record to records.rejected.jsonl (with its line
+    def set_aside_bad_lines(self, cell_keys: set[str] | None = None) -> int:
+        """Move every line of records.jsonl that is not a valid record — or, given the run's `cell_keys`, that
+        repeats an earlier line's cell or belongs to no cell of the run — to records.rejected.jsonl (with its line
         number and the reason), so that their cells run again; returns how many moved."""
         path = self.run_dir / RECORDS
         if not path.is_file():
             return 0
         kept: list[Record] = []
         rejected: list[str] = []
+        seen: set[str] = set()
         with path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 try:
                     line = raw.decode("utf-8")
                     if not line.strip():
                         raise UsageError("blank line")
-                    kept.append(parse_record_line(line, f"{path}:{number}"))
+                    record = parse_record_line(line, f"{path}:{number}")
+                    if cell_keys is not None and record.key in seen:
+                        raise UsageError("a duplicate of an earlier line's cell")
+                    if cell_keys is not None and record.key not in cell_keys:
+                        raise UsageError("a record of no cell of this run")
+                    seen.add(record.key)
+                    kept.append(record)
                 except (UsageError, UnicodeDecodeError) as exc:
                     rejected.append(json.dumps({"line": number, "reason": str(exc),
                                                 "text": raw.decode("utf-8", "replace")}, ensure_ascii=False))
