@@ -3,14 +3,15 @@
 Each call is assigned a condition (seeded: balanced, weighted, or sticky per user key), the transform is applied,
 and the condition, a hash of the input, the output and the latency are recorded to a run folder in the records
 format. Outcomes arrive with the call (`scorer=`) or later (`emoprompt.record_outcome(call_id, score)`).
-Recording happens on a background thread: it never blocks the call, and a failing recorder logs one warning
-and lets the call proceed. `emoprompt ab status RUN_DIR` may be asked at any time (anytime-valid confidence
-sequences, so looking every day does not inflate false alarms); `emoprompt report RUN_DIR` writes the report.
+Each record is appended and flushed before the call returns (microseconds), so SIGTERM, `os._exit` or a crash of
+the service loses none; a failing recorder logs one warning and lets the call proceed. `emoprompt ab status
+RUN_DIR` may be asked at any time (anytime-valid confidence sequences, so looking every day does not inflate
+false alarms); `emoprompt report RUN_DIR` writes the report.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import contextvars
 import datetime as dt
 import hashlib
@@ -18,7 +19,7 @@ import itertools
 import json
 import logging
 import math
-import queue
+import os
 import random
 import threading
 import time
@@ -52,59 +53,61 @@ _open_tests: weakref.WeakValueDictionary[str, ABTest] = weakref.WeakValueDiction
 
 
 class _Recorder:
-    """Appends JSON lines on a background thread, flushed line by line; failures become one warning, never an
-    exception. A torn last line left by a killed process is cut before the first append; whatever is still
-    queued when the interpreter exits is written then."""
+    """Appends JSON lines synchronously, each flushed to the operating system before the call returns, so a record
+    survives whatever stops the service next — SIGTERM, `os._exit`, a crash (a few microseconds a call:
+    benchmarks/ab_recording.py). Failures become one warning, never an exception; a torn last line left by a
+    killed process is cut before the first append."""
 
     def __init__(self, folder: Path, warned: bool = False) -> None:
         self.folder = folder
-        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._warned = warned
         """Set once the one warning has been given (also when the test could not open its folder)."""
-        self._closed = False
-        self._repaired: set[str] = set()
-        self._thread = threading.Thread(target=self._work, name="emoprompt-ab-recorder", daemon=True)
-        self._thread.start()
+        self._files: dict[str, Any] = {}
+        self._lock = threading.Lock()
         _live_recorders.add(self)
 
     def put(self, file_name: str, row: dict[str, Any]) -> None:
-        self._queue.put_nowait((file_name, row))
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            self._write(*item)
-
-    def _write(self, file_name: str, row: dict[str, Any]) -> None:
+        """Append `row` to `file_name` in the folder, now."""
         try:
-            path = self.folder / file_name
-            if file_name not in self._repaired:
-                cut_torn_tail(path)
-                self._repaired.add(file_name)
-            with open_private(path) as handle:
-                handle.write(scrub(json.dumps(row, ensure_ascii=False, default=str)) + "\n")
+            line = scrub(json.dumps(row, ensure_ascii=False, default=str)) + "\n"
+            with self._lock:
+                handle = self._files.get(file_name)
+                if handle is None:
+                    path = self.folder / file_name
+                    cut_torn_tail(path)
+                    handle = self._files[file_name] = open_private(path)
+                handle.write(line)
+                handle.flush()
         except Exception as exc:  # recording must never break the application
             if not self._warned:
                 log.warning("emoprompt A/B recording to %s failed (%s); calls continue unrecorded",
                             self.folder, exc)
                 self._warned = True
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Write everything queued, then stop the thread."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(None)
-        self._thread.join(timeout)
+    def close(self) -> None:
+        """Close the files (everything is written already)."""
+        with self._lock:
+            for handle in self._files.values():
+                with contextlib.suppress(OSError):
+                    handle.close()
+            self._files.clear()
         _live_recorders.discard(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock (the parent's may have been held), the same appended files."""
+        self._lock = threading.Lock()
 
 
 _live_recorders: weakref.WeakSet[_Recorder] = weakref.WeakSet()
 
 
-@atexit.register
-def _flush_at_exit() -> None:
+def _reset_after_fork() -> None:
     for recorder in list(_live_recorders):
-        recorder.close()
+        recorder._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class ABTest:

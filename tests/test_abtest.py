@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import signal
 import threading
 from collections import Counter
 
@@ -130,3 +131,42 @@ def test_bad_configuration():
         emoprompt.ab(["baseline"], "x")
     with pytest.raises(emoprompt.UsageError, match="sticky assignment needs user_key"):
         emoprompt.ab(["baseline", "EP02"], "x", assignment="sticky")
+
+
+SERVICE = """
+import os, signal, sys, time
+import emoprompt
+
+test = emoprompt.ab(["baseline", "EP02"], sys.argv[1], seed=1)
+
+@test
+def answer(prompt):
+    return "yes"
+
+for number in range(int(sys.argv[2])):
+    answer(f"question {number}")
+    emoprompt.record_outcome(emoprompt.current_call_id(), 1.0)
+how = sys.argv[3]
+if how == "_exit":
+    os._exit(0)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "_exit", "SIGKILL"])
+def test_ab_records_survive_the_ways_a_service_stops(tmp_path, how):
+    import subprocess
+    import sys
+
+    from tests.processes import subprocess_env
+
+    process = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path / "ab"), "200", how],
+                               env=subprocess_env(), stdout=subprocess.PIPE, text=True)
+    if how != "_exit":
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        process.send_signal(getattr(signal, how))
+    process.wait(30)
+    calls = (tmp_path / "ab" / "records.jsonl").read_text().splitlines()
+    outcomes = (tmp_path / "ab" / "outcomes.jsonl").read_text().splitlines()
+    assert len(calls) == 200 and len(outcomes) == 200
