@@ -160,6 +160,7 @@ def _run(experiment: Experiment, out: Path | None, backends: Mapping[str, Backen
     from emoprompt.runner.run import default_run_dir
     from emoprompt.runner.run import run as run_plan
 
+    options = dataclasses.replace(options, rpm=options.rpm or experiment.rpm, tpm=options.tpm or experiment.tpm)
     plan = build_plan(experiment, backends, options, data_dir.resolve() if data_dir is not None else None)
     run_dir = out or default_run_dir(plan)
     if announce is not None:

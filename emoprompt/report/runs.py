@@ -55,13 +55,13 @@ def _analyze_run(records: list[Record], spec: AnalysisPlan) -> dict[str, Any]:
 
     frame = records_frame(records)
     analysis = analyze(frame, spec)
-    for model, result in selection_by_model(frame, spec.comparator, spec.families, analysis["data"]["K"],
+    for model, result in selection_by_model(frame, spec.comparator, spec.families, analysis.data.K,
                                             spec.alpha, spec.select or "overall").items():
-        analysis["models"][model]["selection"] = json_safe(result)
-    iterations = iteration_analysis(records, spec.baseline, spec.alpha)
-    for model, result in iterations.items():
-        analysis["models"].setdefault(model, {})["iterations"] = result
-    return analysis
+        analysis.models[model].selection = json_safe(result)
+    for model, result in iteration_analysis(records, spec.baseline, spec.alpha).items():
+        if model in analysis.models:
+            analysis.models[model].iterations = result
+    return analysis.to_dict()
 
 
 def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, changes: dict[str, Any] | None
@@ -114,7 +114,7 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
                 for c in conditions}
     spec = AnalysisPlan(baseline=baseline, control=control, alpha=alpha, sesoi=sesoi, families=families,
                         conditions=list(conditions), repeats=int(frame["repeat"].nunique()))
-    analysis = analyze(frame, spec)
+    analysis = analyze(frame, spec).to_dict()
     return write_report(out_dir, analysis, {"source": str(path), "title": f"emoprompt report: {path.name}"})
 
 

@@ -62,6 +62,10 @@ class Experiment:
     paraphrase_source: str = "bank+format"
     """Where wordings p1… come from: bank+format, bank, format, a file of {task: [instruction, ...]}, or
     model:<model>."""
+    rpm: float | None = None
+    """Requests per minute at most, per model (your API tier's limit); not part of the experiment's identity."""
+    tpm: float | None = None
+    """Tokens per minute at most, per model (prompt plus max_tokens per request)."""
     paraphrase_texts: dict[str, list[str]] = field(default_factory=dict)
     """Rewordings written by a model (`model:` sources), kept verbatim so a resumed run uses the same texts."""
 
@@ -108,6 +112,10 @@ class Experiment:
         if not 0 < self.analysis.sesoi < float("inf"):
             raise UsageError(f"sesoi (the smallest effect of interest) must be a positive number, not "
                              f"{self.analysis.sesoi}")
+        for budget in ("rpm", "tpm"):
+            value = getattr(self, budget)
+            if value is not None and not 0 < value < float("inf"):
+                raise UsageError(f"{budget} must be a positive number (per minute), not {value}")
         if self.analysis.select not in (None, "overall", "task", "length"):
             raise UsageError(f"analysis select must be overall, task or length, not {self.analysis.select!r}")
 
@@ -174,6 +182,7 @@ class Experiment:
 _TYPES: dict[str, Any] = {
     "name": str, "suite": str, "placement": str, "separator": str, "repeats": int, "seed": int,
     "api_base": (str, type(None)), "limit": (int, type(None)), "shots": (int, type(None)), "paraphrases": int,
+    "rpm": (int, float, type(None)), "tpm": (int, float, type(None)),
     "paraphrase_source": str,
 }
 _GENERATION_TYPES = {"temperature": (int, float), "max_tokens": int, "top_p": (int, float),

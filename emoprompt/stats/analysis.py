@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,9 +14,21 @@ from emoprompt.schema import AnalysisPlan
 from emoprompt.stats.contrast import contrast, finish_family
 from emoprompt.stats.frame import fold_wordings, item_means, wording_count
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
-from emoprompt.stats.paired import paired_t
 from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
+from emoprompt.stats.result import (
+    Analysis,
+    Brief,
+    Confound,
+    Contrast,
+    DataFacts,
+    FixedEffect,
+    ModelAnalysis,
+    PooledEffect,
+    Primary,
+    SummaryRow,
+    TaskContrast,
+)
 from emoprompt.stats.scale import Scale
 from emoprompt.stats.spec import data_warnings, json_safe, missing_control_warning
 from emoprompt.stats.tally import tally
@@ -27,8 +39,8 @@ STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
 CELL = ["model", "task", "item", "condition", "repeat"]
 
 
-def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> dict[str, Any]:
-    """Every number the report shows, as plain data."""
+def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
+    """Every number the report shows (`Analysis.to_dict()` is analysis.json's form)."""
     spec = replace(spec, control=spec.comparator)
     wordings = wording_count(frame)
     unfolded = frame[frame["error"].isna()] if wordings > 1 else None
@@ -47,26 +59,20 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> dict[str, Any]:
     valid["length"] = pd.to_numeric(valid["tokens_out"], errors="coerce")
     means = item_means(valid)
     diagnostics = {"parse": item_means(valid, "parse_fail"), "length": item_means(valid, "length")}
-    models: dict[str, Any] = {}
+    models: dict[str, ModelAnalysis] = {}
     for model in list(dict.fromkeys(frame["model"])):
         models[model] = _analyze_model(model, frame, valid, means, diagnostics, conditions, treatments, repeats,
                                        spec, warnings)
-        models[model]["usage"] = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
+        models[model].usage = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
         if unfolded is not None:
-            models[model]["wording"] = wording_analysis(unfolded[unfolded["model"] == model], conditions, treatments,
-                                                        spec.comparator, spec.baseline, spec.alpha)
+            models[model].wording = json_safe(wording_analysis(unfolded[unfolded["model"] == model], conditions,
+                                                               treatments, spec.comparator, spec.baseline,
+                                                               spec.alpha))
     _adjust_families(models, spec)
-    result = {
-        "spec": {**asdict(spec), "conditions": conditions, "treatments": treatments, "repeats": repeats},
-        "data": {"records": len(frame), "errors": errors, "models": list(models), "K": repeats,
-                 "wordings": wordings, "repeats_declared": declared,
-                 "binary_scores": binary, "scale": scale.to_dict(), "confidence": 1 - spec.alpha,
-                 "tasks": sorted(frame["task"].unique().tolist()),
-                 "error_kinds": frame["error"].value_counts().to_dict()},
-        "warnings": warnings,
-        "models": models,
-    }
-    return json_safe(result)
+    data = DataFacts(len(frame), errors, list(models), repeats, wordings, declared, binary, scale.to_dict(),
+                     1 - spec.alpha, sorted(frame["task"].unique().tolist()),
+                     {str(k): int(v) for k, v in frame["error"].value_counts().items()})
+    return Analysis(spec, conditions, treatments, repeats, data, warnings, models)
 
 
 def check_no_duplicates(frame: pd.DataFrame) -> None:
@@ -88,7 +94,7 @@ def declared_repeats(valid: pd.DataFrame) -> int:
 
 def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: pd.DataFrame,
                    diagnostics: dict[str, pd.DataFrame], conditions: list[str], treatments: list[str], repeats: int,
-                   spec: AnalysisPlan, warnings: list[str]) -> dict[str, Any]:
+                   spec: AnalysisPlan, warnings: list[str]) -> ModelAnalysis:
     model_means = _model_slice(means, model)
     tasks = sorted(model_means.index.get_level_values("task").unique()) if len(model_means) else []
     compared = [t for t in tasks if spec.comparator in _task_rows(model_means, t, "task").dropna(how="all", axis=1)]
@@ -96,8 +102,9 @@ def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: 
     if missing and spec.comparator in conditions:
         warnings.append(missing_control_warning(model, spec.comparator, missing))
     per_task = [
-        {"task": task, "condition": condition, "control": spec.comparator, "family": spec.families.get(condition, ""),
-         **contrast(pairs[condition].to_numpy(), pairs[spec.comparator].to_numpy(), repeats, spec.alpha, spec.sesoi)}
+        contrast(pairs[condition].to_numpy(), pairs[spec.comparator].to_numpy(), repeats, spec.alpha, spec.sesoi,
+                 into=TaskContrast, task=task, condition=condition, control=spec.comparator,
+                 family=spec.families.get(condition, ""))
         for condition in treatments for task in compared
         if len(pairs := _pairs(_task_rows(model_means, task, "task"), condition, spec.comparator)) >= 2
     ]
@@ -106,22 +113,18 @@ def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: 
     generic = (_pooled_row(model_means, model_rows, spec.comparator, spec.baseline, spec, repeats)
                if spec.comparator != spec.baseline and {spec.comparator, spec.baseline} <= set(model_means.columns)
                else None)
-    return {
-        "conditions": _condition_table(frame[frame["model"] == model], conditions, spec),
-        "summary": _summary_contrasts(model_means, conditions, spec, repeats),
-        "confounds": _confounds(model, diagnostics, conditions, spec, repeats),
-        "primary": _primary(model_means, treatments, spec, compared),
-        "generic": generic,
-        "pooled": [row for row in pooled if row is not None],
-        "per_task": per_task,
-        "tasks_compared": compared,
-        "heatmap": {task: {c: _mean(_task_rows(model_means, task, "task"), c) for c in conditions} for task in tasks},
-        "aggregate": _aggregate(model_means, compared, conditions, spec),
-    }
+    return ModelAnalysis(
+        conditions=json_safe(_condition_table(frame[frame["model"] == model], conditions, spec)),
+        summary=_summary_contrasts(model_means, conditions, spec, repeats),
+        confounds=_confounds(model, diagnostics, conditions, spec, repeats),
+        pooled=[row for row in pooled if row is not None], per_task=per_task, tasks_compared=compared,
+        heatmap={task: {c: _mean(_task_rows(model_means, task, "task"), c) for c in conditions} for task in tasks},
+        aggregate=json_safe(_aggregate(model_means, compared, conditions, spec)),
+        primary=_primary(model_means, treatments, spec, repeats), generic=generic)
 
 
 def _confounds(model: str, diagnostics: dict[str, pd.DataFrame], conditions: list[str], spec: AnalysisPlan,
-               repeats: int) -> list[dict[str, Any]]:
+               repeats: int) -> list[Confound]:
     """Each condition against the control on what is not the score: the parse-failure rate and the output length
     (paired, per item), a separately labelled family (STATS.md §3), Holm-adjusted in `_adjust_families`."""
     rows = []
@@ -133,12 +136,10 @@ def _confounds(model: str, diagnostics: dict[str, pd.DataFrame], conditions: lis
             pairs = _pairs(means, condition, spec.comparator)
             if len(pairs) < 2:
                 continue
-            result = contrast(pairs[condition].to_numpy(), pairs[spec.comparator].to_numpy(),
+            result: Contrast = contrast(pairs[condition].to_numpy(), pairs[spec.comparator].to_numpy(),
                               repeats if measure == "parse" else 2, spec.alpha, spec.sesoi, robust=False)
-            rows.append({"measure": measure, "condition": condition, "control": spec.comparator,
-                         "diff": result["diff"], "ci_low": result["ci_low"], "ci_high": result["ci_high"],
-                         "p": result["p"], "method": result["method"], "n_items": result["n_items"],
-                         "control_level": result["acc_ctrl"], "level": result["acc_treat"]})
+            rows.append(Confound(measure, condition, spec.comparator, result.diff, result.ci_low, result.ci_high,
+                                 result.p, result.method, result.n_items, result.acc_ctrl, result.acc_treat))
     return rows
 
 
@@ -229,29 +230,24 @@ def _condition_table(rows: pd.DataFrame, conditions: list[str], spec: AnalysisPl
     return [row.to_dict() for row in tally(cells, conditions, spec.families)]
 
 
-SUMMARY_FIELDS = ("diff", "ci_low", "ci_high", "p", "method", "n_items")
-"""What the terminal summary shows of a contrast."""
-
-
 def _summary_contrasts(means: pd.DataFrame, conditions: list[str], spec: AnalysisPlan, repeats: int
-                       ) -> list[dict[str, Any]]:
+                       ) -> list[SummaryRow]:
     """Per condition, its pooled contrast against the baseline and against the control (over every item of every
     task: the estimator of the pooled table), as the terminal summary prints them."""
-    def against(condition: str, reference: str) -> dict[str, Any] | None:
+    def against(condition: str, reference: str) -> Brief | None:
         pairs = _pairs(means, condition, reference)
         if condition == reference or len(pairs) < 2:
             return None
-        row = contrast(pairs[condition].to_numpy(), pairs[reference].to_numpy(), repeats, spec.alpha, spec.sesoi,
-                       robust=False)
-        return {key: row[key] for key in SUMMARY_FIELDS}
+        return contrast(pairs[condition].to_numpy(), pairs[reference].to_numpy(), repeats, spec.alpha, spec.sesoi,
+                        robust=False).brief()
 
-    return [{"condition": condition, "vs_baseline": against(condition, spec.baseline),
-             "vs_control": against(condition, spec.comparator)} for condition in conditions]
+    return [SummaryRow(condition, against(condition, spec.baseline), against(condition, spec.comparator))
+            for condition in conditions]
 
 
-def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisPlan, tasks: list[str]
-             ) -> dict[str, Any] | None:
-    """Level 1 (one test): per item, the mean over all stimuli minus the control (STATS.md §3)."""
+def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisPlan, repeats: int) -> Primary | None:
+    """Level 1 (one test): per item, the mean over all stimuli minus the control (STATS.md §3), by the contrast's
+    one estimator (`contrast`): with one stimulus it is that stimulus's pooled row, test and all."""
     stimuli = [c for c in treatments if spec.families.get(c, "user") in STIMULUS_FAMILIES and c in means.columns]
     if not stimuli or spec.comparator not in means.columns:
         return None
@@ -259,15 +255,16 @@ def _primary(means: pd.DataFrame, treatments: list[str], spec: AnalysisPlan, tas
     if len(data) < 2:
         return None
     pooled_stimuli = data[stimuli].mean(axis=1).to_numpy()
-    result = paired_t(pooled_stimuli, data[spec.comparator].to_numpy(), spec.alpha)
-    d = pooled_stimuli - data[spec.comparator].to_numpy()
+    result: Contrast = contrast(pooled_stimuli, data[spec.comparator].to_numpy(), repeats, spec.alpha, spec.sesoi,
+                                robust=False)
     n_tasks = int(data.index.get_level_values("task").nunique())
-    return {"stimuli": stimuli, "control": spec.comparator, **result.to_dict(), "n_tasks": n_tasks,
-            "mde_80": mde_paired(float(d.var(ddof=1)), len(d), spec.alpha)}
+    return Primary(stimuli, spec.comparator, result.n_items, result.acc_treat, result.acc_ctrl, result.diff,
+                   result.ci_low, result.ci_high, result.p, result.method, n_tasks,
+                   mde_paired(result.var_d, result.n_items, spec.alpha), result.n10, result.n01, result.p_exact)
 
 
 def _pooled_row(means: pd.DataFrame, rows: pd.DataFrame, condition: str, control: str, spec: AnalysisPlan,
-                repeats: int) -> dict[str, Any] | None:
+                repeats: int) -> PooledEffect | None:
     """Level 2: one condition vs the control over all tasks.
 
     "fixed" (on these tasks) is the paired contrast over every item of every task — the same estimator as the
@@ -280,26 +277,22 @@ def _pooled_row(means: pd.DataFrame, rows: pd.DataFrame, condition: str, control
     pairs = _pairs(means, condition, control)
     if len(pairs) < 2:
         return None
-    item_level = contrast(pairs[condition].to_numpy(), pairs[control].to_numpy(), repeats, spec.alpha, spec.sesoi)
+    item_level: Contrast = contrast(pairs[condition].to_numpy(), pairs[control].to_numpy(), repeats, spec.alpha,
+                                    spec.sesoi)
     by_task = (pairs[condition] - pairs[control]).groupby(level="task")
     random = random_effects(by_task.mean().to_numpy(), task_variances(by_task), spec.alpha)
     raw = rows[rows["condition"].isin([condition, control])].copy()
     raw["treat"] = (raw["condition"] == condition).astype(int)
     raw["item_key"] = raw["task"].astype(str) + "\x1f" + raw["item"].astype(str)
     n_tasks = int(pairs.index.get_level_values("task").nunique())
-    fixed = {key: item_level[key] for key in ("diff", "ci_low", "ci_high", "se", "method", "n_items")}
-    fixed.update(p_value=item_level["p"], n_tasks=n_tasks)
-    return {
-        "condition": condition, "control": control, "family": spec.families.get(condition, ""),
-        "n_items": len(pairs), "n_tasks": n_tasks, "acc_ctrl": item_level["acc_ctrl"],
-        "acc_treat": item_level["acc_treat"], "fixed": fixed,
-        "random": random.to_dict() if random else None,
-        "gee": gee_log_odds(raw),
-        "relative": _pooled_relative(pairs, condition, control, spec.alpha),
-        "var_d": item_level["var_d"], "smallest_p": item_level["smallest_p"], "p": item_level["p"],
-        "equivalent": item_level.get("equivalent", False), "p_tost": item_level.get("p_tost"),
-        "n10": item_level.get("n10"), "n01": item_level.get("n01"),
-    }
+    fixed = FixedEffect(item_level.diff, item_level.ci_low, item_level.ci_high, item_level.se, item_level.method,
+                        item_level.n_items, item_level.p, n_tasks)
+    return PooledEffect(
+        condition, control, spec.families.get(condition, ""), len(pairs), n_tasks, item_level.acc_ctrl,
+        item_level.acc_treat, fixed, random=json_safe(random.to_dict()) if random else None,
+        gee=json_safe(gee_log_odds(raw)), relative=json_safe(_pooled_relative(pairs, condition, control, spec.alpha)),
+        var_d=item_level.var_d, smallest_p=item_level.smallest_p, p=item_level.p, equivalent=item_level.equivalent,
+        p_tost=item_level.p_tost, n10=item_level.n10, n01=item_level.n01)
 
 
 def task_variances(by_task: Any) -> np.ndarray:
@@ -336,32 +329,32 @@ def _pooled_relative(pairs: pd.DataFrame, treatment: str, control: str, alpha: f
     return {"value": mean_t / mean_c - 1, "ci_low": float(low), "ci_high": float(high), "flag": flag}
 
 
-def _adjust_families(models: dict[str, Any], spec: AnalysisPlan) -> None:
+def _adjust_families(models: dict[str, ModelAnalysis], spec: AnalysisPlan) -> None:
     """Holm over each declared family across models (the MDE uses the same family); BH as the exploratory column
     of per-task rows; the gate of the hierarchy; the confound family."""
     alpha, sesoi = spec.alpha, spec.sesoi
-    per_task = [row for m in models.values() for row in m["per_task"]]
+    per_task = [row for m in models.values() for row in m.per_task]
     finish_family(per_task, alpha, sesoi)
-    for row, p_bh in zip(per_task, benjamini_hochberg([r["p"] for r in per_task]), strict=True):
-        row["p_bh"] = p_bh
-        row["significant_holm"] = bool(row["p_holm"] < alpha)
-    pooled = [row for m in models.values() for row in m["pooled"]]
+    for row, p_bh in zip(per_task, benjamini_hochberg([r.p for r in per_task]), strict=True):
+        row.p_bh = p_bh
+        row.significant_holm = bool(row.p_holm is not None and row.p_holm < alpha)
+    pooled = [effect for m in models.values() for effect in m.pooled]
     finish_family(pooled, alpha, sesoi, holm_key="p_holm_fixed")
-    for row, p_holm in zip(pooled, holm([row["random"]["p_value"] if row["random"] else float("nan")
-                                         for row in pooled]), strict=True):
-        row["p_holm_random"] = p_holm
-    generics = [m["generic"] for m in models.values() if m["generic"]]
+    random_p = [effect.random["p_value"] if effect.random else float("nan") for effect in pooled]
+    for effect, p_holm in zip(pooled, holm(random_p), strict=True):
+        effect.p_holm_random = p_holm
+    generics = [m.generic for m in models.values() if m.generic]
     finish_family(generics, alpha, sesoi, holm_key="p_holm_fixed")
-    primaries = [m["primary"] for m in models.values() if m["primary"]]
-    for primary, p_holm in zip(primaries, holm([p["p_value"] for p in primaries]), strict=True):
-        primary["p_holm"] = p_holm
-        primary["rejects"] = bool(p_holm < alpha)
+    primaries = [m.primary for m in models.values() if m.primary]
+    for primary, p_holm in zip(primaries, holm([p.p_value for p in primaries]), strict=True):
+        primary.p_holm = p_holm
+        primary.rejects = bool(p_holm < alpha)
     for model in models.values():
-        gate = model["primary"]["rejects"] if model["primary"] else True
-        model["gate_open"] = gate
-        for row in model["pooled"]:
-            row["confirmed"] = bool(gate and row.get("p_holm_fixed", 1.0) < alpha)
-    confounds = [row for m in models.values() for row in m["confounds"]]
-    for row, p_holm in zip(confounds, holm([r["p"] for r in confounds]), strict=True):
-        row["p_holm"] = p_holm
-        row["significant"] = bool(p_holm < alpha)
+        gate = model.primary.rejects if model.primary else True
+        model.gate_open = gate
+        for effect in model.pooled:
+            effect.confirmed = bool(gate and effect.p_holm_fixed is not None and effect.p_holm_fixed < alpha)
+    confounds = [confound for m in models.values() for confound in m.confounds]
+    for confound, p_holm in zip(confounds, holm([c.p for c in confounds]), strict=True):
+        confound.p_holm = p_holm
+        confound.significant = bool(p_holm < alpha)

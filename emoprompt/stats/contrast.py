@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,12 +24,16 @@ from emoprompt.stats.paired import (
     wilcoxon_p,
 )
 from emoprompt.stats.power import mde_paired, smallest_p
+from emoprompt.stats.result import Contrast, PooledEffect
+
+C = TypeVar("C", bound=Contrast)
 
 
-def contrast(treatment: np.ndarray, control: np.ndarray, repeats: int, alpha: float, sesoi: float,
-             robust: bool = True) -> dict[str, Any]:
+def contrast(treatment: np.ndarray, comparator: np.ndarray, repeats: int, alpha: float, sesoi: float,
+             robust: bool = True, into: type[C] = Contrast, **labels: Any) -> C:  # type: ignore[assignment]
     """Paired contrast of per-item (K-averaged) scores, STATS.md §2 and §10: the one estimator of a contrast, used
-    by the terminal summary, every table of the report and analysis.json alike.
+    by the terminal summary, every table of the report and analysis.json alike (`into`: Contrast, or a subclass
+    that also carries `labels`, such as a per-task row).
 
     K = 1 binary: McNemar mid-p (and exact p) with the Agresti–Min CI; otherwise a paired t on item means with
     a sign-flip permutation p and a BCa bootstrap CI (and Wilcoxon for non-binary scores) as robustness checks.
@@ -37,47 +42,43 @@ def contrast(treatment: np.ndarray, control: np.ndarray, repeats: int, alpha: fl
     """
     from scipy import stats
 
-    t, c = np.asarray(treatment, float), np.asarray(control, float)
+    t, c = np.asarray(treatment, float), np.asarray(comparator, float)
     n = len(t)
     binary = repeats == 1 and is_binary(t) and is_binary(c)
     result = paired_binary(t, c, alpha) if binary else paired_t(t, c, alpha)
     d = t - c
     var_d = float(d.var(ddof=1)) if n > 1 else float("nan")
     z = float(stats.norm.ppf(1 - alpha / 2))
-    row: dict[str, Any] = {
-        "n_items": n, "K": repeats, "acc_ctrl": result.mean_control, "acc_treat": result.mean_treatment,
-        "diff": result.diff, "ci_low": result.ci_low, "ci_high": result.ci_high,
-        "se": float(np.sqrt(var_d / n)) if n > 1 else float("nan"),
-        "p": result.p_value, "method": result.method, "p_exact": result.p_exact,
-        "corr_items": _correlation(t, c),
-        "improved": int(np.sum(d > 0)), "worsened": int(np.sum(d < 0)),
-        "var_d": var_d if var_d > 0 else (_binary_floor_var(n) if binary else var_d), "binary": binary,
-    }
+    extra: dict[str, Any] = {}
     if binary:
         n10, n01 = result.n10 or 0, result.n01 or 0
         n11 = int(np.sum((t == 1) & (c == 1)))
-        row.update(n10=n10, n01=n01, discordance=(n10 + n01) / n if n else float("nan"))
-        row["acc_ctrl_ci"] = wilson_ci(int(c.sum()), n, alpha)
-        row["acc_treat_ci"] = wilson_ci(int(t.sum()), n, alpha)
-        row["relative"] = relative_change_paired(n11, n10, n01, n, z).to_dict()
         ratio, low, high = conditional_odds_ratio(n10, n01, alpha)
-        row["odds_ratio"] = {"value": ratio, "ci_low": low, "ci_high": high}
-        row["smallest_p"] = smallest_p(n10 + n01, mid_p=True)
+        extra.update(n10=n10, n01=n01, discordance=(n10 + n01) / n if n else float("nan"),
+                     acc_ctrl_ci=wilson_ci(int(c.sum()), n, alpha), acc_treat_ci=wilson_ci(int(t.sum()), n, alpha),
+                     relative=relative_change_paired(n11, n10, n01, n, z).to_dict(),
+                     odds_ratio={"value": ratio, "ci_low": low, "ci_high": high},
+                     smallest_p=smallest_p(n10 + n01, mid_p=True))
     else:
-        row["relative"] = relative_change_means(t, c, z).to_dict()
-        row["smallest_p"] = 1.0 if bool(np.all(d == 0)) else 0.0
+        extra.update(relative=relative_change_means(t, c, z).to_dict(),
+                     smallest_p=1.0 if bool(np.all(d == 0)) else 0.0)
         if robust:
-            row["p_sign_flip"] = sign_flip_p(d)
-            row["bca_ci"] = bca_ci(t, c, alpha)
+            extra.update(p_sign_flip=sign_flip_p(d), bca_ci=bca_ci(t, c, alpha))
             if not (is_binary(t) and is_binary(c)) and repeats == 1:
-                row["p_wilcoxon"] = wilcoxon_p(t, c)
-    row["cohens_h"] = cohens_h(float(t.mean()), float(c.mean())) if n and _in_unit(t, c) else float("nan")
-    row.update(equivalence(t, c, repeats, binary, alpha, sesoi) if not row["p"] < alpha else
-               {"p_tost": None, "equivalent": False})
-    return row
+                extra["p_wilcoxon"] = wilcoxon_p(t, c)
+    if not result.p_value < alpha:
+        extra.update(equivalence(t, c, repeats, binary, alpha, sesoi))
+    return into(
+        n_items=n, K=repeats, acc_ctrl=result.mean_control, acc_treat=result.mean_treatment, diff=result.diff,
+        ci_low=result.ci_low, ci_high=result.ci_high, se=float(np.sqrt(var_d / n)) if n > 1 else float("nan"),
+        p=result.p_value, method=result.method, p_exact=result.p_exact, corr_items=_correlation(t, c),
+        improved=int(np.sum(d > 0)), worsened=int(np.sum(d < 0)),
+        var_d=var_d if var_d > 0 else (_binary_floor_var(n) if binary else var_d), binary=binary,
+        cohens_h=cohens_h(float(t.mean()), float(c.mean())) if n and _in_unit(t, c) else float("nan"),
+        **extra, **labels)
 
 
-def finish_family(rows: list[dict[str, Any]], alpha: float, sesoi: float, p_key: str = "p",
+def finish_family(rows: Sequence[Contrast | PooledEffect], alpha: float, sesoi: float, p_key: str = "p",
                   holm_key: str = "p_holm") -> None:
     """Adjust one multiplicity family in place: Holm, and what depends on the family's size — the MDE at
     α/family, `underpowered` (MDE above the smallest effect of interest) and `cannot_reach_significance`.
@@ -88,20 +89,20 @@ def finish_family(rows: list[dict[str, Any]], alpha: float, sesoi: float, p_key:
     """
     from emoprompt.stats.multiplicity import holm
 
-    p_values = [row[p_key] if row.get(p_key) is not None else float("nan") for row in rows]
+    p_values = [getattr(row, p_key) if getattr(row, p_key) is not None else float("nan") for row in rows]
     family = max(1, sum(1 for p in p_values if p == p))
     for row, adjusted in zip(rows, holm(p_values), strict=True):
-        row[holm_key] = adjusted
-        row["family_size"] = family
-        row["mde_80"] = mde_paired(row.get("var_d", float("nan")), row["n_items"], alpha, 0.8, family)
-        row["underpowered"] = bool(row["mde_80"] > sesoi) if row["mde_80"] == row["mde_80"] else True
+        setattr(row, holm_key, adjusted)
+        row.family_size = family
+        row.mde_80 = mde_paired(row.var_d, row.n_items, alpha, 0.8, family)
+        row.underpowered = bool(row.mde_80 > sesoi) if row.mde_80 == row.mde_80 else True
     for index, row in enumerate(rows):
-        best = row.get("smallest_p", 0.0)
-        if best <= 0 or row.get(p_key) is None:
-            row["cannot_reach_significance"] = row.get(p_key) is None
+        best = row.smallest_p
+        if best <= 0 or getattr(row, p_key) is None:
+            row.cannot_reach_significance = getattr(row, p_key) is None
             continue
         trial = [*p_values[:index], best, *p_values[index + 1:]]
-        row["cannot_reach_significance"] = bool(holm(trial)[index] >= alpha)
+        row.cannot_reach_significance = bool(holm(trial)[index] >= alpha)
 
 
 def equivalence(t: np.ndarray, c: np.ndarray, repeats: int, binary: bool, alpha: float, sesoi: float

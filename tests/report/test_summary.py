@@ -42,7 +42,7 @@ def made_records(seed=11):
 def test_the_summary_is_the_analysis_pooled_contrasts_and_condition_table():
     records = made_records()
     analysis = analyze(records_frame(records), AnalysisPlan(control="PL01", families=FAMILIES,
-                                                            conditions=tuple(CONDITIONS), repeats=2))
+                                                            conditions=tuple(CONDITIONS), repeats=2)).to_dict()
     rows = summary_of_analysis(analysis)
     assert [(r.model, r.condition) for r in rows] == [(m, c) for m in ("m1", "m2") for c in CONDITIONS]
     ep02 = next(r for r in rows if r.model == "m2" and r.condition == "EP02")
@@ -65,7 +65,7 @@ def test_a_run_without_a_report_summarizes_counts_only_and_the_same_counts():
     records = made_records(3)
     described = summary_of_records(records, CONDITIONS)
     analysis = analyze(records_frame(records), AnalysisPlan(control="PL01", families=FAMILIES,
-                                                            conditions=tuple(CONDITIONS), repeats=2))
+                                                            conditions=tuple(CONDITIONS), repeats=2)).to_dict()
     for light, full in zip(described, summary_of_analysis(analysis), strict=True):
         assert (light.model, light.condition, light.cells, light.errors) == \
             (full.model, full.condition, full.cells, full.errors)
@@ -78,7 +78,7 @@ def test_a_condition_without_items_or_with_one_item_has_no_contrast():
     records = [record(0, "baseline", 1.0), record(0, "EP02", 0.0), record(1, "baseline", 1.0),
                record(1, "EP02", 1.0, error="timeout")]
     analysis = analyze(records_frame(records), AnalysisPlan(conditions=("baseline", "EP02", "NP01"),
-                                                            families={"EP02": "emotionprompt"}))
+                                                            families={"EP02": "emotionprompt"})).to_dict()
     by_name = {r.condition: r for r in summary_of_analysis(analysis)}
     assert by_name["EP02"].vs_baseline is None and by_name["EP02"].errors == 1
     assert by_name["NP01"].cells == 0 and math.isnan(by_name["NP01"].accuracy)
@@ -89,10 +89,10 @@ def test_the_terminal_table_has_one_difference_column_when_the_control_is_the_ba
     made = [Record(key=f"{c}{i}", model="m", task="t", sample_id=str(i), condition=c, score=float(i % 2), parsed=True)
             for c in CONDITIONS for i in range(6)]
     frame = records_frame(made)
-    one = format_summary(summary_of_analysis(analyze(frame, AnalysisPlan(conditions=tuple(CONDITIONS)))),
+    one = format_summary(summary_of_analysis(analyze(frame, AnalysisPlan(conditions=tuple(CONDITIONS))).to_dict()),
                          "baseline", "baseline")
     two = format_summary(summary_of_analysis(analyze(frame, AnalysisPlan(control="PL01",
-                                                                         conditions=tuple(CONDITIONS)))),
+                                                                         conditions=tuple(CONDITIONS))).to_dict()),
                          "baseline", "PL01")
     assert one.splitlines()[0].count("Δ vs") == 1 and "Δ vs baseline" in one
     assert two.splitlines()[0].count("Δ vs") == 2 and "Δ vs PL01" in two

@@ -35,8 +35,8 @@ def test_placebo_control_removes_the_appended_text_effect():
     for seed in range(3):
         frame = synthetic(np.random.default_rng(seed), tasks=4, items=120, repeats=3, appended=0.3,
                           effects={"S0": 0.5})
-        against_placebo = analyze(frame, AnalysisPlan(control="placebo", families=FAMILIES))["models"]["m"]
-        against_baseline = analyze(frame, AnalysisPlan(control="baseline", families=FAMILIES))["models"]["m"]
+        against_placebo = analyze(frame, AnalysisPlan(control="placebo", families=FAMILIES)).to_dict()["models"]["m"]
+        against_baseline = analyze(frame, AnalysisPlan(control="baseline", families=FAMILIES)).to_dict()["models"]["m"]
         confirmed = {r["condition"] for r in against_placebo["pooled"] if r["p_holm_fixed"] < 0.05}
         significant = {r["condition"] for r in against_baseline["pooled"] if r["p_holm_fixed"] < 0.05}
         found += "S0" in confirmed
@@ -50,7 +50,7 @@ def test_placebo_control_removes_the_appended_text_effect():
 
 def test_hierarchy_fields_and_families():
     analysis = analyze(synthetic(np.random.default_rng(1), tasks=3, items=60), AnalysisPlan(control="placebo",
-                                                                                           families=FAMILIES))
+                                                                                           families=FAMILIES)).to_dict()
     model = analysis["models"]["m"]
     assert model["primary"]["stimuli"] == [f"S{i}" for i in range(6)]
     assert len(model["per_task"]) == 6 * 3 and len(model["pooled"]) == 6
@@ -68,7 +68,7 @@ def test_repeats_are_averaged_within_items_not_counted_as_items():
     frame = synthetic(np.random.default_rng(2), tasks=1, items=50, repeats=5)
     means = item_means(frame)
     assert len(means) == 50
-    analysis = analyze(frame, AnalysisPlan(control="placebo", families=FAMILIES))
+    analysis = analyze(frame, AnalysisPlan(control="placebo", families=FAMILIES)).to_dict()
     row = analysis["models"]["m"]["per_task"][0]
     assert row["n_items"] == 50 and row["K"] == 5 and row["method"] == "paired-t"
     assert "p_sign_flip" in row and "bca_ci" in row
@@ -84,7 +84,7 @@ def test_weak_null_with_repeats_holds_type_one_error_where_pseudo_pairs_do_not()
         shift -= shift.mean()
         t = (rng.random((100, 5)) < 1 / (1 + np.exp(-(base + shift)[:, None]))).astype(float)
         c = (rng.random((100, 5)) < 1 / (1 + np.exp(-base[:, None]))).astype(float)
-        ours += contrast(t.mean(axis=1), c.mean(axis=1), 5, 0.05, 0.03, robust=False)["p"] < 0.05
+        ours += contrast(t.mean(axis=1), c.mean(axis=1), 5, 0.05, 0.03, robust=False).p < 0.05
         naive += paired_binary(t.ravel(), c.ravel()).p_value < 0.05
     assert ours / simulations <= 0.07
     assert naive > ours

@@ -105,7 +105,7 @@ def test_an_all_tie_run_reports_the_same_honest_interval_everywhere():
     rows = [{"task": "t", "item": str(i), "condition": c, "score": 1.0}
             for i in range(30) for c in ("baseline", "placebo", "S0")]
     frame = frame_from(rows)
-    analysis = analyze(frame, spec(families={"baseline": "baseline", "placebo": "placebo", "S0": "emotionprompt"}))
+    analysis = analyze(frame, spec(families={"baseline": "baseline", "placebo": "placebo", "S0": "emotionprompt"})).to_dict()
     fixed = analysis["models"]["m"]["pooled"][0]["fixed"]
     summary = summary_of_analysis(analysis)
     vs_control = next(r for r in summary if r.condition == "S0").vs_control
@@ -117,7 +117,7 @@ def test_an_all_tie_run_reports_the_same_honest_interval_everywhere():
 
 def test_the_headline_names_a_condition_that_changes_parse_failures(tmp_path):
     frame = synthetic(1, parse_effect={"S1": 0.25})
-    analysis = analyze(frame, spec())
+    analysis = analyze(frame, spec()).to_dict()
     confounds = [r for r in analysis["models"]["m"]["confounds"] if r["significant"]]
     assert [(r["measure"], r["condition"]) for r in confounds] == [("parse", "S1")]
     paths = write_report(tmp_path, analysis, {"title": "t"})
@@ -132,14 +132,14 @@ def test_five_discordant_pairs_one_way_are_significant_by_mid_p_and_not_flagged_
     rows = [{"task": "t", "item": str(i), "condition": name, "score": float(v)}
             for i in range(45) for name, v in (("placebo", c[i]), ("S0", t[i]), ("baseline", c[i]))]
     analysis = analyze(frame_from(rows), spec(families={"baseline": "baseline", "placebo": "placebo",
-                                                        "S0": "emotionprompt"}))
+                                                        "S0": "emotionprompt"})).to_dict()
     row = analysis["models"]["m"]["per_task"][0]
     assert row["p"] == pytest.approx(0.5**5) and row["significant_holm"] and not row["cannot_reach_significance"]
 
 
 def test_never_significant_and_unreachable_on_one_row_across_seeded_families():
     for seed in range(12):
-        analysis = analyze(synthetic(seed, tasks=4, items=25, effects={"S0": 1.2, "S1": 0.6}), spec())
+        analysis = analyze(synthetic(seed, tasks=4, items=25, effects={"S0": 1.2, "S1": 0.6}), spec()).to_dict()
         for model in analysis["models"].values():
             for row in model["per_task"]:
                 assert not (row["significant_holm"] and row["cannot_reach_significance"]), row
@@ -159,7 +159,7 @@ def test_two_items_that_moved_alike_are_not_evidence():
             for i in range(2) for r in range(2) for c, s in (("baseline", 0.0), ("placebo", float(r == 0)),
                                                              ("S0", 1.0))]
     analysis = analyze(frame_from(rows), spec(repeats=2, families={"baseline": "baseline", "placebo": "placebo",
-                                                                   "S0": "emotionprompt"}))
+                                                                   "S0": "emotionprompt"})).to_dict()
     headline = " ".join(write_report_text(analysis))
     assert "evidence of an effect" not in headline.replace("no evidence of an effect", "")
     assert "p < 0.001" not in headline and "p = < 0.001" not in headline
@@ -174,7 +174,7 @@ def write_report_text(analysis):
 # --- 5. D3/D4: finite scores, and scores on their own scale ----------------------------------------------------
 
 def test_scores_outside_zero_one_are_analysed_in_points(tmp_path):
-    analysis = analyze(synthetic(3, scores="points", effects={"S0": 1.0}), spec(sesoi=0.5))
+    analysis = analyze(synthetic(3, scores="points", effects={"S0": 1.0}), spec(sesoi=0.5)).to_dict()
     assert analysis["data"]["scale"]["unit"] == "points"
     paths = write_report(tmp_path, analysis, {"title": "points"})
     markdown = paths["markdown"].read_text()
@@ -201,7 +201,7 @@ def test_a_duplicated_cell_is_an_error_naming_it_or_deduped_on_request(tmp_path)
     frame = synthetic(4, tasks=1, items=40)
     doubled = pd.concat([frame, frame.iloc[[7]]], ignore_index=True)
     with pytest.raises(UsageError, match=r"item '1', condition 'placebo', repeat 0;"):
-        analyze(doubled, spec())
+        analyze(doubled, spec()).to_dict()
     path = tmp_path / "dup.csv"
     doubled.to_csv(path, index=False)
     result = CliRunner().invoke(cli, ["report", "--records", str(path), "--control", "placebo"])
@@ -217,12 +217,11 @@ def test_a_duplicated_cell_is_an_error_naming_it_or_deduped_on_request(tmp_path)
 
 def test_alpha_reaches_every_interval_header_and_the_methods(tmp_path):
     frame = synthetic(5)
-    analysis = analyze(frame, spec(alpha=0.01))
+    analysis = analyze(frame, spec(alpha=0.01)).to_dict()
     row = analysis["models"]["m"]["pooled"][0]
     pairs = frame.pivot_table(index=["task", "item"], columns="condition", values="score")
     expected = contrast(pairs["S0"].to_numpy(), pairs["placebo"].to_numpy(), 1, 0.01, 0.03)
-    assert (row["fixed"]["ci_low"], row["fixed"]["ci_high"]) == pytest.approx((expected["ci_low"],
-                                                                                expected["ci_high"]))
+    assert (row["fixed"]["ci_low"], row["fixed"]["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high))
     paths = write_report(tmp_path, analysis, {"title": "a"})
     markdown = paths["markdown"].read_text()
     assert "99% CI" in markdown and "95%" not in markdown and "every interval is 99%" in markdown.lower()
@@ -267,7 +266,7 @@ def test_prediction_interval_covers_a_new_task_with_few_tasks():
 # --- 9. D8 and 11. D10: the paper-style table, the MDE's family, the words ----------------------------------------
 
 def test_relative_changes_stand_beside_their_own_absolute_difference(tmp_path):
-    analysis = analyze(synthetic(6, effects={"S0": 0.8, "placebo": 0.3}), spec())
+    analysis = analyze(synthetic(6, effects={"S0": 0.8, "placebo": 0.3}), spec()).to_dict()
     row = next(r for r in analysis["models"]["m"]["aggregate"] if r["condition"] == "S0")
     assert {"diff", "ci_low", "ci_high", "relative"} <= set(row["vs_baseline"]) <= {"diff", "ci_low", "ci_high",
                                                                                      "relative", "tasks"}
@@ -280,7 +279,7 @@ def test_relative_changes_stand_beside_their_own_absolute_difference(tmp_path):
 
 
 def test_the_mde_uses_the_holm_family_across_models():
-    analysis = analyze(synthetic(7, models=("a", "b")), spec())
+    analysis = analyze(synthetic(7, models=("a", "b")), spec()).to_dict()
     pooled = [row for model in analysis["models"].values() for row in model["pooled"]]
     assert len(pooled) == 8 and {row["family_size"] for row in pooled} == {8}
     from emoprompt.stats.power import mde_paired
@@ -293,7 +292,7 @@ def test_the_mde_uses_the_holm_family_across_models():
 def test_words_read_right(tmp_path):
     analysis = analyze(synthetic(8, effects={"S0": 2.5}), spec(families={"baseline": "baseline", "placebo": "placebo",
                                                                          "S0": "emotionprompt", "S1": "control",
-                                                                         "S2": "control", "S3": "control"}))
+                                                                         "S2": "control", "S3": "control"})).to_dict()
     text = " ".join(write_report_text(analysis))
     assert "the 1 stimulus changed" in text and "1 stimuli" not in text and "= <" not in text
 
@@ -303,7 +302,7 @@ def test_words_read_right(tmp_path):
 def test_a_task_without_the_control_is_named_and_not_counted():
     frame = synthetic(9, tasks=3)
     frame = frame[~((frame["task"] == "t2") & (frame["condition"] == "placebo"))]
-    analysis = analyze(frame, spec())
+    analysis = analyze(frame, spec()).to_dict()
     assert any("has no scores in task t2" in w for w in analysis["warnings"])
     primary = analysis["models"]["m"]["primary"]
     assert primary["n_tasks"] == 2 and "across 2 tasks" in write_report_text(analysis)[0]
@@ -312,7 +311,7 @@ def test_a_task_without_the_control_is_named_and_not_counted():
 # --- 12. layout ------------------------------------------------------------------------------------------------
 
 def test_the_pooled_table_keeps_secondary_columns_folded_and_the_forest_shows_the_primary(tmp_path):
-    analysis = analyze(synthetic(10), spec())
+    analysis = analyze(synthetic(10), spec()).to_dict()
     paths = write_report(tmp_path, analysis, {"title": "layout"})
     html = paths["html"].read_text()
     main = html.split("Pooled over tasks: each condition", 1)[1].split("</table>", 1)[0]
