@@ -136,6 +136,8 @@ class AnalysisPlan:
     select: str | None = None
     """How the report's "best stimulus" section picks (overall, task, length); it always estimates the pick on
     items that did not choose it."""
+    select_seed: int = 0
+    """The seed of that section's split of items (which choose, which estimate)."""
     families: dict[str, str] = field(default_factory=dict)
     """condition → family (emotionprompt, negativeprompt, placebo, control, user, baseline)."""
     conditions: list[str] = field(default_factory=list)

@@ -55,7 +55,6 @@ class VLLMBackend:
         self._starting: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owns_engine = False
-        self._eos_ids: frozenset[int] = frozenset()
 
     def identity(self) -> dict[str, Any]:
         """The model, its weights' version (the embedded package's version, or a local folder's file fingerprint),
@@ -102,7 +101,6 @@ class VLLMBackend:
             self._sampling_params = SamplingParams
         tokenizer = self._engine.get_tokenizer()
         self._tokenizer = await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
-        self._eos_ids = _eos_ids(self._tokenizer)
 
     def _model_path(self) -> str:
         from emoprompt.backends.hf import EMBEDDED, HFBackend
@@ -154,9 +152,7 @@ class VLLMBackend:
             raise RequestError("empty_choices", "the engine returned no output")
         choice = final.outputs[0]
         finish = choice.finish_reason or "stop"
-        tokens = list(choice.token_ids or ())
-        if tokens and finish == "stop" and tokens[-1] in self._eos_ids:
-            tokens.pop()  # the end-of-sequence token is not part of the answer (as on hf/)
+        tokens = list(choice.token_ids or ())  # the end token included: generated and billed, as on hf/ and servers
         return Completion(choice.text, "length" if finish == "length" else "stop",
                           len(final.prompt_token_ids or ()), len(tokens), time.perf_counter() - started)
 
@@ -175,13 +171,3 @@ def sampling_arguments(config: GenerateConfig) -> dict[str, Any]:
     if config.stop:
         arguments["stop"] = list(config.stop)
     return arguments
-
-
-def _eos_ids(tokenizer: Any) -> frozenset[int]:
-    """The tokenizer's end-of-sequence token ids."""
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if isinstance(eos, int):
-        return frozenset({eos})
-    if isinstance(eos, list | tuple | set | frozenset):
-        return frozenset(int(i) for i in eos)
-    return frozenset()

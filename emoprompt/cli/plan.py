@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ def plan(experiment: Path | None, items: int | None, family: int | None, discord
     """Before a run: with EXPERIMENT, what it would send and cost per model and condition; then the minimum
     detectable effect, and the items needed for the smallest effect of interest; with --pilot RUN_DIR, the cheapest
     items × wordings × repeats for it, from the pilot's variance components."""
-    from emoprompt.stats.power import mde_paired, min_discordant_for_significance, n_for_effect
+    from emoprompt.stats.power import items_needed, mde_paired, min_discordant_for_significance
 
     if pilot is not None:
         _plan_from_pilot(pilot, family, alpha, power, sesoi)
@@ -57,14 +58,29 @@ def plan(experiment: Path | None, items: int | None, family: int | None, discord
         raise UsageError("--discordance must be in (0, 1], --items at least 2 and --family at least 1")
     variance = var_d if var_d is not None else discordance
     mde = mde_paired(variance, items, alpha, power, family)
-    needed = n_for_effect(variance, sesoi, alpha, power, family)
+    largest = discordance if var_d is None else math.inf  # every discordant item moving one way
+    needed = items_needed(variance, sesoi, alpha, power, family) if sesoi <= largest else math.inf
     click.echo(f"{items} items per contrast, family of {family}, α = {alpha} (α/family = {alpha / family:.4g}), "
                f"Var(d) = {variance:.3f}")
-    click.echo(f"minimum detectable effect at {power:.0%} power: {100 * mde:.1f} pp")
-    click.echo(f"items needed for the smallest effect of interest ({100 * sesoi:.1f} pp): {needed}")
+    if mde > largest:
+        click.echo(f"minimum detectable effect at {power:.0%} power: none — {100 * mde:.1f} pp would be needed, but "
+                   f"with discordance ψ = {discordance:g} the largest effect possible is {100 * largest:.1f} pp "
+                   "(every discordant item moving one way); add items")
+    else:
+        click.echo(f"minimum detectable effect at {power:.0%} power: {100 * mde:.1f} pp")
+    if needed == math.inf:
+        click.echo(f"items needed for the smallest effect of interest ({100 * sesoi:.1f} pp): none suffice — it is "
+                   f"larger than ψ = {discordance:g}, the largest effect this discordance allows")
+    else:
+        click.echo(f"items needed for the smallest effect of interest ({100 * sesoi:.1f} pp): {needed}")
     click.echo(f"discordant pairs needed before any contrast can reach significance: "
                f"{min_discordant_for_significance(alpha, family)}")
-    verdict = "confirmatory" if mde <= sesoi else "exploratory (MDE above the smallest effect of interest)"
+    if sesoi > largest:
+        verdict = "exploratory (the smallest effect of interest is larger than any this discordance allows)"
+    elif mde > min(sesoi, largest):
+        verdict = "exploratory (MDE above the smallest effect of interest)"
+    else:
+        verdict = "confirmatory"
     click.echo(f"design: {verdict}")
 
 

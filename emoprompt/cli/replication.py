@@ -87,10 +87,8 @@ def select(run_dir: Path | None, policy: str, search: str | None, budget: int | 
         return
     if run_dir is None:
         raise UsageError("give a run folder, or --search halving --budget N --experiment FILE")
-    from emoprompt.report.runs import report_run
-
-    paths = report_run(run_dir, changes={"select": policy})
-    analysis = json.loads(paths["analysis"].read_text())
+    paths = _selection_report(run_dir, policy, seed)
+    analysis = json.loads(paths["analysis"].read_text(encoding="utf-8"))
     found = {model: result["selection"] for model, result in analysis["models"].items() if result.get("selection")}
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -105,6 +103,19 @@ def select(run_dir: Path | None, policy: str, search: str | None, budget: int | 
         for row in table.rows:
             click.echo(f"  {row[0][:60]:<60} {row[1][:24]:<24} {row[3]:>24}  p {row[4]}")
     click.echo(f"Report: {paths['html']}")
+
+
+def _selection_report(folder: Path, policy: str, seed: int) -> dict[str, Path]:
+    """The report holding the selection: a run folder's, written again with `policy` and `seed`; or the one that
+    `emoprompt report --records` already wrote into `folder` (with the default policy and seed)."""
+    from emoprompt.report.runs import report_run
+
+    if (folder / "manifest.json").is_file() or not (folder / "analysis.json").is_file():
+        return report_run(folder, changes={"select": policy, "select_seed": seed})
+    if policy != "overall" or seed != 0:
+        raise UsageError(f"{folder} holds a report of imported records, chosen with --policy overall --seed 0; "
+                         "run emoprompt select on a run folder to choose another policy or seed")
+    return {"analysis": folder / "analysis.json", "html": folder / "report.html"}
 
 
 def _halving(budget: int | None, experiment_file: Path | None, model: str | None, out: Path | None,

@@ -46,14 +46,30 @@ def read_external(path: Path, columns: ColumnMap) -> pd.DataFrame:
         raise UsageError(f"{path}: column {columns.score!r} holds a score that is not a finite number ({example!r}) "
                          f"in data rows {', '.join(map(str, rows))}; fix or drop them, or mark them in an `error` "
                          "column")
+    notes: list[str] = []
     if columns.repeat and columns.repeat in raw.columns:
         frame["repeat"] = raw[columns.repeat]
     else:
-        frame["repeat"] = frame.groupby(["model", "task", "item", "condition"]).cumcount()
-    frame["parsed"] = _parsed(raw, columns, path)
+        frame["repeat"] = _implicit_repeats(frame, columns, notes)
+    frame["parsed"] = _parsed(raw, columns, path, notes)
     for column in ("tokens_out", "tokens_in", "n_calls", "cost_usd", "cached", "paraphrase"):
         frame[column] = raw[column] if column in raw.columns else float("nan")
-    return frame[COLUMNS]
+    result = frame[COLUMNS]
+    result.attrs["notes"] = notes
+    return result
+
+
+def _implicit_repeats(frame: pd.DataFrame, columns: ColumnMap, notes: list[str]) -> Any:
+    """Repeat numbers for a file without a repeat column. When every (model, task, item, condition) has the same
+    number of rows, two or more, the rows are its repeats (said in `notes`); otherwise every row is repeat 0, so
+    that a stray second row is a duplicate, refused unless --dedupe says how to merge it."""
+    cell = frame.groupby(["model", "task", "item", "condition"], sort=False)
+    sizes = cell["score"].transform("size")
+    if sizes.nunique() == 1 and int(sizes.iloc[0]) > 1:
+        notes.append(f"no {columns.repeat or 'repeat'!r} column: every cell has {int(sizes.iloc[0])} rows, taken as "
+                     "its repeats in file order (name the column with --repeat-column)")
+        return cell.cumcount()
+    return 0
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -96,18 +112,28 @@ _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
 
 
-def _parsed(raw: pd.DataFrame, columns: ColumnMap, path: Path) -> list[bool]:
-    """The parsed column as booleans: true/false, 1/0, yes/no (any case); anything else (NaN included) is refused."""
+def _parsed(raw: pd.DataFrame, columns: ColumnMap, path: Path, notes: list[str]) -> list[bool | None]:
+    """The parsed column as booleans: true/false, 1/0, yes/no (any case); a blank cell is unknown (named in
+    `notes`); anything else is refused with its row."""
     if not columns.parsed or columns.parsed not in raw.columns:
         return [True] * len(raw)
-    values = []
+    values: list[bool | None] = []
+    blank = []
     for row, value in enumerate(raw[columns.parsed]):
-        text = str(value).strip().lower()
+        text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip().lower()
         if isinstance(value, bool) or text in _TRUE or text in _FALSE:
             values.append(bool(value) if isinstance(value, bool) else text in _TRUE)
             continue
+        if not text:
+            values.append(None)
+            blank.append(row + 2)
+            continue
         raise UsageError(f"{path}: column {columns.parsed!r} holds {value!r} in data row {row + 2}; use true/false, "
-                         "1/0 or yes/no, or --parsed-column with another column")
+                         "1/0 or yes/no (or leave it blank for unknown), or --parsed-column with another column")
+    if blank:
+        shown = ", ".join(map(str, blank[:5])) + (" …" if len(blank) > 5 else "")
+        notes.append(f"{path.name}: {len(blank)} rows have a blank {columns.parsed!r} cell (data rows {shown}); "
+                     "their parse status is unknown and left out of the parse-failure rates")
     return values
 
 
@@ -143,4 +169,5 @@ def _row_record(row: Any, rename: dict[str, str]) -> Record:
                 "repeat": repeat}
     return Record(key=stable_hash(identity, 24), model=str(row.model), task=str(row.task), sample_id=str(row.item),
                   condition=condition, repeat=repeat, score=score, correct=score >= 1.0,
-                  parsed=bool(row.parsed), error=ErrorInfo(str(row.error), "") if row.error else None)
+                  parsed=None if row.parsed is None or row.parsed != row.parsed else bool(row.parsed),
+                  error=ErrorInfo(str(row.error), "") if row.error else None)

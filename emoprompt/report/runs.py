@@ -13,7 +13,7 @@ from emoprompt.stats.spec import json_safe
 
 if TYPE_CHECKING:
     from emoprompt.importers.base import ColumnMap
-
+    from emoprompt.stats.result import Analysis
 
 
 def plan_of_run(manifest: Manifest, changes: dict[str, Any] | None = None) -> AnalysisPlan:
@@ -51,17 +51,23 @@ def _analyze_run(records: list[Record], spec: AnalysisPlan) -> dict[str, Any]:
     from emoprompt.stats.analysis import analyze
     from emoprompt.stats.frame import records_frame
     from emoprompt.stats.iterations import iteration_analysis
-    from emoprompt.stats.selection import selection_by_model
 
     frame = records_frame(records)
     analysis = analyze(frame, spec)
-    for model, result in selection_by_model(frame, spec.comparator, spec.families, analysis.data.K,
-                                            spec.alpha, spec.select or "overall").items():
-        analysis.models[model].selection = json_safe(result)
+    _add_selections(analysis, frame, spec)
     for model, result in iteration_analysis(records, spec.baseline, spec.alpha).items():
         if model in analysis.models:
             analysis.models[model].iterations = result
     return analysis.to_dict()
+
+
+def _add_selections(analysis: Analysis, frame: Any, spec: AnalysisPlan) -> None:
+    """The honest "best stimulus" section of every model with two or more stimuli."""
+    from emoprompt.stats.selection import selection_by_model
+
+    for model, result in selection_by_model(frame, spec.comparator, spec.families, analysis.data.K, spec.alpha,
+                                            spec.select or "overall", seed=spec.select_seed).items():
+        analysis.models[model].selection = json_safe(result)
 
 
 def _report_ab(run_dir: Path, manifest: Manifest, out_dir: Path | None, changes: dict[str, Any] | None
@@ -113,9 +119,11 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
     families = {c: ("baseline" if c == baseline else "placebo" if c == control and c != baseline else "user")
                 for c in conditions}
     spec = AnalysisPlan(baseline=baseline, control=control, alpha=alpha, sesoi=sesoi, families=families,
-                        conditions=list(conditions), repeats=int(frame["repeat"].nunique()))
-    analysis = analyze(frame, spec).to_dict()
-    return write_report(out_dir, analysis, {"source": str(path), "title": f"emoprompt report: {path.name}"})
+                        conditions=list(conditions))
+    typed = analyze(frame, spec)
+    _add_selections(typed, frame, spec)
+    typed.warnings.extend(frame.attrs.get("notes") or [])
+    return write_report(out_dir, typed.to_dict(), {"source": str(path), "title": f"emoprompt report: {path.name}"})
 
 
 def pilot_components_of(run_dir: Path) -> Any:

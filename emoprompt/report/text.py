@@ -87,8 +87,11 @@ def _pooled_sentences(result: dict[str, Any], spec: dict[str, Any]) -> list[str]
         return ["Some single stimuli pass Holm correction, but the primary test did not reject, so under the "
                 "pre-declared gatekeeping they are exploratory."]
     if result["pooled"]:
+        family = result["pooled"][0].get("family_size") or len(result["pooled"])
+        across = (f" ({len(result['pooled'])} of this model's, the family spanning every model)"
+                  if family != len(result["pooled"]) else "")
         return [f"No single condition differed from {spec['control']} after Holm correction over "
-                f"{plural(len(result['pooled']), 'pooled contrast')}."]
+                f"{plural(family, 'pooled contrast')}{across}."]
     return []
 
 
@@ -147,6 +150,11 @@ def methods(analysis: dict[str, Any], context: dict[str, Any]) -> str:
         f"is corrected in (noncentral t below 1,000 items); flagged as underpowered above the smallest effect of "
         f"interest of {scale.diff(spec['sesoi'], False)} {scale.unit}; TOST equivalence "
         f"(±{scale.diff(spec['sesoi'], False)} {scale.unit}) for non-significant contrasts.",
+        *([f"Wordings: with {data['wordings']} wordings of each task, the primary test and the pooled contrasts "
+           "(their Holm family, MDEs, equivalence and the words of the verdict) use the crossed analysis, items and "
+           "wordings both random (two-way ANOVA components, Satterthwaite t); the items-only numbers, with wordings "
+           "folded into repeats, are kept as secondary rows (items_only, and the wording section). The per-task "
+           "rows stay items-only and exploratory."] if data.get("wordings", 1) > 1 else []),
         f"Error cells ({data['errors']}) are excluded; unparseable answers count as incorrect, and parse failures "
         "are compared separately.",
     ]

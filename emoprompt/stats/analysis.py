@@ -12,7 +12,7 @@ import pandas as pd
 from emoprompt.errors import UsageError
 from emoprompt.schema import AnalysisPlan
 from emoprompt.stats.contrast import contrast, finish_family
-from emoprompt.stats.frame import fold_wordings, item_means, wording_count
+from emoprompt.stats.frame import design_repeats, fold_wordings, item_means, wording_count
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
 from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
@@ -32,7 +32,7 @@ from emoprompt.stats.result import (
 from emoprompt.stats.scale import Scale
 from emoprompt.stats.spec import data_warnings, json_safe, missing_control_warning
 from emoprompt.stats.tally import tally
-from emoprompt.stats.wording import wording_analysis
+from emoprompt.stats.wording import crossed_equivalence, crossed_of, wording_analysis
 from emoprompt.usage import usage
 
 STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
@@ -43,10 +43,10 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
     """Every number the report shows (`Analysis.to_dict()` is analysis.json's form)."""
     spec = replace(spec, control=spec.comparator)
     wordings = wording_count(frame)
+    check_no_duplicates(frame, ["paraphrase"] if wordings > 1 else [])
+    declared, frame, design_notes = design_repeats(frame, spec.repeats)
     unfolded = frame[frame["error"].isna()] if wordings > 1 else None
-    declared = spec.repeats or declared_repeats(unfolded if unfolded is not None else frame[frame["error"].isna()])
     frame = fold_wordings(frame)
-    check_no_duplicates(frame)
     valid = frame[frame["error"].isna()].copy()
     conditions = list(spec.conditions) or list(dict.fromkeys(frame["condition"]))
     repeats = declared * wordings
@@ -54,7 +54,7 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
     binary = bool(len(valid)) and bool(valid["score"].isin([0.0, 1.0]).all())
     treatments = [c for c in conditions if c not in (spec.comparator, spec.baseline)]
     errors = int(frame["error"].notna().sum())
-    warnings = data_warnings(errors, spec.comparator, conditions)
+    warnings = data_warnings(errors, spec.comparator, conditions) + design_notes
     valid["parse_fail"] = (valid["parsed"] == False).astype(float)  # noqa: E712
     valid["length"] = pd.to_numeric(valid["tokens_out"], errors="coerce")
     means = item_means(valid)
@@ -65,9 +65,10 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
                                        spec, warnings)
         models[model].usage = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
         if unfolded is not None:
-            models[model].wording = json_safe(wording_analysis(unfolded[unfolded["model"] == model], conditions,
-                                                               treatments, spec.comparator, spec.baseline,
-                                                               spec.alpha))
+            rows = unfolded[unfolded["model"] == model]
+            models[model].wording = json_safe(wording_analysis(rows, conditions, treatments, spec.comparator,
+                                                               spec.baseline, spec.alpha))
+            _cross_wordings(models[model], rows, spec)
     _adjust_families(models, spec)
     data = DataFacts(len(frame), errors, list(models), repeats, wordings, declared, binary, scale.to_dict(),
                      1 - spec.alpha, sorted(frame["task"].unique().tolist()),
@@ -75,9 +76,41 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
     return Analysis(spec, conditions, treatments, repeats, data, warnings, models)
 
 
-def check_no_duplicates(frame: pd.DataFrame) -> None:
-    """One row per (model, task, item, condition, repeat): a duplicate is an error that names the cell."""
-    duplicated = frame.duplicated(subset=CELL, keep=False)
+CROSSED = "crossed items × wordings (Satterthwaite t)"
+
+
+def _cross_wordings(result: ModelAnalysis, rows: pd.DataFrame, spec: AnalysisPlan) -> None:
+    """With more than one wording the confirmatory numbers — the primary test, the pooled contrasts that Holm
+    corrects and the gate opens, their MDEs and equivalence — are the crossed analysis's (items and wordings both
+    random; `stats.wording`), because a stimulus effect that moves with the wording is not settled by more items.
+    The items-only estimate (wordings folded into repeats) stays beside each as `items_only`, labelled. A contrast
+    whose crossed interval cannot be formed (no variation at all) keeps the items-only numbers."""
+    for effect in [*result.pooled, *([result.generic] if result.generic else [])]:
+        crossed = crossed_of(rows, [effect.condition], effect.control, spec.alpha)
+        if crossed is None or not math.isfinite(crossed["ci_low"]):
+            continue
+        effect.items_only = effect.fixed
+        effect.fixed = FixedEffect(crossed["diff"], crossed["ci_low"], crossed["ci_high"], crossed["se"], CROSSED,
+                                   crossed["n_items"], crossed["p"], crossed["n_tasks"])
+        effect.p, effect.smallest_p = crossed["p"], 0.0
+        effect.var_d = crossed["se"] ** 2 * crossed["n_items"]
+        effect.equivalent, effect.p_tost = crossed_equivalence(crossed, spec.alpha, spec.sesoi), None
+    primary = result.primary
+    crossed = crossed_of(rows, primary.stimuli, primary.control, spec.alpha) if primary else None
+    if primary is None or crossed is None or not math.isfinite(crossed["ci_low"]):
+        return
+    primary.items_only = {"diff": primary.diff, "ci_low": primary.ci_low, "ci_high": primary.ci_high,
+                          "p_value": primary.p_value, "method": primary.method, "mde_80": primary.mde_80}
+    primary.diff, primary.ci_low, primary.ci_high = crossed["diff"], crossed["ci_low"], crossed["ci_high"]
+    primary.p_value, primary.method = crossed["p"], CROSSED
+    primary.mde_80 = mde_paired(crossed["se"] ** 2 * crossed["n_items"], crossed["n_items"], spec.alpha)
+    primary.n10 = primary.n01 = primary.p_exact = None
+
+
+def check_no_duplicates(frame: pd.DataFrame, also: list[str] | None = None) -> None:
+    """One row per (model, task, item, condition, repeat) (and the columns `also` names, such as the wording): a
+    duplicate is an error that names the cell."""
+    duplicated = frame.duplicated(subset=CELL + (also or []), keep=False)
     if duplicated.any():
         first = frame[duplicated].iloc[0]
         count = int(duplicated.sum())
@@ -85,11 +118,6 @@ def check_no_duplicates(frame: pd.DataFrame) -> None:
                          f"{str(first['model'])!r}, task {str(first['task'])!r}, item {str(first['item'])!r}, "
                          f"condition {str(first['condition'])!r}, repeat {first['repeat']}; remove the duplicates or "
                          "give --dedupe first|last|mean")
-
-
-def declared_repeats(valid: pd.DataFrame) -> int:
-    """K: the number of distinct repeat indices found (never a row count, which duplicates would inflate)."""
-    return max(1, int(valid["repeat"].nunique())) if len(valid) else 1
 
 
 def _analyze_model(model: str, frame: pd.DataFrame, valid: pd.DataFrame, means: pd.DataFrame,

@@ -16,6 +16,7 @@ from emoprompt.stats.effects import (
 )
 from emoprompt.stats.paired import (
     bca_ci,
+    floor_variance,
     is_binary,
     paired_binary,
     paired_t,
@@ -73,7 +74,7 @@ def contrast(treatment: np.ndarray, comparator: np.ndarray, repeats: int, alpha:
         ci_low=result.ci_low, ci_high=result.ci_high, se=float(np.sqrt(var_d / n)) if n > 1 else float("nan"),
         p=result.p_value, method=result.method, p_exact=result.p_exact, corr_items=_correlation(t, c),
         improved=int(np.sum(d > 0)), worsened=int(np.sum(d < 0)),
-        var_d=var_d if var_d > 0 else (_binary_floor_var(n) if binary else var_d), binary=binary,
+        var_d=var_d if var_d > 0 or n < 2 else floor_variance(t, c), binary=binary,
         cohens_h=cohens_h(float(t.mean()), float(c.mean())) if n and _in_unit(t, c) else float("nan"),
         **extra, **labels)
 
@@ -123,11 +124,6 @@ def _correlation(t: np.ndarray, c: np.ndarray) -> float:
     if len(t) < 3 or t.std() == 0 or c.std() == 0:
         return float("nan")
     return float(np.corrcoef(t, c)[0, 1])
-
-
-def _binary_floor_var(n: int) -> float:
-    """With no observed variation, plan for one discordant pair (the smallest variance data could show)."""
-    return 1.0 / max(n, 1)
 
 
 def _in_unit(t: np.ndarray, c: np.ndarray) -> bool:

@@ -41,6 +41,35 @@ def fold_wordings(frame: pd.DataFrame) -> pd.DataFrame:
     return folded
 
 
+def design_repeats(frame: pd.DataFrame, stated: int | None = None) -> tuple[int, pd.DataFrame, list[str]]:
+    """K, the frame the contrasts use, and what is worth saying about the design.
+
+    K is the run's stated repeats, or else the most common number of repeats of a cell (model, task, item,
+    condition and wording; error rows count as planned repeats) — never the number of distinct repeat numbers,
+    which one stray row would raise for the whole file. Cells with another count are named (an unbalanced design).
+    With K = 1 a cell's surplus repeats are set aside, its first kept, so that one stray row does not turn every
+    McNemar test into a t test.
+    """
+    if frame.empty:
+        return stated or 1, frame, []
+    keys = ["model", "task", "item", "condition"] + (["paraphrase"] if "paraphrase" in frame.columns else [])
+    counts = frame.groupby(keys, dropna=False, sort=False)["repeat"].nunique()
+    common = counts.value_counts()
+    k = int(stated or common[common == common.max()].index.max())
+    off = counts[counts != k]
+    if off.empty:
+        return k, frame, []
+    ranges = f"{int(counts.min())}–{int(counts.max())}" if counts.min() != counts.max() else str(int(counts.min()))
+    note = (f"unbalanced repeats: {len(off):,} of {len(counts):,} cells have other than K = {k} repeats "
+            f"({ranges}; for example item {str(off.index[0][2])!r}, condition {str(off.index[0][3])!r})")
+    if k > 1:
+        return k, frame, [note + "; each item's mean uses the repeats it has"]
+    first = frame.groupby(keys, dropna=False, sort=False)["repeat"].transform("min")
+    kept = frame[frame["repeat"] == first]
+    return k, kept, [note + f"; the design has one repeat, so only the first of each is analysed "
+                            f"({len(frame) - len(kept):,} rows set aside)"]
+
+
 def item_means(frame: pd.DataFrame, value: str = "score") -> pd.DataFrame:
     """Per-item means over repeats: rows (model, task, item), columns condition. Repeats are never items."""
     valid = frame[frame["error"].isna()]

@@ -74,8 +74,9 @@ def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) ->
     """Per-item means (K > 1 or continuous scores): paired t on the differences (Miller 2024, Eq. 7).
 
     When every item's difference is the same, the t statistic has no variance and would claim certainty; then the
-    p-value is the exact sign-flip p (two items moving alike give p = 0.5, not p < 0.001) and there is no interval
-    (NaN) unless the difference is zero everywhere. Fewer than two items give no test at all.
+    p-value is the exact sign-flip p (two items moving alike give p = 0.5, not p < 0.001; 1 when nothing moved) and
+    the interval is the t interval of the least variation the scores could show — one item moved by one step of the
+    scores' own grid (`floor_variance`) — never of zero width. Fewer than two items give no test at all.
     """
     from scipy import stats
 
@@ -87,15 +88,26 @@ def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) ->
         return PairedDifference(n, float(t.mean()) if n else float("nan"), float(c.mean()) if n else float("nan"),
                                 mean, float("nan"), float("nan"), float("nan"), "too few items")
     se = float(d.std(ddof=1) / np.sqrt(n))
-    if se < 1e-12 * max(1.0, abs(mean)):
-        if abs(mean) < 1e-12:
-            return PairedDifference(n, float(t.mean()), float(c.mean()), 0.0, 0.0, 0.0, 1.0, "no difference")
-        return PairedDifference(n, float(t.mean()), float(c.mean()), mean, float("nan"), float("nan"),
-                                min(1.0, 2 * 0.5**n), "sign-flip (every item moved alike)")
     crit = float(stats.t.ppf(1 - alpha / 2, n - 1))
+    if se < 1e-12 * max(1.0, abs(mean)):
+        floor = float(np.sqrt(floor_variance(t, c) / n)) * crit
+        if abs(mean) < 1e-12:
+            return PairedDifference(n, float(t.mean()), float(c.mean()), 0.0, -floor, floor, 1.0, "no difference")
+        return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean - floor, mean + floor,
+                                min(1.0, 2 * 0.5**n), "sign-flip (every item moved alike)")
     p = float(2 * stats.t.sf(abs(mean / se), n - 1))
     return PairedDifference(n, float(t.mean()), float(c.mean()), mean, mean - crit * se, mean + crit * se, p,
                             "paired-t")
+
+
+def floor_variance(treatment: np.ndarray, control: np.ndarray) -> float:
+    """The least variance of per-item differences the scores could show: one item of n moved by one step of the
+    scores' own grid (the smallest gap between two of their values; 1 for scores that take a single value), i.e.
+    step²/n. Used where the observed variance is zero, so that no interval or MDE claims certainty."""
+    values = np.unique(np.concatenate([np.asarray(treatment, float), np.asarray(control, float)]))
+    gaps = np.diff(values)
+    step = float(gaps[gaps > 1e-12].min()) if np.any(gaps > 1e-12) else 1.0
+    return step**2 / max(len(np.asarray(treatment)), 1)
 
 
 def is_binary(values: np.ndarray) -> bool:

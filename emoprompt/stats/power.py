@@ -62,6 +62,22 @@ def n_for_effect(var_d: float, delta: float, alpha: float = 0.05, power: float =
     return math.ceil((z(1 - alpha / (2 * family)) + z(power)) ** 2 * var_d / delta**2)
 
 
+def items_needed(var_d: float, delta: float, alpha: float = 0.05, power: float = 0.8, family: int = 1
+                 ) -> int | float:
+    """The fewest items whose `mde_paired` is at most `delta`: the test the report runs, so the plan's count and
+    its own MDE agree (below T_POWER_BELOW items the noncentral t, whose count the normal Eq. 9 understates by a
+    few items); infinite for a zero effect."""
+    if delta <= 0 or var_d != var_d:
+        return math.inf
+    normal = n_for_effect(var_d, delta, alpha, power, family)
+    if not math.isfinite(normal) or normal >= T_POWER_BELOW:
+        return normal
+    n = max(2, int(normal))
+    while n < T_POWER_BELOW and mde_paired(var_d, n, alpha, power, family) > delta:
+        n += max(1, (n // 50) if mde_paired(var_d, n + n // 50, alpha, power, family) > delta else 1)
+    return n
+
+
 def connor_n(p10: float, p01: float, alpha: float = 0.05, power: float = 0.8, family: int = 1) -> int | float:
     """Connor (1987) items for the paired binary design: [z_a√ψ + z_b√(ψ − δ²)]² / δ²; infinite if δ = 0."""
     psi, delta = p10 + p01, p10 - p01

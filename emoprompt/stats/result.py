@@ -147,6 +147,7 @@ class PooledEffect:
     cannot_reach_significance: bool | None = None
     p_holm_random: float | None = None
     confirmed: bool | None = None
+    items_only: FixedEffect | None = None
 
 
 @dataclass
@@ -170,6 +171,7 @@ class Primary:
     p_exact: float | None = kept()
     p_holm: float | None = None
     rejects: bool | None = None
+    items_only: dict[str, Any] | None = None
 
 
 @dataclass

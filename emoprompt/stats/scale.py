@@ -54,9 +54,8 @@ class Scale:
         """A difference in the unit (`+1.8` pp or `+0.42` points)."""
         if value is None or value != value:
             return "—"
-        digits = 1 if self.proportions else 2
-        shown = self.factor * value
-        return f"{shown:+.{digits}f}" if signed else f"{shown:.{digits}f}"
+        shown = fixed(self.factor * value, 1 if self.proportions else 2)
+        return ("+" if signed and not shown.startswith("-") else "") + shown
 
     def interval(self, low: float | None, high: float | None) -> str:
         """An interval in the unit."""
@@ -68,4 +67,16 @@ class Scale:
         """A score level (`57.3%` or `6.42 points`)."""
         if value is None or value != value:
             return "—"
-        return f"{100 * value:.1f}%" if self.proportions else f"{value:.2f}"
+        return f"{fixed(100 * value, 1)}%" if self.proportions else fixed(value, 2)
+
+
+def fixed(value: float, digits: int) -> str:
+    """`value` with `digits` decimals, halves rounded away from zero after float noise is removed, so that one
+    number reads the same wherever it is printed (11.25 is +11.3 whether it was computed as 11.2499999999 or
+    11.2500000001); never "-0.0"."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"{value:.{digits}f}"
+    text = str(Decimal(repr(round(float(value), 9))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text

@@ -137,20 +137,14 @@ def _interval(estimate: float, variance: float, df: float, alpha: float) -> dict
 def wording_analysis(rows: pd.DataFrame, conditions: list[str], treatments: list[str], control: str, baseline: str,
                      alpha: float) -> dict[str, Any]:
     """Everything the report's wording section shows, for one model's valid rows (with a `paraphrase` column)."""
-    cells = rows.groupby(["task", "item", "paraphrase", "condition"])["score"].mean()
-    wordings = sorted(rows["paraphrase"].dropna().unique(), key=_wording_order)
-    by_condition = cells.unstack("condition")
+    by_condition, wordings = wording_cells(rows)
     contrasts = []
     comparisons = [(c, control) for c in treatments] + ([(control, baseline)] if control != baseline else [])
     for treatment, reference in comparisons:
         if treatment not in by_condition or reference not in by_condition:
             continue
         differences = (by_condition[treatment] - by_condition[reference]).unstack("paraphrase")
-        tables, dropped = {}, 0
-        for task, table in differences.groupby(level="task"):
-            complete = table.dropna()
-            dropped += len(table) - len(complete)
-            tables[str(task)] = complete[[w for w in wordings if w in complete.columns]].to_numpy(float)
+        tables, dropped = difference_tables(differences, wordings)
         crossed = crossed_contrast(tables, alpha)
         if crossed is None:
             continue
@@ -168,6 +162,44 @@ def wording_analysis(rows: pd.DataFrame, conditions: list[str], treatments: list
                        if condition in by_condition],
             "components": [{"condition": c, **score_components(rows[rows["condition"] == c])} for c in conditions
                            if (rows["condition"] == c).any()]}
+
+
+def wording_cells(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Per (task, item, wording) mean scores, a column per condition, and the wordings in their order."""
+    cells = rows.groupby(["task", "item", "paraphrase", "condition"])["score"].mean()
+    return cells.unstack("condition"), sorted(rows["paraphrase"].dropna().unique(), key=_wording_order)
+
+
+def difference_tables(differences: pd.DataFrame, wordings: list[str]) -> tuple[dict[str, np.ndarray], int]:
+    """Each task's items × wordings table of differences (rows (task, item), a column per wording), keeping the
+    items scored in every wording; and how many items were left out."""
+    tables, dropped = {}, 0
+    for task, table in differences.groupby(level="task"):
+        complete = table.dropna()
+        dropped += len(table) - len(complete)
+        tables[str(task)] = complete[[w for w in wordings if w in complete.columns]].to_numpy(float)
+    return tables, dropped
+
+
+def crossed_of(rows: pd.DataFrame, treatments: list[str], control: str, alpha: float) -> dict[str, Any] | None:
+    """The crossed (items and wordings random) contrast of the mean over `treatments` against `control`, for one
+    model's valid rows; None when no task has two items and two wordings in common."""
+    by_condition, wordings = wording_cells(rows)
+    if control not in by_condition or any(t not in by_condition for t in treatments):
+        return None
+    treated = by_condition[treatments].mean(axis=1, skipna=False)
+    tables, _ = difference_tables((treated - by_condition[control]).unstack("paraphrase"), wordings)
+    return crossed_contrast(tables, alpha)
+
+
+def crossed_equivalence(crossed: dict[str, Any], alpha: float, sesoi: float) -> bool:
+    """TOST at ±sesoi on the crossed estimate: its (1 − 2α) interval lies inside the margins."""
+    from scipy import stats
+
+    if not (crossed["se"] > 0 and math.isfinite(crossed["df"]) and crossed["df"] > 0):
+        return False
+    half = float(stats.t.ppf(1 - alpha, crossed["df"])) * crossed["se"]
+    return bool(-sesoi < crossed["diff"] - half and crossed["diff"] + half < sesoi)
 
 
 def _spread(by_condition: pd.DataFrame, condition: str, wordings: list[str]) -> dict[str, Any]:

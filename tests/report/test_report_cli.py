@@ -92,6 +92,39 @@ def test_report_bad_input(args, message):
     assert result.exit_code == 2 and message in result.output
 
 
+def test_records_with_blank_parse_cells_and_no_repeat_column(tmp_path):
+    rows = [{"item": f"q{i}", "condition": c, "score": float((i + (c == "polite")) % 3 == 0),
+             "parsed": "" if (i, c) == (3, "placebo") else "true"}
+            for i in range(30) for c in ("baseline", "placebo", "polite")]
+    path = tmp_path / "blank.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    result = invoke("report", "--records", path, "--parsed-column", "parsed")
+    assert result.exit_code == 0, result.output
+    analysis = json.loads((tmp_path / "analysis.json").read_text())
+    assert analysis["data"]["K"] == 1
+    assert any("1 rows have a blank 'parsed' cell (data rows" in w for w in analysis["warnings"])
+    doubled = pd.concat([pd.DataFrame(rows), pd.DataFrame(rows[:1])])  # no repeat column: a second row is a duplicate
+    doubled.to_csv(path, index=False)
+    refused = invoke("report", "--records", path)
+    assert refused.exit_code == 2 and "--dedupe" in refused.output
+
+
+def test_select_reads_a_records_report_and_takes_a_seed(tmp_path, finished_run):
+    rows = [{"item": f"q{i}", "condition": c, "score": float((i * 7 + len(c)) % 4 < 2)}
+            for i in range(40) for c in ("baseline", "placebo", "kind", "stern", "warm")]
+    path = tmp_path / "many.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert invoke("report", "--records", path).exit_code == 0
+    chosen = invoke("select", tmp_path, "--json")
+    assert chosen.exit_code == 0, chosen.output
+    assert json.loads(chosen.output)["model"]["naive"]["chosen"] in {"kind", "stern", "warm"}
+    other = invoke("select", tmp_path, "--seed", "3")
+    assert other.exit_code == 2 and "run emoprompt select on a run folder" in other.output
+    splits = {seed: json.loads(invoke("select", finished_run, "--seed", seed, "--json").output) for seed in (0, 1)}
+    assert json.loads((finished_run / "analysis.json").read_text())["spec"]["select_seed"] == 1
+    assert splits[0]["scripted/test"]["split"] != splits[1]["scripted/test"]["split"]
+
+
 def test_records_with_a_wrong_column_names_the_flag(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,cond,score\n1,a,1\n")
@@ -124,3 +157,16 @@ def test_plan_before_a_run(tmp_path):
     experiment.write_text('models = ["scripted/echo"]\nconditions = ["baseline", "PL01", "EP02"]\nlimit = 50\n')
     from_file = invoke("plan", experiment)
     assert from_file.exit_code == 0 and "50 items per contrast, family of 9" in from_file.output
+
+
+def test_plan_says_when_the_discordance_caps_the_effect_and_counts_items_by_its_own_mde():
+    capped = invoke("plan", "--items", 50, "--discordance", 0.1)
+    assert "minimum detectable effect at 80% power: none — 12.8 pp would be needed" in capped.output
+    assert "the largest effect possible is 10.0 pp" in capped.output and "design: exploratory" in capped.output
+    beyond = invoke("plan", "--discordance", 0.02, "--sesoi", 0.05)
+    assert "none suffice" in beyond.output and "design: exploratory" in beyond.output
+    counted = invoke("plan", "--discordance", 0.2, "--sesoi", 0.05)
+    needed = int(re.search(r"smallest effect of interest \(5.0 pp\): (\d+)", counted.output).group(1))
+    from emoprompt.stats.power import mde_paired
+
+    assert mde_paired(0.2, needed) <= 0.05 < mde_paired(0.2, needed - 1)

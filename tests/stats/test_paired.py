@@ -12,6 +12,7 @@ from emoprompt.stats.paired import (
     mcnemar_exact,
     mcnemar_midp,
     paired_binary,
+    floor_variance,
     paired_t,
     sign_flip_p,
     tost_paired,
@@ -57,6 +58,19 @@ def test_paired_t_matches_scipy():
     assert result.p_value == pytest.approx(stats.ttest_rel(t, c).pvalue)
     se = np.std(t - c, ddof=1) / np.sqrt(40)
     assert result.ci_high - result.diff == pytest.approx(stats.t.ppf(0.975, 39) * se)
+
+
+def test_degenerate_paired_t_has_an_interval_of_the_least_variation_never_zero_width():
+    # K = 2 per-item means on a grid of 0.5: every item moved by +0.5 → sign-flip p, interval of one item moved a step
+    t, c = np.full(10, 1.0), np.full(10, 0.5)
+    assert floor_variance(t, c) == pytest.approx(0.25 / 10)
+    moved = paired_t(t, c)
+    half = stats.t.ppf(0.975, 9) * math.sqrt(0.25 / 10 / 10)
+    assert moved.p_value == pytest.approx(2 * 0.5**10)
+    assert (moved.ci_low, moved.ci_high) == pytest.approx((0.5 - half, 0.5 + half))
+    still = paired_t(c, c)
+    assert still.p_value == 1.0 and still.ci_low < 0 < still.ci_high
+    assert floor_variance(np.ones(4), np.ones(4)) == pytest.approx(1 / 4)  # one value only: a step of 1
 
 
 def test_sign_flip_exact_enumeration():

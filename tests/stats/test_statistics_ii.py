@@ -105,7 +105,8 @@ def test_an_all_tie_run_reports_the_same_honest_interval_everywhere():
     rows = [{"task": "t", "item": str(i), "condition": c, "score": 1.0}
             for i in range(30) for c in ("baseline", "placebo", "S0")]
     frame = frame_from(rows)
-    analysis = analyze(frame, spec(families={"baseline": "baseline", "placebo": "placebo", "S0": "emotionprompt"})).to_dict()
+    families = {"baseline": "baseline", "placebo": "placebo", "S0": "emotionprompt"}
+    analysis = analyze(frame, spec(families=families)).to_dict()
     fixed = analysis["models"]["m"]["pooled"][0]["fixed"]
     summary = summary_of_analysis(analysis)
     vs_control = next(r for r in summary if r.condition == "S0").vs_control
@@ -151,7 +152,8 @@ def test_never_significant_and_unreachable_on_one_row_across_seeded_families():
 
 def test_two_items_that_moved_alike_are_not_evidence():
     result = paired_t(np.array([0.8, 0.8]), np.array([0.2, 0.2]))
-    assert result.p_value == 0.5 and math.isnan(result.ci_low) and "moved alike" in result.method
+    assert result.p_value == 0.5 and "moved alike" in result.method
+    assert result.ci_low < 0 < result.ci_high  # the interval of the least variation two items could show
     assert paired_t(np.array([0.5, 0.5]), np.array([0.5, 0.5])).p_value == 1.0
     ten = paired_t(np.full(10, 0.6), np.full(10, 0.4))
     assert ten.p_value == pytest.approx(2 * 0.5**10)
@@ -211,6 +213,25 @@ def test_a_duplicated_cell_is_an_error_naming_it_or_deduped_on_request(tmp_path)
     analysis = json.loads((tmp_path / "analysis.json").read_text())
     assert analysis["data"]["K"] == 1
     assert analysis["models"]["m"]["per_task"][0]["method"] == "mcnemar-midp/agresti-min"
+
+
+def test_one_stray_repeat_does_not_change_the_design(tmp_path):
+    frame = synthetic(6, tasks=1, items=60)
+    stray = frame.iloc[[5]].assign(repeat=1, score=1 - frame.iloc[5]["score"])
+    path = tmp_path / "stray.csv"
+    pd.concat([frame, stray], ignore_index=True).to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["report", "--records", str(path), "--control", "placebo"])
+    assert result.exit_code == 0, result.output
+    analysis = json.loads((tmp_path / "analysis.json").read_text())
+    assert analysis["data"]["K"] == 1
+    assert analysis["models"]["m"]["per_task"][0]["method"] == "mcnemar-midp/agresti-min"
+    assert any("unbalanced repeats: 1 of" in w and "only the first of each is analysed" in w
+               for w in analysis["warnings"])
+    assert "K = 2" not in (tmp_path / "report.md").read_text()
+    balanced = pd.concat([frame, frame.assign(repeat=1)], ignore_index=True)
+    doubled = pd.concat([balanced, balanced.iloc[[0]].assign(repeat=2)], ignore_index=True)
+    k2 = analyze(doubled, spec(repeats=None)).to_dict()
+    assert k2["data"]["K"] == 2 and any("each item's mean uses the repeats it has" in w for w in k2["warnings"])
 
 
 # --- 7. D6: α reaches everything -------------------------------------------------------------------------------
@@ -287,6 +308,16 @@ def test_the_mde_uses_the_holm_family_across_models():
     row = pooled[0]
     var_d = (row["fixed"]["se"] ** 2) * row["n_items"]
     assert row["mde_80"] == pytest.approx(mde_paired(var_d, row["n_items"], 0.05, 0.8, 8), rel=1e-6)
+
+
+def test_the_holm_sentence_names_the_whole_family_and_numbers_round_alike(tmp_path):
+    analysis = analyze(synthetic(7, models=("a", "b")), spec()).to_dict()
+    text = write_report(tmp_path, analysis, {"title": "x"})["markdown"].read_text()
+    assert "over 8 pooled contrasts (4 of this model's, the family spanning every model)" in text
+    from emoprompt.stats.scale import Scale
+
+    assert Scale().diff(0.1125) == Scale().diff(0.11249999999999999) == "+11.3"
+    assert Scale().diff(-0.1125) == "-11.3" and Scale().diff(-0.0001) == "+0.0" and Scale().score(0.00125) == "0.1%"
 
 
 def test_words_read_right(tmp_path):

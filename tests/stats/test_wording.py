@@ -123,3 +123,57 @@ def test_wording_analysis_reports_spread_and_mizrahi_summaries():
     assert (ep02["condition"], generic["condition"]) == ("EP02", "PL01")
     assert ep02["crossed"]["diff"] == pytest.approx(ep02["items_only"]["diff"])
     assert [w["paraphrase"] for w in ep02["per_wording"]] == ["p0", "p1", "p2"]
+
+
+def _null_with_wording_variance(seed, items=40, wordings=5, tau=1.5):
+    """Two stimuli whose effect moves with the wording (logit shift ~ N(0, tau) per stimulus × wording) and is
+    zero on average: a true null for a claim about the stimuli in general."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task in range(2):  # wordings are nested in tasks: wording p of one task is not wording p of another
+        shift = {(c, w): rng.normal(0, tau) for c in ("S0", "S1") for w in range(wordings)}
+        for i in range(items // 2):
+            ability = rng.normal(0, 1.5)
+            for w in range(wordings):
+                for condition in FAMILIES:
+                    logit = ability + shift.get((condition, w), 0.0)
+                    rows.append({"model": "m", "task": f"t{task}", "item": str(i), "condition": condition,
+                                 "repeat": 0, "paraphrase": f"p{w}", "score": float(rng.random() < 1 / (1 + math.exp(
+                                     -logit))), "parsed": True, "error": None, "tokens_out": 3, "tokens_in": 10,
+                                 "n_calls": 1, "cost_usd": None, "cached": False})
+    return pd.DataFrame(rows)
+
+
+FAMILIES = {"baseline": "baseline", "placebo": "placebo", "S0": "emotionprompt", "S1": "emotionprompt"}
+
+
+def test_with_wordings_the_confirmatory_rows_are_the_crossed_analysis():
+    from emoprompt.schema import AnalysisPlan
+    from emoprompt.stats.analysis import CROSSED, analyze
+
+    frame = _null_with_wording_variance(3)
+    result = analyze(frame, AnalysisPlan(control="placebo", families=FAMILIES, repeats=1)).to_dict()["models"]["m"]
+    primary, pooled = result["primary"], {row["condition"]: row for row in result["pooled"]}
+    contrasts = {c["condition"]: c for c in result["wording"]["contrasts"]}
+    for name in ("S0", "S1"):
+        row, crossed = pooled[name], contrasts[name]["crossed"]
+        assert row["fixed"]["method"] == CROSSED and row["p"] == pytest.approx(crossed["p"])
+        assert (row["fixed"]["ci_low"], row["fixed"]["ci_high"]) == pytest.approx((crossed["ci_low"],
+                                                                                   crossed["ci_high"]))
+        assert row["items_only"]["diff"] == pytest.approx(crossed["diff"])  # same estimate, other uncertainty
+        assert row["var_d"] == pytest.approx(crossed["se"] ** 2 * crossed["n_items"])
+    assert primary["method"] == CROSSED and primary["items_only"]["method"] != CROSSED
+
+
+def test_under_a_null_with_wording_variance_the_primary_test_holds_alpha():
+    from emoprompt.schema import AnalysisPlan
+    from emoprompt.stats.analysis import analyze
+
+    crossed = items_only = 0
+    runs = 60
+    for seed in range(runs):
+        result = analyze(_null_with_wording_variance(100 + seed), AnalysisPlan(
+            control="placebo", families=FAMILIES, repeats=1)).to_dict()["models"]["m"]
+        crossed += result["primary"]["rejects"]
+        items_only += result["primary"]["items_only"]["p_value"] < 0.05
+    assert crossed / runs <= 0.1 and items_only > crossed + 3, (crossed, items_only)
