@@ -1,7 +1,8 @@
 """`emoprompt ab status DIR`: may be asked at any time of a live A/B test, and answers continue or stop.
 
 For every arm against the control, on the outcome score and on two guardrails (the error rate and the latency), an
-anytime-valid confidence sequence and e-value (`stats.sequential`); e-BH across arms × metrics; a sample-ratio
+anytime-valid confidence sequence and e-value (`stats.sequential`); e-BH across the arms' outcomes, and separately
+across the guardrails (a guardrail never raises the bar of an outcome discovery); a sample-ratio
 check of the assignment counts against the design. The answer is one of: continue; stop: an arm is better (or
 worse); stop: every arm is equivalent to the control within ±δ; stop: a guardrail is broken; check the assignment
 (sample ratio mismatch).
@@ -22,8 +23,10 @@ from emoprompt.stats.sequential import e_bh, sample_ratio_mismatch, sequential_c
 
 SRM_ALPHA = 0.001
 """Assignment counts this unlikely under the design mean the test is broken (the industry's usual threshold)."""
-METRICS = ("score", "error", "latency_s")
-"""The outcome, then the guardrails (higher is worse for both)."""
+GUARDRAILS = ("error", "latency_s")
+"""Guardrails, higher is worse for both: a family of their own, so that watching them never raises the bar an
+outcome's e-value must clear (e-BH within the outcome's arms, and within the guardrails)."""
+METRICS = ("score", *GUARDRAILS)
 
 
 @dataclass
@@ -87,8 +90,11 @@ def ab_status(run_dir: Path, alpha: float | None = None, delta: float | None = N
                                          plan["n_planned"])
             if result is not None:
                 contrasts.append(result.to_dict())
-    for row, discovered in zip(contrasts, e_bh([row["e_value"] for row in contrasts], alpha), strict=True):
-        row["discovery"] = discovered
+    for family in (["score"], list(GUARDRAILS)):
+        rows = [row for row in contrasts if row["metric"] in family]
+        for row, discovered in zip(rows, e_bh([row["e_value"] for row in rows], alpha), strict=True):
+            row["discovery"] = discovered
+            row["family_size"] = len(rows)
     decision, reason = _decide(contrasts, arms, srm_p, delta)
     return ABStatus(decision, reason, control, arms, counts, srm_p, contrasts, alpha, delta)
 
@@ -110,11 +116,17 @@ def _decide(contrasts: list[dict[str, Any]], arms: list[str], srm_p: float, delt
         direction = "better" if best["diff"] > 0 else "worse"
         return f"stop: {best['arm']} {direction}", (f"{best['arm']} − control = {best['diff']:+.3g} "
                                                    f"[{best['ci_low']:+.3g}, {best['ci_high']:+.3g}] after "
-                                                   f"{best['n']} outcomes (anytime-valid, e-BH across arms × "
-                                                   "metrics)")
+                                                   f"{best['n']} outcomes (anytime-valid, e-BH across "
+                                                   f"{best['family_size']} arm{'s' * (best['family_size'] != 1)})")
     if scores and len(scores) == len(arms) and all(-delta < row["ci_low"] and row["ci_high"] < delta
                                                   for row in scores):
         return "stop: equivalent", f"every arm is within ±{delta:g} of the control (anytime-valid intervals)"
-    widest = max((row["ci_high"] - row["ci_low"] for row in scores), default=float("nan"))
-    return "continue", (f"no arm differs yet; the widest interval spans {widest:.3g}" if scores
-                        else "no outcomes recorded yet")
+    if not scores:
+        return "continue", "no outcomes recorded yet"
+    apart = [row for row in scores if row["ci_low"] > 0 or row["ci_high"] < 0]
+    if apart:
+        row = apart[0]
+        return "continue", (f"{row['arm']}'s own interval [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}] excludes 0, "
+                            f"but not after correcting for {row['family_size']} arms (e-BH); keep collecting")
+    widest = max(row["ci_high"] - row["ci_low"] for row in scores)
+    return "continue", f"no arm differs yet; the widest interval spans {widest:.3g}"

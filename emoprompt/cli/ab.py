@@ -21,8 +21,8 @@ def ab_group() -> None:
 @click.option("--delta", type=float, help="Equivalence margin in the score's unit (default: the test's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def ab_status_command(run_dir: Path, alpha: float | None, delta: float | None, as_json: bool) -> None:
-    """Continue or stop? Safe to ask at any time: anytime-valid intervals, e-BH across arms × metrics, guardrails
-    (error rate, latency) and a sample-ratio check."""
+    """Continue or stop? Safe to ask at any time: anytime-valid intervals, e-BH across the arms' outcomes, guardrails
+    (error rate, latency; their own e-BH family) and a sample-ratio check."""
     from emoprompt.ab_status import ab_status
 
     if alpha is not None and not 0 < alpha < 1:

@@ -9,10 +9,10 @@ from scipy import stats
 from emoprompt.stats.effects import conditional_odds_ratio, relative_change_paired
 from emoprompt.stats.paired import (
     agresti_min_ci,
+    floor_variance,
     mcnemar_exact,
     mcnemar_midp,
     paired_binary,
-    floor_variance,
     paired_t,
     sign_flip_p,
     tost_paired,

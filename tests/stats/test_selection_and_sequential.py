@@ -14,7 +14,7 @@ from emoprompt.backends.scripted import ScriptedBackend
 from emoprompt.cli import cli
 from emoprompt.runner.halving import successive_halving
 from emoprompt.stats.selection import select_and_estimate
-from emoprompt.stats.sequential import confidence_sequence, e_bh, ipw, sample_ratio_mismatch
+from emoprompt.stats.sequential import aipw, confidence_sequence, e_bh, e_value, sample_ratio_mismatch
 
 STIMULI = [f"S{i}" for i in range(11)]
 
@@ -90,8 +90,8 @@ def test_checking_an_aa_test_every_50_outcomes_is_safe_with_the_sequence_and_not
     for _ in range(streams):
         treated = rng.random(n) < 0.5
         outcome = (rng.random(n) < 0.3).astype(float)
-        mean, radius = confidence_sequence(ipw(outcome, treated, 0.5), 0.05, 10_000)
-        sequence_stops += bool(np.any(np.abs(mean[checks - 1]) > radius[checks - 1]))
+        mean, radius = confidence_sequence(aipw(outcome, treated, 0.5)[1:], 0.05, 10_000)
+        sequence_stops += bool(np.any(np.abs(mean[checks - 2]) > radius[checks - 2]))  # ψ starts at call 2
         arm, rest = np.cumsum(treated)[checks - 1], np.cumsum(~treated)[checks - 1]
         rate_arm = np.cumsum(outcome * treated)[checks - 1] / arm
         rate_rest = np.cumsum(outcome * ~treated)[checks - 1] / rest
@@ -100,6 +100,32 @@ def test_checking_an_aa_test_every_50_outcomes_is_safe_with_the_sequence_and_not
             fixed_stops += bool(np.any(np.abs(rate_arm - rate_rest) / se > 1.96))
     assert sequence_stops / streams <= 0.05
     assert fixed_stops / streams > 0.20  # the same peeking with a fixed-n test
+
+
+def test_the_sequence_depends_on_the_outcomes_spread_not_their_level():
+    rng = np.random.default_rng(30)
+    treated = rng.random(10_000) < 0.5
+    outcome = rng.normal(0.5, 0.2, 10_000) + 0.02 * treated
+    widths = []
+    for shift in (0, 1, 3, 6, 10):
+        mean, radius = confidence_sequence(aipw(outcome + shift, treated, 0.5)[1:], 0.05, 10_000)
+        widths.append(radius[-1])
+        assert mean[-1] == pytest.approx(np.mean(outcome[treated]) - np.mean(outcome[~treated]), abs=0.01)
+    assert max(widths) / min(widths) < 1.01, widths
+
+
+def test_centring_by_earlier_means_keeps_the_estimate_unbiased_and_the_e_value_matches_the_interval():
+    rng = np.random.default_rng(31)
+    estimates = []
+    for _ in range(400):
+        treated = rng.random(200) < 0.3
+        outcome = rng.normal(5.0 + 0.5 * treated, 1.0)
+        estimates.append(np.mean(aipw(outcome, treated, 0.3)[1:]))
+    assert np.mean(estimates) == pytest.approx(0.5, abs=0.03)  # E[ψ | past] = the difference, whatever the centre
+    for size in (60, 600, 6_000):
+        psi = rng.normal(0.05, 1.0, size)
+        mean, radius = confidence_sequence(psi, 0.05, 10_000)
+        assert (abs(mean[-1]) > radius[-1]) == (e_value(psi, 0.05, 10_000) >= 20)
 
 
 def test_e_bh_and_sample_ratio_by_hand():
@@ -158,3 +184,17 @@ def test_status_says_equivalent_when_every_interval_is_inside_the_margin(tmp_pat
     equal = live_test(tmp_path / "equal", ["baseline", "EP02"], 6000, seed=4)
     assert ab_status(equal, delta=0.1).decision == "stop: equivalent"
     assert ab_status(equal, delta=0.001).decision == "continue"
+
+
+def test_guardrails_are_their_own_family_and_continue_names_an_interval_that_excludes_zero(tmp_path):
+    three = live_test(tmp_path / "three", ["baseline", "EP02", "NP01"], 900, seed=5,
+                      outcome={"baseline": 0.4, "EP02": 0.5, "NP01": 0.4})
+    status = ab_status(three)
+    sizes = {(row["arm"], row["metric"]): row["family_size"] for row in status.contrasts}
+    assert sizes[("EP02", "score")] == 2 and sizes[("EP02", "error")] == sizes[("EP02", "latency_s")] == 4
+    from emoprompt.ab_status import _decide
+
+    rows = [{**row, "discovery": False} for row in status.contrasts if row["metric"] == "score"]
+    rows[0].update(ci_low=0.0013, ci_high=0.072)
+    decision, reason = _decide(rows, status.arms, 0.5, 0.02)
+    assert decision == "continue" and "excludes 0, but not after correcting for 2 arms (e-BH)" in reason
