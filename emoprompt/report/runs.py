@@ -109,7 +109,7 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
             raise UsageError(f"{path}: scores range from {scale.low:g} to {scale.high:g}, not 0–1; give the smallest "
                              "effect of interest in those points with --sesoi (for example --sesoi 0.5)")
         sesoi = 0.03
-    conditions = list(dict.fromkeys(frame["condition"]))
+    conditions = frame["condition"].unique().tolist()
     baseline = baseline or ("baseline" if "baseline" in conditions else conditions[0])
     if baseline not in conditions:
         raise UsageError(f"baseline {baseline!r} is not a condition in {path.name}; choose from {conditions[:10]}")

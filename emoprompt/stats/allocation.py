@@ -68,7 +68,7 @@ def pilot_components(frame: pd.DataFrame, spec: AnalysisPlan, run_dir: Path | st
         raise UsageError(f"{run_dir} did not cross wordings; run the pilot with --paraphrases 3 (or more) so the "
                          "wording variance can be estimated")
     valid = frame[frame["error"].isna()]
-    stimuli = [c for c in dict.fromkeys(valid["condition"]) if c not in (spec.comparator, spec.baseline)]
+    stimuli = [c for c in valid["condition"].unique().tolist() if c not in (spec.comparator, spec.baseline)]
     if spec.comparator not in set(valid["condition"]) or not stimuli:
         raise UsageError(f"{run_dir} has no stimulus and control {spec.comparator!r} to compare; pilot at least one "
                          "stimulus against it")

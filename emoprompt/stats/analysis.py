@@ -48,7 +48,7 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
     unfolded = frame[frame["error"].isna()] if wordings > 1 else None
     frame = fold_wordings(frame)
     valid = frame[frame["error"].isna()].copy()
-    conditions = list(spec.conditions) or list(dict.fromkeys(frame["condition"]))
+    conditions = list(spec.conditions) or frame["condition"].unique().tolist()
     repeats = declared * wordings
     scale = Scale.of(valid["score"])
     binary = bool(len(valid)) and bool(valid["score"].isin([0.0, 1.0]).all())
@@ -60,10 +60,15 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
     means = item_means(valid)
     diagnostics = {"parse": item_means(valid, "parse_fail"), "length": item_means(valid, "length")}
     models: dict[str, ModelAnalysis] = {}
-    for model in list(dict.fromkeys(frame["model"])):
+    # records of another harness often carry no tokens, calls or costs: then there is no usage table to build
+    counted = [c for c in ("tokens_in", "tokens_out", "n_calls", "cost_usd") if c in frame.columns]
+    has_usage = bool(frame[counted].notna().to_numpy().any()
+                     or ("cached" in frame.columns and (frame["cached"] == True).any()))  # noqa: E712
+    for model in frame["model"].unique().tolist():
         models[model] = _analyze_model(model, frame, valid, means, diagnostics, conditions, treatments, repeats,
                                        spec, warnings)
-        models[model].usage = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
+        if has_usage:
+            models[model].usage = [row.to_dict() for row in usage(frame[frame["model"] == model], conditions)]
         if unfolded is not None:
             rows = unfolded[unfolded["model"] == model]
             models[model].wording = json_safe(wording_analysis(rows, conditions, treatments, spec.comparator,
@@ -345,10 +350,12 @@ def _pooled_relative(pairs: pd.DataFrame, treatment: str, control: str, alpha: f
     sums_t = np.zeros(resamples)
     sums_c = np.zeros(resamples)
     for _, group in pairs.groupby(level="task"):
-        t, c = group[treatment].to_numpy(), group[control].to_numpy()
-        picks = rng.integers(0, len(t), size=(resamples, len(t)))
-        sums_t += t[picks].sum(axis=1)
-        sums_c += c[picks].sum(axis=1)
+        # resampling n pairs with replacement = multinomial counts of the distinct (t, c) pairs, which are few for
+        # scores on a grid (four for binary ones): the same bootstrap without an n-wide array per resample
+        distinct, counts = np.unique(group[[treatment, control]].to_numpy(float), axis=0, return_counts=True)
+        drawn = rng.multinomial(len(group), counts / counts.sum(), size=resamples)
+        sums_t += drawn @ distinct[:, 0]
+        sums_c += drawn @ distinct[:, 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = sums_t / sums_c - 1
     ratios = ratios[np.isfinite(ratios)]

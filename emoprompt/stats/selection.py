@@ -9,7 +9,8 @@ luckiest. Three honest answers, side by side with the naive one:
   ties the selection is unstable and no simple interval around a cross-fitted winner covers (a seeded simulation
   with 11 null stimuli put an item-level t at 0.09 and a fold-level t at 0.085 false exclusions);
 - **simultaneous interval**: the winner's interval from max-|t| simultaneous intervals over all S contrasts
-  (bootstrap over items, so the shared control's correlation is used). It covers the winner's true effect whatever
+  (multivariate t with the contrasts' estimated correlation, which carries the shared control's; Hothorn, Bretz &
+  Westfall 2008). It covers the winner's true effect whatever
   rule picked it — the idea of Berk et al. 2013 (post-selection inference by simultaneity); the zoom correction
   (arXiv 2411.18569) is a tighter refinement.
 
@@ -20,7 +21,6 @@ items, evaluated on the held-out ones against the control.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -73,22 +73,22 @@ class SelectionResult:
                 "routing": self.routing.to_dict() if self.routing else None, "per_candidate": self.per_candidate}
 
 
-def assign_split(items: pd.Index, folds: int, seed: int) -> np.ndarray:
-    """A fold number per (task, item), balanced within each task, from a seeded hash (stable across runs)."""
+def split_ranks(items: pd.Index, seed: int) -> np.ndarray:
+    """Each (task, item)'s rank within its task in a seeded hash order (stable across runs): `ranks % folds` is a
+    fold assignment balanced within each task."""
     frame = items.to_frame(index=False)
-    keys = [hashlib.sha256(f"{seed}:{task}:{item}".encode()).hexdigest() for task, item in zip(
+    frame["order"] = [hashlib.sha256(f"{seed}:{task}:{item}".encode()).hexdigest() for task, item in zip(
         frame["task"], frame["item"], strict=True)]
-    frame["order"] = keys
-    folds_of = np.zeros(len(frame), dtype=int)
+    ranks = np.zeros(len(frame), dtype=int)
     for _, group in frame.groupby("task", sort=False):
         ranked = group.sort_values("order").index.to_numpy()
-        folds_of[ranked] = np.arange(len(ranked)) % folds
-    return folds_of
+        ranks[ranked] = np.arange(len(ranked))
+    return ranks
 
 
 def select_and_estimate(means: pd.DataFrame, candidates: list[str], control: str, repeats: int = 1,
                         alpha: float = 0.05, folds: int = 5, seed: int = 0, policy: str = "overall",
-                        lengths: pd.Series | None = None, resamples: int = 2000) -> SelectionResult:
+                        lengths: pd.Series | None = None, draws: int = 20_000) -> SelectionResult:
     """`means`: per-item means, rows (task, item), a column per condition. Returns the naive winner and the
     honest estimates (split, cross-fit, simultaneous interval) and, for `policy` task or length, a routing policy
     evaluated as one treatment on held-out items."""
@@ -99,13 +99,14 @@ def select_and_estimate(means: pd.DataFrame, candidates: list[str], control: str
     naive_choice = str(differences.mean().idxmax())
     naive = _estimate("naive: best on the same items (optimistic)", naive_choice, data[naive_choice],
                       data[control], repeats, alpha)
-    fold_of = assign_split(data.index, 2, seed)
+    ranks = split_ranks(data.index, seed)
+    fold_of = ranks % 2
     tune, hold = fold_of == 0, fold_of == 1
     split_choice = str(differences[tune].mean().idxmax())
     split = _estimate("split: chosen on half the items, estimated on the other half", split_choice,
                       data[split_choice][hold], data[control][hold], repeats, alpha)
-    crossfit = _crossfit(data, differences, candidates, control, folds, seed, repeats, alpha)
-    simultaneous = _simultaneous(differences, naive_choice, alpha, resamples, seed)
+    crossfit = _crossfit(data, differences, candidates, control, folds, ranks, repeats, alpha)
+    simultaneous = _simultaneous(differences, naive_choice, alpha, draws, seed)
     routing = None
     if policy != "overall":
         groups = _groups(data.index, policy, lengths)
@@ -124,9 +125,9 @@ def _estimate(label: str, chosen: str | dict[str, str], treated: pd.Series | np.
 
 
 def _crossfit(data: pd.DataFrame, differences: pd.DataFrame, candidates: list[str], control: str, folds: int,
-              seed: int, repeats: int, alpha: float) -> Estimate | None:
+              ranks: np.ndarray, repeats: int, alpha: float) -> Estimate | None:
     folds = max(2, min(folds, len(data) // 2))
-    fold_of = assign_split(data.index, folds, seed)
+    fold_of = ranks % folds
     fold_means = []
     chosen: dict[str, str] = {}
     for fold in range(folds):
@@ -143,27 +144,33 @@ def _crossfit(data: pd.DataFrame, differences: pd.DataFrame, candidates: list[st
                     "simultaneous interval")
 
 
-def _simultaneous(differences: pd.DataFrame, winner: str, alpha: float, resamples: int, seed: int) -> Estimate:
-    """The winner's interval from max-|t| simultaneous intervals over all candidates (item bootstrap)."""
+def _simultaneous(differences: pd.DataFrame, winner: str, alpha: float, draws: int, seed: int) -> Estimate:
+    """The winner's interval from single-step max-|t| simultaneous intervals over all candidates: the critical
+    value is the (1 − α) quantile of max |T_j| for T multivariate t with n − 1 df and the candidates' estimated
+    correlation (Hothorn, Bretz & Westfall 2008, the multcomp method), drawn `draws` times (seeded). Candidates
+    that never differ from the control have no t statistic and are left out of the maximum."""
     values = differences.to_numpy(float)
     n = len(values)
     means = values.mean(axis=0)
-    ses = values.std(axis=0, ddof=1) / np.sqrt(n)
-    ses = np.where(ses > 0, ses, np.inf)
+    sds = values.std(axis=0, ddof=1)
+    varying = sds > 0
+    ses = np.where(varying, sds / np.sqrt(n), np.inf)
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n, size=(resamples, n))
-    boot_means = values[picks].mean(axis=1)
-    boot_ses = values[picks].std(axis=1, ddof=1) / np.sqrt(n)
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # resamples in which every candidate tied: no statistic
-        stats_max = np.nanmax(np.abs(boot_means - means) / np.where(boot_ses > 0, boot_ses, np.nan), axis=1)
-        critical = float(np.nanquantile(stats_max, 1 - alpha))
+    if varying.any():
+        correlation = np.atleast_2d(np.corrcoef(values[:, varying], rowvar=False))
+        normal = rng.multivariate_normal(np.zeros(int(varying.sum())), correlation, size=draws, method="eigh")
+        scale = np.sqrt(rng.chisquare(n - 1, size=draws) / (n - 1))
+        stats_max = np.abs(normal / scale[:, None]).max(axis=1)
+        critical = float(np.quantile(stats_max, 1 - alpha))
+    else:
+        stats_max, critical = np.zeros(draws), float("nan")
     index = list(differences.columns).index(winner)
     se = float(ses[index]) if np.isfinite(ses[index]) else 0.0
-    low, high = float(means[index] - critical * se), float(means[index] + critical * se)
+    low, high = (float(means[index] - critical * se), float(means[index] + critical * se)) if se > 0 else (
+        float(means[index]), float(means[index]))
     p_adjusted = float(np.mean(stats_max >= abs(means[index]) / se)) if se > 0 else float(means[index] == 0)
     return Estimate(f"simultaneous max-|t| interval over {values.shape[1]} candidates (covers the winner)", winner,
-                    float(means[index]), low, high, p_adjusted, n, "max-t bootstrap",
+                    float(means[index]), low, high, p_adjusted, n, "max-t (multivariate t)",
                     f"critical value {critical:.2f} instead of 1.96")
 
 
@@ -203,7 +210,7 @@ def selection_by_model(frame: pd.DataFrame, control: str, families: dict[str, st
     valid = frame[frame["error"].isna()]
     means = item_means(valid)
     results: dict[str, dict[str, Any]] = {}
-    for model in dict.fromkeys(valid["model"]):
+    for model in valid["model"].unique().tolist():
         selected = means.xs(model, level="model")
         model_means = selected if isinstance(selected, pd.DataFrame) else selected.to_frame().T
         candidates = [c for c in model_means.columns if c != control

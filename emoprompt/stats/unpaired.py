@@ -40,9 +40,9 @@ def analyze_unpaired(frame: pd.DataFrame, spec: AnalysisPlan) -> dict[str, Any]:
     """Each condition against the control on independent calls (Welch t, Holm); same layout as `analyze`."""
     spec = replace(spec, control=spec.comparator)
     valid = frame[frame["error"].isna() & frame["score"].notna()]
-    conditions = list(spec.conditions) or list(dict.fromkeys(frame["condition"]))
+    conditions = list(spec.conditions) or frame["condition"].unique().tolist()
     models: dict[str, Any] = {}
-    for model in dict.fromkeys(frame["model"]):
+    for model in frame["model"].unique().tolist():
         rows = valid[valid["model"] == model]
         control = rows[rows["condition"] == spec.comparator]["score"].to_numpy()
         table, pooled, p_values = [], [], []

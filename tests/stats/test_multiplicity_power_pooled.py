@@ -102,3 +102,21 @@ def test_gee_is_left_out_when_no_item_changed():
     changed.loc[changed.index[1:20:2], "score"] = 1 - changed.loc[changed.index[1:20:2], "score"]
     fit = gee_log_odds(changed)
     assert fit is not None and fit["se"] > 0.1 and 0 < fit["p_value"] <= 1
+
+
+def test_the_gee_cross_check_of_many_items_runs_on_a_sample_and_says_so(monkeypatch):
+    import pandas as pd
+
+    from emoprompt.stats import pooled
+
+    rng = np.random.default_rng(8)
+    ability = rng.normal(0, 1.5, 3000)
+    rows = pd.concat([pd.DataFrame({"item_key": np.arange(3000).astype(str), "treat": treat, "task": "t",
+                                    "score": (rng.random(3000) < 1 / (1 + np.exp(-(ability + 0.4 * treat))))
+                                    .astype(float)}) for treat in (0, 1)], ignore_index=True)
+    whole = pooled.gee_log_odds(rows)
+    monkeypatch.setattr(pooled, "CROSS_CHECK_ITEMS", 2500)
+    sampled = pooled.gee_log_odds(rows)
+    assert whole["method"] == "logit-item-clustered"
+    assert sampled["method"] == "logit-item-clustered on a random 2,500 of 3,000 items"
+    assert sampled["log_or"] == pytest.approx(whole["log_or"], abs=2 * whole["se"])

@@ -33,7 +33,7 @@ def test_with_eleven_null_stimuli_the_naive_winner_lies_and_the_honest_estimates
     studies = 600
     excluded = {"naive": 0, "split": 0, "simultaneous": 0}
     for study in range(studies):
-        result = select_and_estimate(null_study(rng), STIMULI, "placebo", resamples=200, seed=study)
+        result = select_and_estimate(null_study(rng), STIMULI, "placebo", draws=2000, seed=study)
         for key in excluded:
             estimate = getattr(result, key)
             excluded[key] += not (estimate.ci_low <= 0 <= estimate.ci_high)
