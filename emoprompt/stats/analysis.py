@@ -304,7 +304,7 @@ def _pooled_row(means: pd.DataFrame, rows: pd.DataFrame, condition: str, control
     per-task rows and the terminal summary, so every table gives one number for one contrast. (STATS.md §4 suggests
     a linear probability model with task fixed effects and item-clustered errors: its coefficient is this same mean
     of per-item differences, because each item is its own pair; the paired test's interval is used instead, so the
-    McNemar/Agresti–Min path of K = 1 binary scores holds here too.) "random" (on a new task like these) is the
+    McNemar/Dirichlet path of K = 1 binary scores holds here too.) "random" (on a new task like these) is the
     random-effects meta-analysis of per-task differences.
     """
     pairs = _pairs(means, condition, control)

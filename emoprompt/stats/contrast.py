@@ -10,9 +10,9 @@ import numpy as np
 from emoprompt.stats.effects import (
     cohens_h,
     conditional_odds_ratio,
+    exact_binomial_ci,
     relative_change_means,
     relative_change_paired,
-    wilson_ci,
 )
 from emoprompt.stats.paired import (
     bca_ci,
@@ -36,8 +36,9 @@ def contrast(treatment: np.ndarray, comparator: np.ndarray, repeats: int, alpha:
     by the terminal summary, every table of the report and analysis.json alike (`into`: Contrast, or a subclass
     that also carries `labels`, such as a per-task row).
 
-    K = 1 binary: McNemar mid-p (and exact p) with the Agresti–Min CI; otherwise a paired t on item means with
-    a sign-flip permutation p and a BCa bootstrap CI (and Wilcoxon for non-binary scores) as robustness checks.
+    K = 1 binary: McNemar mid-p (and exact p) with the uniform-Dirichlet CI (`dirichlet_difference_ci`); otherwise
+    a paired t on item means with a sign-flip permutation p and a BCa bootstrap CI (and Wilcoxon for non-binary
+    scores) as robustness checks.
     What depends on the contrast's multiplicity family (the MDE, "underpowered", "cannot reach significance") is
     added by `finish_family` once the family is known; `smallest_p` is the least p the row's test could give.
     """
@@ -56,7 +57,8 @@ def contrast(treatment: np.ndarray, comparator: np.ndarray, repeats: int, alpha:
         n11 = int(np.sum((t == 1) & (c == 1)))
         ratio, low, high = conditional_odds_ratio(n10, n01, alpha)
         extra.update(n10=n10, n01=n01, discordance=(n10 + n01) / n if n else float("nan"),
-                     acc_ctrl_ci=wilson_ci(int(c.sum()), n, alpha), acc_treat_ci=wilson_ci(int(t.sum()), n, alpha),
+                     acc_ctrl_ci=exact_binomial_ci(int(c.sum()), n, alpha),
+                     acc_treat_ci=exact_binomial_ci(int(t.sum()), n, alpha),
                      relative=relative_change_paired(n11, n10, n01, n, z).to_dict(),
                      odds_ratio={"value": ratio, "ci_low": low, "ci_high": high},
                      smallest_p=smallest_p(n10 + n01, mid_p=True))
@@ -111,7 +113,7 @@ def equivalence(t: np.ndarray, c: np.ndarray, repeats: int, binary: bool, alpha:
     """TOST at ±sesoi, decided by the (1 − 2α) interval of the row's own method lying inside the margins.
 
     Deviation from STATS.md §6.2 (which calls `ttost_paired` alone): with no discordant pairs the t statistic
-    has zero variance and would declare 0/25 vs 0/25 "equivalent"; the Agresti–Min interval does not.
+    has zero variance and would declare 0/25 vs 0/25 "equivalent"; the interval of the binary path does not.
     """
     result = paired_binary(t, c, 2 * alpha) if binary else paired_t(t, c, 2 * alpha)
     inside = bool(-sesoi < result.ci_low and result.ci_high < sesoi)

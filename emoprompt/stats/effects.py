@@ -96,15 +96,14 @@ def cohens_h(p_treatment: float, p_control: float) -> float:
     return 2 * math.asin(math.sqrt(min(max(p_treatment, 0), 1))) - 2 * math.asin(math.sqrt(min(max(p_control, 0), 1)))
 
 
-def wilson_ci(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson interval for one proportion (statsmodels' `proportion_confint(method="wilson")`, written out)."""
+def exact_binomial_ci(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Clopper–Pearson (exact) interval for one proportion: covers at least 1 − α for every true rate and n
+    (statsmodels' `proportion_confint(method="beta")`). Deviation from the Wilson interval used before: by exact
+    enumeration Wilson covered 0.86 at 15 items (rate 1%) and 0.93 at 30 and 60."""
     from scipy import stats
 
     if n == 0:
         return float("nan"), float("nan")
-    z = -float(stats.norm.ppf(alpha / 2))
-    share, z2 = successes / n, z * z
-    denominator = 1 + z2 / n
-    center = (share + z2 / (2 * n)) / denominator
-    half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n**2)) / denominator
-    return float(center - half), float(center + half)
+    low = float(stats.beta.ppf(alpha / 2, successes, n - successes + 1)) if successes > 0 else 0.0
+    high = float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes)) if successes < n else 1.0
+    return low, high

@@ -114,7 +114,35 @@ def test_null_type_one_error_k1_binary():
     assert rejections / 400 <= 0.06
 
 
-def test_coverage_of_agresti_min_and_paired_t():
+@pytest.mark.parametrize("n", [15, 30, 60])
+def test_the_binary_interval_covers_at_small_samples_by_exact_enumeration(n):
+    from emoprompt.stats.paired import dirichlet_difference_ci
+
+    designs = [(0.10, 0.0), (0.2, 0.0), (0.3, 0.1), (0.5, 0.0), (0.3, 0.3), (0.1, 0.05)]
+    for p10, p01 in designs:
+        coverage = 0.0
+        for n10 in range(n + 1):
+            for n01 in range(n - n10 + 1):
+                probability = stats.multinomial.pmf([n10, n01, n - n10 - n01], n, [p10, p01, 1 - p10 - p01])
+                if probability > 1e-9:
+                    low, high = dirichlet_difference_ci(n10, n01, n)
+                    coverage += probability * (low <= p10 - p01 <= high)
+        assert coverage >= 0.94, (n, p10, p01, coverage)
+
+
+def test_agresti_min_under_covers_where_the_printed_interval_does_not():
+    n, covered = 20, {"agresti-min": 0.0, "printed": 0.0}
+    from emoprompt.stats.paired import dirichlet_difference_ci
+
+    for n10 in range(n + 1):  # +10 pp, one-directional: n01 is always 0
+        probability = stats.binom.pmf(n10, n, 0.1)
+        for name, interval in (("agresti-min", agresti_min_ci(n10, 0, n)), ("printed", dirichlet_difference_ci(
+                n10, 0, n))):
+            covered[name] += probability * (interval[0] <= 0.1 <= interval[1])
+    assert covered["agresti-min"] == pytest.approx(0.876, abs=5e-4) and covered["printed"] > 0.99
+
+
+def test_coverage_of_the_binary_interval_and_paired_t():
     rng = np.random.default_rng(11)
     covered_am = covered_t = 0
     for _ in range(400):
@@ -127,3 +155,18 @@ def test_coverage_of_agresti_min_and_paired_t():
         pt = paired_t(t, c)
         covered_t += pt.ci_low <= truth <= pt.ci_high
     assert covered_am / 400 >= 0.93 and covered_t / 400 >= 0.93
+
+
+def test_accuracy_intervals_are_exact_and_cover_at_every_rate():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from emoprompt.stats.effects import exact_binomial_ci
+
+    assert exact_binomial_ci(7, 20) == pytest.approx(proportion_confint(7, 20, method="beta"))
+    assert exact_binomial_ci(0, 15)[0] == 0.0 and exact_binomial_ci(15, 15)[1] == 1.0
+    for n in (15, 30, 60):
+        intervals = [exact_binomial_ci(k, n) for k in range(n + 1)]
+        for rate in np.linspace(0.01, 0.99, 50):
+            coverage = sum(stats.binom.pmf(k, n, rate) for k, (low, high) in enumerate(intervals)
+                           if low <= rate <= high)
+            assert coverage >= 0.95 - 1e-9, (n, rate, coverage)

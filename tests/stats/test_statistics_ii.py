@@ -212,7 +212,7 @@ def test_a_duplicated_cell_is_an_error_naming_it_or_deduped_on_request(tmp_path)
     assert deduped.exit_code == 0, deduped.output
     analysis = json.loads((tmp_path / "analysis.json").read_text())
     assert analysis["data"]["K"] == 1
-    assert analysis["models"]["m"]["per_task"][0]["method"] == "mcnemar-midp/agresti-min"
+    assert analysis["models"]["m"]["per_task"][0]["method"] == "mcnemar-midp/dirichlet"
 
 
 def test_one_stray_repeat_does_not_change_the_design(tmp_path):
@@ -224,7 +224,7 @@ def test_one_stray_repeat_does_not_change_the_design(tmp_path):
     assert result.exit_code == 0, result.output
     analysis = json.loads((tmp_path / "analysis.json").read_text())
     assert analysis["data"]["K"] == 1
-    assert analysis["models"]["m"]["per_task"][0]["method"] == "mcnemar-midp/agresti-min"
+    assert analysis["models"]["m"]["per_task"][0]["method"] == "mcnemar-midp/dirichlet"
     assert any("unbalanced repeats: 1 of" in w and "only the first of each is analysed" in w
                for w in analysis["warnings"])
     assert "K = 2" not in (tmp_path / "report.md").read_text()
