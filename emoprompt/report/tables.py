@@ -249,4 +249,15 @@ def selection_table(selection: dict[str, Any], analysis: dict[str, Any]) -> Tabl
                  "The split and routing rows choose on half the items and estimate on the other half; the "
                  "simultaneous row widens the winner's interval to cover it whatever picked it (max-|t| over all "
                  "candidates, Berk et al. 2013; the zoom correction, arXiv 2411.18569, is tighter). Cross-fitting "
-                 "gives a point estimate only.", flagged)
+                 "gives a point estimate only." + _p_best_note(selection), flagged)
+
+
+def _p_best_note(selection: dict[str, Any]) -> str:
+    """P(best) of each candidate, highest first, as a sentence after the table."""
+    shares = sorted(((row["p_best"], row["condition"]) for row in selection.get("per_candidate") or []
+                     if row.get("p_best") is not None), reverse=True)
+    if not shares:
+        return ""
+    listed = ", ".join(f"{name} {100 * share:.0f}%" for share, name in shares)
+    return (f" P(best), the share of item-bootstrap resamples in which each candidate had the largest difference: "
+            f"{listed}.")

@@ -111,10 +111,39 @@ def select_and_estimate(means: pd.DataFrame, candidates: list[str], control: str
     if policy != "overall":
         groups = _groups(data.index, policy, lengths)
         routing = _routing(data, differences, control, groups, tune, hold, repeats, alpha)
+    best = probability_best(differences, seed=seed)
     per_candidate = [{"condition": name, "diff": float(differences[name].mean()),
                       "tune_diff": float(differences[name][tune].mean()),
-                      "holdout_diff": float(differences[name][hold].mean())} for name in candidates]
+                      "holdout_diff": float(differences[name][hold].mean()), "p_best": best[name]}
+                     for name in candidates]
     return SelectionResult(control, list(candidates), naive, split, crossfit, simultaneous, routing, per_candidate)
+
+
+BOOTSTRAP_MAX_DISTINCT = 20_000
+
+
+def probability_best(differences: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """For each candidate, the share of item-bootstrap resamples in which its mean difference is the largest (ties
+    shared): P(best) as evalstats reports it. A resample is drawn as multinomial counts of the distinct rows of
+    per-item differences (few for scores on a grid), in chunks, so no resample needs an n-wide array of indices.
+    Above BOOTSTRAP_MAX_DISTINCT distinct rows (continuous scores on very many items) the resampled means are drawn
+    from their large-sample limit instead, the normal with the differences' covariance / n."""
+    values = differences.to_numpy(float)
+    distinct, counts = np.unique(values, axis=0, return_counts=True)
+    rng = np.random.default_rng(seed)
+    wins = np.zeros(distinct.shape[1])
+    large = len(distinct) > BOOTSTRAP_MAX_DISTINCT
+    chunk = resamples if large else max(1, 2_000_000 // len(distinct))
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        if large:
+            covariance = np.atleast_2d(np.cov(values, rowvar=False)) / len(values)
+            sums = rng.multivariate_normal(values.mean(axis=0), covariance, size=size, method="eigh")
+        else:
+            sums = rng.multinomial(counts.sum(), counts / counts.sum(), size=size) @ distinct
+        leaders = np.isclose(sums, sums.max(axis=1, keepdims=True), rtol=0, atol=1e-9)
+        wins += (leaders / leaders.sum(axis=1, keepdims=True)).sum(axis=0)
+    return {str(name): float(share) for name, share in zip(differences.columns, wins / resamples, strict=True)}
 
 
 def _estimate(label: str, chosen: str | dict[str, str], treated: pd.Series | np.ndarray,

@@ -115,6 +115,7 @@ def test_select_reads_a_records_report_and_takes_a_seed(tmp_path, finished_run):
     path = tmp_path / "many.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     assert invoke("report", "--records", path).exit_code == 0
+    assert "P(best), the share of item-bootstrap resamples" in (tmp_path / "report.md").read_text()
     chosen = invoke("select", tmp_path, "--json")
     assert chosen.exit_code == 0, chosen.output
     assert json.loads(chosen.output)["model"]["naive"]["chosen"] in {"kind", "stern", "warm"}

@@ -198,3 +198,19 @@ def test_guardrails_are_their_own_family_and_continue_names_an_interval_that_exc
     rows[0].update(ci_low=0.0013, ci_high=0.072)
     decision, reason = _decide(rows, status.arms, 0.5, 0.02)
     assert decision == "continue" and "excludes 0, but not after correcting for 2 arms (e-BH)" in reason
+
+
+def test_probability_best_follows_the_evidence_and_sums_to_one():
+    from emoprompt.stats.selection import probability_best
+
+    rng = np.random.default_rng(40)
+    items = 300
+    tied = (rng.random(items) < 0.2).astype(float) - (rng.random(items) < 0.2)
+    differences = pd.DataFrame({"clear": (rng.random(items) < 0.3).astype(float) - (rng.random(items) < 0.1),
+                                "tied_a": tied, "tied_b": rng.permutation(tied)})  # equal means, other items
+    best = probability_best(differences, seed=1)
+    assert sum(best.values()) == pytest.approx(1.0) and best["clear"] > 0.99
+    close = probability_best(differences[["tied_a", "tied_b"]], seed=1)
+    assert 0.1 < close["tied_a"] < 0.9 and close["tied_a"] + close["tied_b"] == pytest.approx(1.0)
+    same = probability_best(pd.DataFrame({"a": np.zeros(10), "b": np.zeros(10)}))
+    assert same == {"a": 0.5, "b": 0.5}  # ties shared
