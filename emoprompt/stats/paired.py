@@ -89,11 +89,14 @@ def dirichlet_difference_ci(n10: int, n01: int, n: int, alpha: float = 0.05) -> 
 
 def paired_binary(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> PairedDifference:
     """K = 1 binary outcomes: McNemar mid-p (and exact p) with the uniform-Dirichlet interval
-    (`dirichlet_difference_ci`)."""
+    (`dirichlet_difference_ci`), widened where needed to hold the observed difference: at the extremes (every item
+    moved one way) the posterior's shrinkage towards 0 would otherwise print an estimate outside its own interval."""
     t, c = np.asarray(treatment, bool), np.asarray(control, bool)
     n10, n01 = int(np.sum(t & ~c)), int(np.sum(~t & c))
+    diff = float(t.mean() - c.mean())
     low, high = dirichlet_difference_ci(n10, n01, len(t), alpha)
-    return PairedDifference(len(t), float(t.mean()), float(c.mean()), float(t.mean() - c.mean()), low, high,
+    low, high = min(low, diff), max(high, diff)
+    return PairedDifference(len(t), float(t.mean()), float(c.mean()), diff, low, high,
                             mcnemar_midp(n10, n01), "mcnemar-midp/dirichlet", n10, n01, mcnemar_exact(n10, n01))
 
 

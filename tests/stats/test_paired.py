@@ -170,3 +170,14 @@ def test_accuracy_intervals_are_exact_and_cover_at_every_rate():
             coverage = sum(stats.binom.pmf(k, n, rate) for k, (low, high) in enumerate(intervals)
                            if low <= rate <= high)
             assert coverage >= 0.95 - 1e-9, (n, rate, coverage)
+
+
+@pytest.mark.parametrize(("moved_down", "n"), [(5, 5), (3, 3), (20, 20)])
+def test_the_binary_interval_holds_its_own_estimate_when_every_item_moved_one_way(moved_down, n):
+    from emoprompt.stats.paired import paired_binary
+
+    result = paired_binary(np.zeros(n), np.ones(n))
+    assert result.diff == -1.0
+    assert result.ci_low <= result.diff <= result.ci_high
+    assert (result.ci_high < 0) == (result.p_value < 0.05)
+    assert paired_binary(np.ones(n), np.zeros(n)).ci_high >= 1.0
