@@ -26,8 +26,9 @@ class Usage:
     """Model calls the cells made (a feedback loop makes several per cell), cached ones included."""
     cached_calls_cells: int
     """Cells served entirely from the response cache: their tokens and cost were paid by an earlier run."""
-    tokens_in: int
-    tokens_out: int
+    tokens_in: int | None
+    """None when no cell recorded a count (imports from harnesses that log none): unknown, not zero."""
+    tokens_out: int | None
     cost_usd: float | None
     """From litellm's price map; None when no cell's price is known (local models, custom servers)."""
     priced_cells: int
@@ -89,7 +90,7 @@ def _usage(model: str, condition: str, cells: list[UsageCell]) -> Usage:
     costs = [cost for cost in (_number(cell[6]) for cell in cells) if cost is not None]
     return Usage(model, condition, len(cells), _total([cell[2] for cell in cells], default=len(cells)),
                  sum(1 for cell in cells if cell[3] == True),  # noqa: E712  (numpy's True too)
-                 _total([cell[4] for cell in cells]), _total([cell[5] for cell in cells]),
+                 _known_total([cell[4] for cell in cells]), _known_total([cell[5] for cell in cells]),
                  math.fsum(costs) if costs else None, len(costs))
 
 
@@ -109,10 +110,20 @@ def _total(values: list[Any], default: int = 0) -> int:
     return int(math.fsum(numbers)) if numbers else default
 
 
+def _known_total(values: list[Any]) -> int | None:
+    """The sum of the numbers among `values`; None when there are none (unknown, which is not 0)."""
+    return _total(values) if any(_number(value) is not None for value in values) else None
+
+
+def count_text(value: int | None) -> str:
+    """A count with thousands separators, or — when unknown."""
+    return "—" if value is None else f"{value:,}"
+
+
 def format_usage(rows: list[Usage]) -> str:
     """A plain-text table for the terminal."""
     header = ["model", "condition", "calls", "tokens in", "tokens out", "cost (USD)", "cached cells"]
-    table = [header] + [[r.model, r.condition, f"{r.calls:,}", f"{r.tokens_in:,}", f"{r.tokens_out:,}",
+    table = [header] + [[r.model, r.condition, f"{r.calls:,}", count_text(r.tokens_in), count_text(r.tokens_out),
                          cost_text(r.cost_usd), f"{r.cached_calls_cells:,}"] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(widths[i]) if i >= 2 else cell.ljust(widths[i]) for i, cell in enumerate(row))

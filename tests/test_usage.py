@@ -71,3 +71,11 @@ def test_records_and_their_frame_give_one_usage_table_in_any_order():
     assert [r.model for r in rows] == ["m"] * 4 + ["m2"] * 4
     assert [r.condition for r in rows[:4]] == ["heart", "baseline", "PL01", TOTAL]
     assert rows[3].cells == 36 and rows[3].calls == sum(r.n_calls for r in records[:36])
+
+
+def test_tokens_no_cell_recorded_are_unknown_not_zero():
+    rows = usage([record("baseline", 1, None, None, None), record("baseline", 2, None, None, None)], ["baseline"])
+    assert rows[0].tokens_in is None and rows[0].tokens_out is None and rows[0].calls == 2
+    assert "—" in format_usage(rows)
+    mixed = usage([record("baseline", 1, 7, None, None), record("baseline", 2, None, 3, None)], ["baseline"])
+    assert (mixed[0].tokens_in, mixed[0].tokens_out) == (7, 3)

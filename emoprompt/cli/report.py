@@ -56,8 +56,16 @@ class PlanFlags:
               help="Read other harnesses' results with this importer (table, or a registered one) from PATHS, write "
                    "them as a run folder (--out) and report it.")
 @click.option("--rename", multiple=True, metavar="OLD=NEW", help="With --from: rename a condition.")
-@click.option("--metric", metavar="NAME", help="With --from lm-eval or inspect: the per-sample metric (or inspect "
-                                               "scorer) to read; default: each task's first.")
+@click.option("--metric", metavar="NAME", help="With --from: the score to read — lm-eval NAME or NAME,FILTER (default: "
+                                               "the task's first metric and filter), an inspect scorer (default: the "
+                                               "first), promptfoo pass (default) or score.")
+@click.option("--reducer", metavar="NAME", help="With --from inspect: how epochs are reduced (mean, median, mode, max, "
+                                                "min, at_least_K; default: the log's own).")
+@click.option("--conditions-from", "conditions_from", type=click.Choice(["task", "model"]),
+              help="With --from: the prompt variants are tasks (lm-eval's usual way) or models/providers.")
+@click.option("--pair", "pairs", multiple=True, metavar="A=B|PATTERN",
+              help="With --conditions-from: tasks (or models) that are variants of the same items, e.g. "
+                   "arith_terse=arith_polite or 'arith_*'.")
 @click.option("--records", "records_file", type=click.Path(path_type=Path),
               help="Analyse a CSV/JSONL/Parquet file from another harness instead of a run folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: beside the data).")
@@ -66,19 +74,23 @@ class PlanFlags:
 @click.option("--dedupe", type=click.Choice(["first", "last", "mean"]),
               help="With --records or --from: merge rows that share (model, task, item, condition, repeat).")
 def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...], metric: str | None,
-           records_file: Path | None, out: Path | None, columns: ColumnFlags, plan: PlanFlags,
-           dedupe: str | None) -> None:
+           reducer: str | None, conditions_from: str | None, pairs: tuple[str, ...], records_file: Path | None,
+           out: Path | None, columns: ColumnFlags, plan: PlanFlags, dedupe: str | None) -> None:
     """Write analysis.json, report.md and report.html for a run folder (or for --records FILE, or --from NAME
     PATHS)."""
     from emoprompt.report.runs import report_run
 
+    settings = {"metric": metric, "reducer": reducer, "conditions_from": conditions_from, "pairs": list(pairs)}
+    settings = {key: value for key, value in settings.items() if value}
     if importer is not None:
-        paths_out = _report_imported(importer, paths, rename, out, columns, plan, metric, dedupe)
+        paths_out = _report_imported(importer, paths, rename, out, columns, plan, settings, dedupe)
     elif records_file is not None:
         from emoprompt.report.runs import report_records
 
         if paths:
             raise UsageError("give a run folder or --records FILE, not both")
+        if settings:
+            raise UsageError(f"--{next(iter(settings)).replace('_', '-')} goes with --from NAME PATHS")
         paths_out = report_records(records_file, columns.column_map(), out or records_file.parent, plan.control,
                                    plan.baseline, plan.alpha or 0.05, plan.sesoi, dedupe)
     else:
@@ -86,6 +98,8 @@ def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...
             raise UsageError("give a run folder or --records FILE (one of them)")
         if dedupe:
             raise UsageError("--dedupe goes with --records or --from; a run folder has one record per cell")
+        if settings or rename:
+            raise UsageError("--metric, --reducer, --conditions-from, --pair and --rename go with --from NAME PATHS")
         paths_out = report_run(paths[0], out, plan.changes())
     analysis = json.loads(paths_out["analysis"].read_text())
     for paragraph in analysis["headline"]:
@@ -94,7 +108,7 @@ def report(paths: tuple[Path, ...], importer: str | None, rename: tuple[str, ...
 
 
 def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, ...], out: Path | None,
-                     columns: ColumnFlags, plan: PlanFlags, metric: str | None, dedupe: str | None
+                     columns: ColumnFlags, plan: PlanFlags, settings: dict[str, Any], dedupe: str | None
                      ) -> dict[str, Path]:
     from emoprompt.importers.base import ImportOptions
     from emoprompt.importers.registry import importers
@@ -106,18 +120,28 @@ def _report_imported(importer: str, paths: tuple[Path, ...], rename: tuple[str, 
         raise UsageError(f"--from {importer} needs the paths to read, e.g. emoprompt report --from {importer} FILE")
     renames = {}
     for pair in rename:
-        old, equals, new = pair.partition("=")
+        old, equals, new = pair.rpartition("=")  # the last `=`: a prompt text may hold one, a new name should not
         if not equals or not old or not new:
             raise UsageError(f"--rename {pair!r} is not OLD=NEW")
         renames[old] = new
-    settings = {"metric": metric} if metric else {}
-    imported = read(list(paths), ImportOptions(columns.column_map(), renames, plan.baseline, plan.control, settings))
+    options = ImportOptions(columns.column_map(), renames, plan.baseline, plan.control, settings)
+    imported = read(list(paths), options)
     if dedupe:
         imported.records = _dedupe_records(imported.records, dedupe)
     run_dir = out or paths[0].with_name(f"{paths[0].stem}-emoprompt")
-    write_imported_run(imported, run_dir, importer)
+    existed = run_dir.exists()
+    write_imported_run(imported, run_dir, importer, options)
     click.echo(f"emoprompt: {len(imported.records)} records imported → {run_dir}", err=True)
-    return report_run(run_dir, changes={**plan.changes(), "control": None, "baseline": None})
+    for line in [*imported.notes, *imported.warnings]:
+        click.echo(f"emoprompt: {line}", err=True)
+    try:
+        return report_run(run_dir, changes={**plan.changes(), "control": None, "baseline": None})
+    except BaseException:
+        if not existed:  # a failed import leaves nothing behind, so the same command can be retried
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _dedupe_records(records: list[Any], policy: str) -> list[Any]:

@@ -7,6 +7,6 @@ and score columns), `lm-eval` (`--log_samples` output folders), `inspect` (inspe
 (`promptfoo eval -o results.json`).
 """
 
-from emoprompt.importers.base import ColumnMap, Imported, ImportOptions
+from emoprompt.importers.base import ColumnMap, HarnessAggregate, Imported, ImportOptions
 
-__all__ = ["ColumnMap", "ImportOptions", "Imported"]
+__all__ = ["ColumnMap", "HarnessAggregate", "ImportOptions", "Imported"]

@@ -31,15 +31,34 @@ class ImportOptions:
     baseline: str | None = None
     control: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
-    """Anything else a plugin importer understands."""
+    """What the built-in importers understand: `metric` (lm-eval `NAME[,FILTER]`, an inspect scorer, promptfoo
+    `pass` or `score`), `reducer` (inspect epochs), `conditions_from` (`task` or `model`) and `pairs` (see
+    `emoprompt.importers.mapping`); anything else a plugin importer understands."""
+
+
+@dataclass(frozen=True)
+class HarnessAggregate:
+    """The harness's own summary of one condition (on one task, or on all of them when `task` is None), which the
+    imported per-sample scores must reproduce."""
+
+    condition: str
+    value: float
+    name: str
+    """What the harness calls it, e.g. `exact_match,flexible-extract` or `accuracy (max of 3 epochs)`."""
+    model: str | None = None
+    task: str | None = None
 
 
 @dataclass
 class Imported:
-    """What an importer returns: records in emoprompt's schema, where they came from, and (optionally) which
-    condition is the baseline and which the control."""
+    """What an importer returns: records in emoprompt's schema, where they came from, (optionally) which condition
+    is the baseline and which the control, what was read (`notes`: metric, filter, scorer, reducer, pairing key),
+    what needs a reader's attention (`warnings`) and the harness's own aggregates to check the records against."""
 
     records: list[Record]
     source: str
     baseline: str | None = None
     control: str | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    aggregates: list[HarnessAggregate] = field(default_factory=list)

@@ -157,12 +157,12 @@ def import_table(paths: Sequence[Path], options: ImportOptions) -> Imported:
     for path in paths:
         frame = read_external(Path(path), options.columns)
         for row in frame.itertuples(index=False):
-            records.append(_row_record(row, options.rename))
+            records.append(_row_record(row))
     return Imported(records, ", ".join(str(p) for p in paths), options.baseline, options.control)
 
 
-def _row_record(row: Any, rename: dict[str, str]) -> Record:
-    condition = rename.get(str(row.condition), str(row.condition))
+def _row_record(row: Any) -> Record:
+    condition = str(row.condition)
     repeat = int(row.repeat) if row.repeat == row.repeat else 0
     score = float(row.score)
     identity = {"model": str(row.model), "task": str(row.task), "item": str(row.item), "condition": condition,

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -124,7 +126,10 @@ def evaluate(task: Any, conditions: Sequence[str], model: str, out: str | Path =
     emoprompt run folder (`out/run`) and write its report.
 
     The task's solver is replaced by `[*before, emoprompt_condition(c)]`; its dataset, scorer, epochs and config
-    stay. `eval_options` go to `inspect_ai.eval` (`limit`, `epochs`, `max_connections`, `model_args`, ...).
+    stay. `eval_options` go to `inspect_ai.eval` (`limit`, `epochs`, `max_connections`, `model_args`, ...). An
+    `openai/...` model with a base URL (`model_base_url` or OPENAI_BASE_URL) uses chat completions
+    (`responses_api=False`), which OpenAI-compatible servers answer. inspect's refusals to start (a missing API key)
+    are raised as one-line errors rather than left silent.
     """
     require("inspect_ai", "inspect")
     import copy
@@ -153,8 +158,18 @@ def evaluate(task: Any, conditions: Sequence[str], model: str, out: str | Path =
                        metadata={**(task.metadata or {}), "emoprompt_condition": name})
              for name in names]
     eval_options.setdefault("display", "none")
-    logs = inspect_eval(tasks, model=model, model_base_url=model_base_url, log_dir=str(out / "logs"),
-                        **eval_options)
+    if model.startswith("openai/") and (model_base_url or os.environ.get("OPENAI_BASE_URL")):
+        # OpenAI-compatible servers (vLLM, gateways, loopback) answer chat completions, not /v1/responses
+        eval_options["model_args"] = {"responses_api": False, **(eval_options.get("model_args") or {})}
+    try:
+        logs = inspect_eval(tasks, model=model, model_base_url=model_base_url, log_dir=str(out / "logs"),
+                            **eval_options)
+    except Exception as exc:  # inspect's own refusals (a missing API key, a bad model) print nothing under display=none
+        if type(exc).__name__ != "PrerequisiteError":
+            raise
+        message = re.sub(r"\[/?[a-z ]+\]", "", str(exc)).replace("\n", " ").strip()
+        raise UsageError(f"inspect_ai refused to start: {message} (for a local server any key will do, e.g. "
+                         "OPENAI_API_KEY=EMPTY)") from None
     failed = [log for log in logs if log.status != "success"]
     if failed:
         error = failed[0].error.message if failed[0].error else failed[0].status

@@ -7,7 +7,9 @@ answers with any emoprompt backend.
     emoprompt report --from lm-eval out/baseline out/EP02
 
 The module registers the model `emoprompt` with lm-eval, then runs lm-eval's own command line with the arguments
-given (lm-eval has no plugin discovery, so `lm_eval --model emoprompt` alone would not find it). Model arguments:
+given (lm-eval has no plugin discovery, so `lm_eval --model emoprompt` alone would not find it); lm-eval's own
+models work through it too. `--use_cache PATH` becomes one cache per `--model_args` (lm-eval keys its cache by the
+request alone, so a second condition would get the first one's answers). Model arguments:
 `model` (an emoprompt model string), `condition` (the condition grammar; default baseline), `api_base`,
 `placement`, `separator`, `concurrency`, `timeout`, `max_retries`. Generation tasks only (`generate_until`):
 log-likelihood tasks score continuations without a prompt to attach a stimulus to.
@@ -112,18 +114,44 @@ def _prompt(context: str) -> Any:
 
 
 def register() -> None:
-    """Register `--model emoprompt` with lm-eval."""
+    """Register `--model emoprompt` with lm-eval, beside its own models (which lm-eval loads only while its registry
+    is empty, so they are loaded first)."""
+    import lm_eval.models  # noqa: F401
     from lm_eval.api.registry import register_model
 
     register_model(LM_EVAL_MODEL)(emoprompt_lm_class())
 
 
+def cache_per_model_arguments(argv: list[str]) -> list[str]:
+    """`--use_cache PATH` made `PATH_<hash of --model and --model_args>`: lm-eval keys its cache by the request
+    alone, so runs of one task under two conditions would otherwise share answers."""
+    from emoprompt.identity import stable_hash
+
+    argv = list(argv)
+
+    def value(flag: str) -> str:
+        for index, argument in enumerate(argv):
+            if argument == flag and index + 1 < len(argv):
+                return argv[index + 1]
+            if argument.startswith(flag + "="):
+                return argument.split("=", 1)[1]
+        return ""
+
+    identity = stable_hash({"model": value("--model"), "model_args": value("--model_args")}, 12)
+    for index, argument in enumerate(argv):
+        if argument == "--use_cache" and index + 1 < len(argv):
+            argv[index + 1] = f"{argv[index + 1]}_{identity}"
+        elif argument.startswith("--use_cache="):
+            argv[index] = f"{argument}_{identity}"
+    return argv
+
+
 def main() -> None:
-    """lm-eval's command line, with the `emoprompt` model registered."""
+    """lm-eval's command line, with the `emoprompt` model registered and `--use_cache` kept per model arguments."""
     register()
     from lm_eval.__main__ import cli_evaluate
 
-    sys.argv[0] = "lm_eval"
+    sys.argv = ["lm_eval", *cache_per_model_arguments(sys.argv[1:])]
     cli_evaluate()
 
 

@@ -37,14 +37,16 @@ def _confound_cell(row: dict[str, Any], scale: Scale) -> str:
 
 def usage_table(result: dict[str, Any]) -> Table:
     """Tokens and cost per condition, and for the whole run."""
-    from emoprompt.usage import cost_text
+    from emoprompt.usage import cost_text, count_text
 
-    rows = [[u["condition"], f"{u['cells']:,}", f"{u['calls']:,}", f"{u['tokens_in']:,}", f"{u['tokens_out']:,}",
-             cost_text(u["cost_usd"]), f"{u['cached_calls_cells']:,}"] for u in result["usage"]]
+    rows = [[u["condition"], f"{u['cells']:,}", f"{u['calls']:,}", count_text(u["tokens_in"]),
+             count_text(u["tokens_out"]), cost_text(u["cost_usd"]), f"{u['cached_calls_cells']:,}"]
+            for u in result["usage"]]
     return Table("Tokens and cost", ["condition", "cells", "model calls", "tokens in", "tokens out", "cost (USD)",
                                      "cells from the cache"], rows,
                  "Cost comes from litellm's price map; — where the model's price is unknown (local models, custom "
-                 "servers). Cells from the cache carry the tokens and cost of the call that first answered them.")
+                 "servers), and tokens — where no cell recorded them. Cells from the cache carry the tokens and cost "
+                 "of the call that first answered them.")
 
 
 def pooled_tables(result: dict[str, Any], analysis: dict[str, Any]) -> list[Table]:

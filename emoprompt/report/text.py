@@ -41,7 +41,17 @@ def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:
             sentences.append(f"Appending any text ({spec['control']} vs {spec['baseline']}) changed the score by "
                              f"{scale.diff(fixed['diff'])} {scale.unit} {shown} ({p_phrase(fixed['p_value'])}).")
         paragraphs.append(" ".join(s for s in sentences if s) or _nothing_compared(model, result, spec, scale))
+    warnings = _import_facts(context).get("warnings") or []
+    if warnings:
+        paragraphs.insert(0, "Import warnings: " + " ".join(warnings))
     return paragraphs
+
+
+def _import_facts(context: dict[str, Any]) -> dict[str, Any]:
+    """What an importer read and warned about (an imported run's manifest keeps it)."""
+    manifest = context.get("manifest") or {}
+    facts = (manifest.get("metadata") or {}).get("import") if manifest.get("kind") == "import" else None
+    return facts if isinstance(facts, dict) else {}
 
 
 def _nothing_compared(model: str, result: dict[str, Any], spec: dict[str, Any], scale: Scale) -> str:
@@ -167,6 +177,7 @@ def methods(analysis: dict[str, Any], context: dict[str, Any]) -> str:
         parts.append(f"Records: imported by emoprompt's {experiment.get('suite')} importer from "
                      f"{manifest.get('source')} ({plural(len(data['tasks']), 'task')}; K = {k}); the harness that "
                      "made them chose the prompts, decoding and scoring.")
+        parts += list(_import_facts(context).get("read") or [])
     elif manifest:
         models = ", ".join(f"{name} ({identity.get('model', '')}"
                            + (f", {identity['weights']}" if identity.get("weights") else "") + ")"

@@ -15,6 +15,7 @@ from harness_cells import assert_same_statistics, own_run
 from emoprompt.cli import cli
 from emoprompt.errors import UsageError
 from emoprompt.importers import ImportOptions
+from emoprompt.importers.checks import settle
 from emoprompt.importers.inspect_logs import import_inspect, value_to_float
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inspect"
@@ -73,7 +74,7 @@ def test_condition_rename_and_fallback_to_the_file_name(tmp_path):
     path = tmp_path / "terse.json"
     path.write_text(json.dumps(data))
     assert {r.condition for r in import_inspect([path], ImportOptions()).records} == {"terse"}
-    renamed = import_inspect([path], ImportOptions(rename={"terse": "EP02"}))
+    renamed = settle(import_inspect([path], ImportOptions()), ImportOptions(rename={"terse": "EP02"}))
     assert {r.condition for r in renamed.records} == {"EP02"}
 
 

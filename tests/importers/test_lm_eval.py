@@ -14,6 +14,7 @@ from harness_cells import assert_same_statistics, own_run
 from emoprompt.cli import cli
 from emoprompt.errors import UsageError
 from emoprompt.importers import ImportOptions
+from emoprompt.importers.checks import settle
 from emoprompt.importers.lm_eval import import_lm_eval
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lm-eval"
@@ -43,8 +44,10 @@ def test_report_from_lm_eval_equals_emoprompts_own_run(tmp_path, affect_server):
 
 def test_rename_and_metric_choice(tmp_path):
     options = ImportOptions(rename={"EP02": "career"}, settings={"metric": "exact_match"})
-    imported = import_lm_eval([FIXTURES / "baseline", FIXTURES / "EP02"], options)
+    imported = settle(import_lm_eval([FIXTURES / "baseline", FIXTURES / "EP02"], options), options)
     assert {r.condition for r in imported.records} == {"baseline", "career"}
+    with pytest.raises(UsageError, match="no condition 'EP2'"):
+        settle(import_lm_eval([FIXTURES / "EP02"], options), ImportOptions(rename={"EP2": "career"}))
     with pytest.raises(UsageError, match="no numeric 'bleu'"):
         import_lm_eval([FIXTURES / "baseline"], ImportOptions(settings={"metric": "bleu"}))
 

@@ -67,3 +67,38 @@ def test_affect_lm_takes_the_condition_grammar():
         assert "important to my career" in backend.history[0][0][0].content
     finally:
         lm.engine.close()
+
+
+def test_affect_lms_leave_no_thread_once_collected():
+    import gc
+    import threading
+
+    backend = ScriptedBackend(reply=dspy_reply, name="scripted/dspy")
+    for _ in range(20):
+        with dspy.context(lm=affect_lm(backend, "EP02")):
+            dspy.Predict("question -> answer")(question="x")
+    gc.collect()
+    assert [t for t in threading.enumerate() if t.name == "emoprompt-dspy"] == []
+    with affect_lm(backend, "EP02").engine as engine:
+        assert engine.transform is not None
+    assert [t for t in threading.enumerate() if t.name == "emoprompt-dspy"] == []
+
+
+def test_program_experiment_takes_names_and_a_string_folder_and_finishes_its_manifest(tmp_path):
+    calls = {"n": 0}
+
+    def sometimes_unreadable(chat, config):
+        calls["n"] += 1
+        return "no fields at all" if calls["n"] % 4 == 0 else dspy_reply(chat, config)
+
+    backend = ScriptedBackend(reply=sometimes_unreadable, name="scripted/dspy")
+    examples = [dspy.Example(question=f"What is 40+{i}?", answer="42").with_inputs("question") for i in range(8)]
+    run = run_program_experiment(dspy.Predict("question -> answer"), examples,
+                                 lambda e, p, trace=None: e.answer == p.answer, backend, ["baseline", "PL01", "EP02"],
+                                 str(tmp_path / "run"))
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["records"] == 24 and manifest["finished"]
+    assert manifest["control"] == "PL01" and manifest["analysis"]["baseline"] == "baseline"
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    unparsed = [r for r in records if r.get("parsed") is False]
+    assert unparsed and all(r.get("error") is None and r["score"] == 0.0 for r in unparsed)

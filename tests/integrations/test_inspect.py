@@ -117,3 +117,27 @@ def test_inspect_eval_command_line_then_report_from_inspect(tmp_path, affect_ser
     own = own_run(tmp_path / "own", affect_server.url, ["baseline", "EP02"], N, task="cells")
     assert_same_statistics(tmp_path / "imported", own)
     assert Path(tmp_path / "imported" / "report.html").is_file()
+
+
+def readme_block(after: str) -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("```python", readme.index(after)) + len("```python")
+    return readme[start:readme.index("```", start)]
+
+
+def test_the_readme_inspect_example_runs_as_written_against_an_openai_compatible_server(tmp_path, loopback):
+    script = tmp_path / "example.py"
+    script.write_text(readme_block("**inspect_ai**"))
+    env = {**os.environ, "OPENAI_API_KEY": "EMPTY", "OPENAI_BASE_URL": loopback.url}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "across 1 task and 20 items" in done.stdout
+    assert (tmp_path / "results" / "inspect" / "run" / "analysis.json").is_file()
+
+
+def test_evaluate_names_a_missing_api_key_instead_of_exiting_silently(tmp_path, loopback, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(UsageError, match="OPENAI_API_KEY"):
+        evaluate(cells_task(), ["baseline", "EP02"], model="openai/test-model", model_base_url=loopback.url,
+                 out=tmp_path / "out")
