@@ -11,6 +11,7 @@ the same with models (promptfoo providers, model strings).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from emoprompt.errors import UsageError
@@ -63,20 +64,13 @@ def variant_mapping(names: Sequence[str], pairs: Sequence[str], source: str) -> 
                 problem = f"no {source} {missing[0]!r}" if missing else "give two or more names joined by ="
                 raise UsageError(f"--pair {spec!r}: {problem}; the {source}s are {', '.join(names[:8])}")
             members = {n: n for n in listed}
-            shared = _common_start(listed).strip("_-. ") or "=".join(listed)
+            shared = os.path.commonprefix(listed).strip("_-. ") or "=".join(listed)  # noqa: RUF071 (names, not paths)
         if len(members) < 2:
             raise UsageError(f"--pair {spec!r} matches {len(members)} {source}(s); it needs two or more of "
                              f"{', '.join(names[:8])}")
         for name, condition in members.items():
             mapping[name] = (shared, condition)
     return mapping
-
-
-def _common_start(names: Sequence[str]) -> str:
-    """The longest text every name starts with."""
-    first, last = min(names), max(names)
-    length = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
-    return first[:length]
 
 
 def _moved(aggregate: HarnessAggregate, mapping: dict[str, tuple[str, str]], source: str) -> HarnessAggregate:
