@@ -42,7 +42,11 @@ def relative_change_paired(n11: int, n10: int, n01: int, n: int, z: float = Z95)
 
 
 def relative_change_means(treatment: np.ndarray, control: np.ndarray, z: float = Z95) -> RelativeChange:
-    """Relative change of per-item means (K > 1 or continuous): delta method for the ratio of paired means."""
+    """Relative change of per-item means (K > 1 or continuous): delta method for the ratio of paired means, with
+    Student's t (n − 1 df) at the level `z` stands for, as the paired t interval of the same items uses. With z
+    itself the interval covered 0.928 at 15 items (K = 3, control rate about 0.6; 3,000 seeded simulations)."""
+    from scipy import stats
+
     t, c = np.asarray(treatment, float), np.asarray(control, float)
     n = len(t)
     mean_t, mean_c = t.mean(), c.mean()
@@ -55,7 +59,8 @@ def relative_change_means(treatment: np.ndarray, control: np.ndarray, z: float =
                - 2 * covariance[0, 1] / (mean_t * mean_c)) / n
     se = math.sqrt(max(var_log, 0.0))
     log_rr = math.log(mean_t / mean_c)
-    return RelativeChange(math.exp(log_rr) - 1, math.exp(log_rr - z * se) - 1, math.exp(log_rr + z * se) - 1, flag)
+    q = float(stats.t.ppf(stats.norm.cdf(z), n - 1))
+    return RelativeChange(math.exp(log_rr) - 1, math.exp(log_rr - q * se) - 1, math.exp(log_rr + q * se) - 1, flag)
 
 
 def _flag(control_rate: float, discordant: int) -> str | None:
