@@ -99,10 +99,10 @@ def report_records(path: Path, columns: ColumnMap, out_dir: Path, control: str |
     points, and then the smallest effect of interest must be given in those points."""
     from emoprompt.importers.table import read_external
     from emoprompt.stats.analysis import analyze
-    from emoprompt.stats.frame import dedupe, keys_as_categories
+    from emoprompt.stats.frame import dedupe
     from emoprompt.stats.scale import Scale
 
-    frame = keys_as_categories(dedupe(read_external(path, columns), dedupe_policy))
+    frame = dedupe(read_external(path, columns), dedupe_policy)
     scale = Scale.of(frame.loc[frame["error"].isna(), "score"])
     if sesoi is None:
         if not scale.proportions:

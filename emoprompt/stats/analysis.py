@@ -13,7 +13,7 @@ from emoprompt.errors import UsageError
 from emoprompt.schema import AnalysisPlan
 from emoprompt.stats.contrast import contrast, finish_family
 from emoprompt.stats.effects import relative_change_means
-from emoprompt.stats.frame import design_repeats, fold_wordings, item_means, keys_as_categories, wording_count
+from emoprompt.stats.frame import design_repeats, fold_wordings, item_means, wording_count
 from emoprompt.stats.multiplicity import benjamini_hochberg, holm
 from emoprompt.stats.pooled import gee_log_odds, random_effects
 from emoprompt.stats.power import mde_paired
@@ -43,7 +43,6 @@ CELL = ["model", "task", "item", "condition", "repeat"]
 def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
     """Every number the report shows (`Analysis.to_dict()` is analysis.json's form)."""
     spec = replace(spec, control=spec.comparator)
-    frame = keys_as_categories(frame)
     wordings = wording_count(frame)
     check_no_duplicates(frame, ["paraphrase"] if wordings > 1 else [])
     declared, frame, design_notes = design_repeats(frame, spec.repeats)

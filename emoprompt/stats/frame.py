@@ -22,17 +22,6 @@ def records_frame(records: Iterable[Record]) -> pd.DataFrame:
     return frame
 
 
-KEYS = ("model", "task", "item", "condition")
-
-
-def keys_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its key columns as categoricals: every groupby then reuses one factorisation instead of
-    hashing a million strings again (on 1,000,000 rows, most of the analysis' time)."""
-    if all(isinstance(frame[key].dtype, pd.CategoricalDtype) for key in KEYS if key in frame.columns):
-        return frame
-    return frame.astype({key: "category" for key in KEYS if key in frame.columns})
-
-
 def wording_count(frame: pd.DataFrame) -> int:
     """How many wordings the rows cross (1 when they carry none)."""
     if "paraphrase" not in frame.columns or frame["paraphrase"].isna().all():
