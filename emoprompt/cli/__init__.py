@@ -8,6 +8,7 @@ Quick start (embedded model, built-in suite, offline):
   emoprompt plan my-experiment.toml            what a run would send and cost, before it runs
   emoprompt run --resume results/<run-id>      continue an interrupted run
   emoprompt stimuli list                       the stimulus library
+  emoprompt gate results/old results/new --margin 2pp   ALLOW / REJECT / INCONCLUSIVE for CI
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import click
 
 from emoprompt.cli.ab import ab_group
+from emoprompt.cli.gate import gate
 from emoprompt.cli.library import data, plugins, protocols, stimuli, suites
 from emoprompt.cli.plan import plan
 from emoprompt.cli.replication import replicate, select
@@ -65,7 +67,8 @@ def cli() -> None:
     """emoprompt command group."""
 
 
-for command in (run, plan, report, compare, replicate, select, protocols, stimuli, suites, data, plugins, ab_group):
+for command in (run, plan, report, compare, gate, replicate, select, protocols, stimuli, suites, data, plugins,
+                ab_group):
     cli.add_command(command)
 
 

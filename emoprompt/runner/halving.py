@@ -9,8 +9,6 @@ one ordinary run folder, so `emoprompt report` and `emoprompt select` read it li
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,8 @@ from emoprompt.backends import Backend, BackendOptions
 from emoprompt.errors import UsageError
 from emoprompt.runner.experiment import Experiment
 from emoprompt.runner.plan import RunPlan, build_plan
-from emoprompt.runner.run import run
 from emoprompt.runner.store import read_records
+from emoprompt.runner.subsets import item_order, run_items
 from emoprompt.stats.analysis import STIMULUS_FAMILIES
 from emoprompt.stats.paired import paired_difference
 
@@ -41,8 +39,7 @@ def successive_halving(experiment: Experiment, budget: int, out: Path, holdout: 
     candidates = [c.name for c in plan.conditions if c.family in STIMULUS_FAMILIES and c.name != plan.control]
     if len(candidates) < 2:
         raise UsageError("the search needs at least two stimuli among the conditions (e.g. --condition emotionprompt)")
-    items = sorted({(cell.task.name, cell.sample.id) for cell in plan.cells},
-                   key=lambda item: hashlib.sha256(f"{seed}:{item[0]}:{item[1]}".encode()).hexdigest())
+    items = item_order(plan, seed)
     held_out = items[: max(2, round(holdout * len(items)))]
     search = items[len(held_out):]
     repeats = experiment.repeats
@@ -76,11 +73,7 @@ def successive_halving(experiment: Experiment, budget: int, out: Path, holdout: 
 
 def _run_cells(plan: RunPlan, out: Path, conditions: list[str], items: list[tuple[str, str]], progress: bool
                ) -> int:
-    wanted = set(items)
-    names = set(conditions)
-    cells = [c for c in plan.cells if c.condition.name in names and (c.task.name, c.sample.id) in wanted]
-    result = run(dataclasses.replace(plan, cells=cells), out, progress=progress)
-    return result.counters.ran
+    return run_items(plan, out, conditions, items, progress).counters.ran
 
 
 def _mean_differences(out: Path, control: str, names: list[str], items: list[tuple[str, str]]) -> dict[str, float]:

@@ -43,20 +43,28 @@ is tight from about a tenth of the plan to past it (an effect that shows after 1
 found then, not at 2,000), at the price of α/3 in each."""
 
 
-def confidence_sequence(psi: np.ndarray, alpha: float = 0.05, n_planned: int = 10_000
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def confidence_sequence(psi: np.ndarray, alpha: float = 0.05, n_planned: int = 10_000,
+                        ladder: tuple[float, ...] = LADDER) -> tuple[np.ndarray, np.ndarray]:
     """(running mean, radius) after each observation of ψ: the (1 − α) asymptotic confidence sequence, the
-    narrowest at each moment of the LADDER's sequences at α/3 (valid by the union bound)."""
+    narrowest at each moment of the `ladder`'s sequences (tuned at those multiples of n_planned) at α/len(ladder)
+    each (valid by the union bound)."""
     psi = np.asarray(psi, float)
     t = np.arange(1, len(psi) + 1, dtype=float)
     mean = np.cumsum(psi) / t
     variance = np.maximum(np.cumsum(psi**2) / t - mean**2, 0.0)
-    level = alpha / len(LADDER)
-    radius = np.full(len(psi), np.inf)
-    for rho2 in _rungs(n_planned, level):
+    return mean, confidence_radius(t, variance, alpha, n_planned, ladder)
+
+
+def confidence_radius(t: Any, variance: Any, alpha: float = 0.05, n_planned: int = 10_000,
+                      ladder: tuple[float, ...] = LADDER) -> Any:
+    """The radius of `confidence_sequence` after `t` observations of variance `variance` (numbers or arrays)."""
+    level = alpha / len(ladder)
+    t, variance = np.asarray(t, float), np.asarray(variance, float)
+    radius = np.full(np.broadcast(t, variance).shape, np.inf)
+    for rho2 in _rungs(n_planned, level, ladder):
         inner = t * variance * rho2 + 1
         radius = np.minimum(radius, np.sqrt(2 * inner / (t**2 * rho2) * np.log(np.sqrt(inner) / level)))
-    return mean, radius
+    return radius if radius.ndim else float(radius)
 
 
 def e_value(psi: np.ndarray, alpha: float = 0.05, n_planned: int = 10_000) -> float:
@@ -76,8 +84,8 @@ def e_value(psi: np.ndarray, alpha: float = 0.05, n_planned: int = 10_000) -> fl
     return float(max(values) / len(LADDER))
 
 
-def _rungs(n_planned: int, level: float) -> list[float]:
-    return [rho_squared(max(1, round(share * n_planned)), level) for share in LADDER]
+def _rungs(n_planned: int, level: float, ladder: tuple[float, ...] = LADDER) -> list[float]:
+    return [rho_squared(max(1, round(share * n_planned)), level) for share in ladder]
 
 
 def e_bh(e_values: list[float], alpha: float = 0.05) -> list[bool]:
