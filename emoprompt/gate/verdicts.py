@@ -109,7 +109,7 @@ def decide(paired: list[PairedItems], rule: GateRule, sequential: dict[str, Any]
             decision = _crossed(contrast, each)
         else:
             decision = fixed_gate(cand, ref, contrast.repeats, each)
-        variance = difference_variance(cand, ref)
+        variance = decision.item_variance or difference_variance(cand, ref)
         plan = sequential["n_planned"] if sequential is not None else None
         power = design_power(variance, plan or decision.n_items, each, plan)
         gated.append(GatedContrast(contrast.name, contrast.reference, contrast.candidate, decision, contrast.repeats,

@@ -83,6 +83,8 @@ class GateDecision:
     variance stay as observed (None when no number of items is likely to: the estimate sits on the boundary)."""
     looks: list[dict[str, Any]] = field(default_factory=list)
     """Sequential gates: (items, estimate, low, high, verdict) at every look so far."""
+    item_variance: float | None = None
+    """Crossed gates: the variance of one item's mean difference that the crossed interval implies (se² × items)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data."""
@@ -116,10 +118,9 @@ def crossed_gate(crossed: dict[str, Any], reference_mean: float, candidate_mean:
     verdict = rule.verdict(crossed["ci_low"], crossed["ci_high"])
     decision = GateDecision(verdict, int(crossed["n_items"]), crossed["diff"], crossed["ci_low"],
                             crossed["ci_high"], "crossed items × wordings (Satterthwaite t)", reference_mean,
-                            candidate_mean)
+                            candidate_mean, item_variance=crossed["se"] ** 2 * crossed["n_items"])
     if verdict == INCONCLUSIVE:
-        per_item = crossed["se"] ** 2 * crossed["n_items"]
-        decision.items_to_decide = items_to_decide(crossed["diff"], per_item, rule)
+        decision.items_to_decide = items_to_decide(crossed["diff"], decision.item_variance or 0.0, rule)
     return decision
 
 
@@ -199,3 +200,14 @@ def design_power(variance: float, n: int, rule: GateRule, sequential_plan: int |
     else:
         half = confidence_radius(n, variance, 2 * rule.alpha, sequential_plan, TUNING)
     return float(stats.norm.cdf((rule.margin - half) / se))
+
+
+def sequential_items(variance: float, rule: GateRule) -> int | None:
+    """The fewest items a sequential gate may use (its cap, tuned for it) whose `design_power` reaches
+    `rule.power`: the cap to plan for; None when the margin is 0."""
+    if not (rule.margin > 0 and variance > 0):
+        return None
+    n = max(2, int(fixed_items(variance, rule)))
+    while design_power(variance, n, rule, sequential_plan=n) < rule.power:
+        n = math.ceil(n * 1.02)
+    return n
