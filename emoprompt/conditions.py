@@ -3,7 +3,7 @@
     condition := term ("+" term)*            terms chain: the first sees the call first (EP02+heart)
     term      := word [":" argument] ["@" placement]
     word      := baseline | heart | heart-neutral | heart-neutral-length
-               | a family (emotionprompt, negativeprompt, placebo, control, user: every stimulus in it)
+               | a family (emotionprompt, negativeprompt, anand, placebo, control, user: every stimulus in it)
                | a registered transform (emoprompt.register_transform or a plugin)
                | a stimulus id (EP02, NP01, PL01, CTRL01, your own), with ":" naming a published variant
 

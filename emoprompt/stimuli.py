@@ -12,7 +12,7 @@ from emoprompt.errors import UsageError, unknown_name
 from emoprompt.mapping_files import check_keys, expect, read_mapping
 from emoprompt.package_data import shipped_dir
 
-FAMILIES = ("emotionprompt", "negativeprompt", "placebo", "control", "user")
+FAMILIES = ("emotionprompt", "negativeprompt", "anand", "placebo", "control", "user")
 _STIMULUS_KEYS = {"id", "text", "family", "theories", "source", "variants", "notes", "code_pnum",
                   "mapping_verified"}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from emoprompt.report.formatting import confidence, scale_of
 from emoprompt.report.plots import ForestRow, forest_svg, heatmap_svg, sequence_svg
+from emoprompt.report.questions import strict_table, swing_table, swings_svg
 from emoprompt.report.tables import (
     Table,
     aggregate_table,
@@ -123,6 +124,14 @@ def _sections(analysis: dict[str, Any]) -> list[tuple[str, list[Table | str]]]:
             items.append(selection_table(result["selection"], analysis))
         if result.get("iterations"):
             items += iteration_tables(result["iterations"])
+        view = result.get("per_question")
+        if view:
+            control = analysis["spec"]["control"]
+            if view["swings"]:
+                items += [swing_table(view, control), f"swings-{_slug(model)}"]
+            strict = strict_table(view, control)
+            if strict is not None:
+                items.append(strict)
         if result.get("usage"):
             items.append(usage_table(result))
         sections.append((model, items))
@@ -159,6 +168,9 @@ def _figures(analysis: dict[str, Any]) -> dict[str, str]:
         if rows:
             figures[f"forest-{_slug(model)}"] = forest_svg(rows, f"{model}: effect vs {spec['control']}",
                                                            spec["sesoi"], scale, confidence(analysis))
+        if (result.get("per_question") or {}).get("swings"):
+            figures[f"swings-{_slug(model)}"] = swings_svg(result["per_question"],
+                                                           f"{model}: questions moved vs repeat noise")
         if result["heatmap"]:
             what = "accuracy" if scale.proportions else "mean score"
             figures[f"heatmap-{_slug(model)}"] = heatmap_svg(sorted(result["heatmap"]), spec["conditions"],

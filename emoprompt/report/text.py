@@ -25,6 +25,10 @@ def headline(analysis: dict[str, Any], context: dict[str, Any]) -> list[str]:
         sentences = [_primary_sentence(model, result, scale, level)] if result.get("primary") else []
         sentences += _pooled_sentences(result, spec)
         sentences += _confound_sentences(result, scale)
+        if (result.get("per_question") or {}).get("swings"):
+            from emoprompt.report.questions import swing_sentence
+
+            sentences.append(swing_sentence(result["per_question"], spec["alpha"]))
         if result.get("wording"):
             from emoprompt.report.wording import wording_sentence
 

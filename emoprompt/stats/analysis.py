@@ -36,7 +36,7 @@ from emoprompt.stats.tally import tally
 from emoprompt.stats.wording import crossed_equivalence, crossed_of, wording_analysis
 from emoprompt.usage import usage
 
-STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "user", "heart")
+STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "anand", "user", "heart")
 CELL = ["model", "task", "item", "condition", "repeat"]
 
 
@@ -75,6 +75,11 @@ def analyze(frame: pd.DataFrame, spec: AnalysisPlan) -> Analysis:
             models[model].wording = json_safe(wording_analysis(rows, conditions, treatments, spec.comparator,
                                                                spec.baseline, spec.alpha))
             _cross_wordings(models[model], rows, spec)
+        elif declared >= 2 and scale.proportions:
+            from emoprompt.stats.per_question import question_view
+
+            models[model].per_question = question_view(valid[valid["model"] == model], treatments,
+                                                       spec.comparator, declared, spec.alpha)
     _adjust_families(models, spec)
     data = DataFacts(len(frame), errors, list(models), repeats, wordings, declared, binary, scale.to_dict(),
                      1 - spec.alpha, sorted(frame["task"].unique().tolist()),

@@ -221,6 +221,9 @@ class ModelAnalysis:
     gate_open: bool | None = None
     selection: dict[str, Any] | None = None
     iterations: dict[str, Any] | None = None
+    per_question: dict[str, Any] | None = None
+    """With repeats: each stimulus's per-question swings against repeat noise, and strict correctness
+    (`stats.per_question`)."""
 
 
 @dataclass

@@ -94,7 +94,24 @@ def _singular_to_plural(rng: random.Random) -> Item:
     return noun, (plural(noun),)
 
 
+ANAND_PROBLEMS = ((5, 7), (12, 34), (123, 456), (1234, 5678), (12345, 67890), (123456, 789012), (1234567, 8901234),
+                  (12345678, 90123456), (123456789, 987654321), (1234567890, 9876543210))
+"""Anand 2025's ten multiplication problems, one to ten digits (sanand0/llmevals emotion-prompts)."""
+
+
+def _anand_multiplication() -> Callable[[random.Random], Item]:
+    """The ten problems in order, whatever the seed ("What is a x b?" → the product)."""
+    problems = iter(ANAND_PROBLEMS * 50)
+
+    def make(rng: random.Random) -> Item:
+        a, b = next(problems)
+        return f"What is {a} x {b}?", (str(a * b),)
+
+    return make
+
+
 GENERATORS: dict[str, Callable[[], Callable[[random.Random], Item]]] = {
+    "anand_multiplication": _anand_multiplication,
     "sum": lambda: _sum,
     "diff": lambda: _diff,
     "larger_number": lambda: _larger,

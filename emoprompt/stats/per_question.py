@@ -1,0 +1,116 @@
+"""The per-question view: how far single questions move under a stimulus, against what repeat noise alone moves them.
+
+Studies of tips, threats, tone and personas (Wharton's Prompting Science Reports 1 and 3, Mind Your Tone) report
+null averages beside large per-question swings ("±35 pp on single questions"). With K repeats per question and
+condition, a question's effect is the difference of two means of K noisy answers, so some questions swing even when
+the stimulus does nothing. For each stimulus against the control this module counts the questions whose effect
+exceeds 10, 20 and 30 pp, up and down, and the same counts under the null of no effect: a permutation null that,
+within each question, deals its 2K answers at random to the two conditions (exchangeable under the null, so the
+band is computed from the data, repeat noise and all). p is the share of permutations with at least as many
+questions past the threshold (either way) as observed, counted with the observed one (Phipson & Smyth 2010).
+
+Also the strict-correctness metrics of Prompting Science Report 1: the share of questions right in 100%, 90% and
+51% of their runs, per condition, with the paired test of a binary outcome per question (McNemar mid-p with the
+uniform-Dirichlet interval) against the control.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emoprompt.stats.paired import paired_binary
+
+THRESHOLDS = (0.10, 0.20, 0.30)
+STRICT = ((1.0, "100%"), (0.9, "90%"), (0.51, "51%"))
+RESAMPLES = 1000
+
+
+def score_table(rows: pd.DataFrame, condition: str, repeats: int) -> pd.DataFrame:
+    """Items × repeats of one condition's scores (items with another number of answered repeats left out)."""
+    chosen = rows[rows["condition"] == condition]
+    table = chosen.pivot_table(index=["task", "item"], columns="repeat", values="score", aggfunc="first")
+    complete = table[table.notna().sum(axis=1) == repeats]
+    values = complete.to_numpy(float)
+    return pd.DataFrame(values[~np.isnan(values)].reshape(len(complete), repeats), index=complete.index)
+
+
+def swings(rows: pd.DataFrame, condition: str, control: str, repeats: int, seed: int = 0,
+           resamples: int = RESAMPLES) -> dict[str, Any] | None:
+    """The per-question effects of `condition` against `control` (K repeats each) and their permutation null.
+    None when there are fewer than two repeats or two shared questions."""
+    if repeats < 2:
+        return None
+    treated, untreated = score_table(rows, condition, repeats), score_table(rows, control, repeats)
+    shared = treated.index.intersection(untreated.index)
+    if len(shared) < 2:
+        return None
+    a, b = treated.loc[shared].to_numpy(float), untreated.loc[shared].to_numpy(float)
+    effects = a.mean(axis=1) - b.mean(axis=1)
+    pooled = np.concatenate([a, b], axis=1)
+    rng = np.random.default_rng(seed)
+    null = np.empty((resamples, len(shared)))
+    for draw in range(resamples):
+        dealt = rng.permuted(pooled, axis=1)
+        null[draw] = dealt[:, :repeats].mean(axis=1) - dealt[:, repeats:].mean(axis=1)
+    rows_out = []
+    for threshold in THRESHOLDS:
+        cut = threshold - 1e-9  # an effect of exactly 0.3 (3 of 10 repeats) counts as past 30 pp
+        up, down = int(np.sum(effects > cut)), int(np.sum(effects < -cut))
+        null_up, null_down = np.sum(null > cut, axis=1), np.sum(null < -cut, axis=1)
+        null_total = null_up + null_down
+        p = (1 + int(np.sum(null_total >= up + down))) / (1 + resamples)
+        rows_out.append({
+            "threshold": threshold, "up": up, "down": down,
+            "null_up": float(null_up.mean()), "null_down": float(null_down.mean()),
+            "null_total": float(null_total.mean()),
+            "null_band": [int(np.quantile(null_total, 0.025)), int(np.quantile(null_total, 0.975))],
+            "p": p})
+    return {"condition": condition, "control": control, "n_items": len(shared), "repeats": repeats,
+            "mean_effect": float(effects.mean()), "effects": [round(float(e), 6) for e in effects],
+            "thresholds": rows_out, "resamples": resamples}
+
+
+def strict_correctness(rows: pd.DataFrame, conditions: list[str], control: str, repeats: int, alpha: float
+                       ) -> list[dict[str, Any]] | None:
+    """Per condition and threshold: the share of questions right in at least that share of their runs, and the
+    paired test of that per-question outcome against the control. None for fewer than two repeats or scores
+    other than right/wrong."""
+    if repeats < 2 or not rows["score"].isin([0.0, 1.0]).all():
+        return None
+    means = {c: score_table(rows, c, repeats).mean(axis=1) for c in conditions}
+    if control not in means or means[control].empty:
+        return None
+    out = []
+    for cut, label in STRICT:
+        for condition in conditions:
+            shared = means[condition].index.intersection(means[control].index)
+            if len(shared) < 2:
+                continue
+            right = (means[condition].loc[shared].to_numpy(float) >= cut - 1e-9).astype(float)
+            base = (means[control].loc[shared].to_numpy(float) >= cut - 1e-9).astype(float)
+            row: dict[str, Any] = {"threshold": label, "condition": condition, "n_items": len(shared),
+                                   "share": float(right.mean())}
+            if condition != control:
+                test = paired_binary(right, base, alpha)
+                row.update(diff=test.diff, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p_value,
+                           method=test.method)
+            out.append(row)
+    return out
+
+
+def question_view(rows: pd.DataFrame, treatments: list[str], control: str, repeats: int, alpha: float
+                  ) -> dict[str, Any] | None:
+    """The per-question view of one model's valid rows: swings per stimulus and the strict-correctness metrics."""
+    swung = [s for s in (swings(rows, c, control, repeats) for c in treatments) if s is not None]
+    strict = strict_correctness(rows, [control, *treatments], control, repeats, alpha)
+    if not swung and not strict:
+        return None
+    return {"swings": swung, "strict": strict or []}
+
+
+def exceeds_chance(swing: dict[str, Any], alpha: float) -> list[dict[str, Any]]:
+    """The thresholds at which the observed number of swinging questions exceeds the permutation null."""
+    return [row for row in swing["thresholds"] if row["p"] < alpha]
