@@ -27,6 +27,15 @@ def reported(protocol: str) -> dict[str, Any]:
     return dict(entry) if isinstance(entry, dict) else {}
 
 
+def reported_protocols() -> list[str]:
+    """The protocols suites/reported.toml holds numbers for."""
+    from emoprompt.mapping_files import read_mapping
+    from emoprompt.package_data import shipped_dir
+
+    data = read_mapping(shipped_dir("suites") / "reported.toml")
+    return [name for name, entry in data.items() if isinstance(entry, dict)]
+
+
 def replication(run_dir: Path, protocol: str | None = None) -> dict[str, Any]:
     """The replication table's data for a reported run folder of `protocol` (default: the run's experiment name)."""
     from emoprompt.runner.store import read_manifest

@@ -23,12 +23,20 @@ from emoprompt.errors import UsageError
               help="Samples per task (seeded subset), or 'all'; default: the protocol's.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding benchmark data.")
 @click.option("--out", type=click.Path(path_type=Path), help="The run folder (default: results/<run-id>).")
+@click.option("--published", is_flag=True,
+              help="Run nothing: re-analyse the study's published table (clustered where the study was not) and say "
+                   "what its design could detect.")
 def replicate(protocol: str, model: tuple[str, ...], run_dir: Path | None, limit: int | str | None,
-              data_dir: Path | None, out: Path | None) -> None:
+              data_dir: Path | None, out: Path | None, published: bool) -> None:
     """Run a published protocol (or read a finished run of it) and write replication.md: the paper's aggregation on
-    our records beside the paper's numbers, then absolute differences with intervals and an honest best stimulus."""
+    our records beside the paper's numbers, then absolute differences with intervals and an honest best stimulus.
+    With --published, re-analyse the study's own published numbers instead."""
     from emoprompt.replication import write_replication
     from emoprompt.runner.experiment import load_experiment, protocol_names
+
+    if published:
+        click.echo(_published(protocol))
+        return
 
     if protocol not in protocol_names():
         from emoprompt.errors import unknown_name
@@ -50,6 +58,17 @@ def replicate(protocol: str, model: tuple[str, ...], run_dir: Path | None, limit
     paths = write_replication(run_dir, protocol)
     click.echo(paths["markdown"].read_text(encoding="utf-8"))
     click.echo(f"Replication: {paths['markdown']}\n             {paths['json']}")
+
+
+def _published(protocol: str) -> str:
+    from emoprompt.published import has_table, published_markdown, published_reanalysis
+    from emoprompt.replication import reported, reported_protocols
+
+    paper = reported(protocol)
+    if not has_table(paper):
+        names = [name for name in reported_protocols() if has_table(reported(name))]
+        raise UsageError(f"no published table to re-analyse for {protocol!r}; protocols with one: {', '.join(names)}")
+    return published_markdown(published_reanalysis(protocol, paper))
 
 
 @click.command()
