@@ -12,29 +12,29 @@ SENTENCE_THRESHOLD = 0.2
 
 
 def swing_sentence(view: dict[str, Any], alpha: float) -> str:
-    """One sentence: do single questions move more than repeat noise moves them? It names the threshold with the
-    strongest evidence where a stimulus's swings exceed chance, else the 20 pp count of the stimulus that moved most
-    questions. (The thresholds and stimuli are several looks: read one p below α among them with that in mind.)"""
+    """One sentence: do single questions move more than repeat noise moves them? The claim rests on the spread test
+    (Holm over the stimuli); the 20 pp count and its chance band say how many questions that is."""
+    from emoprompt.stats.per_question import exceeds_chance
+
     if not view["swings"]:
         return ""
-    exceeding = [(s, r) for s in view["swings"] for r in s["thresholds"] if r["p"] < alpha]
+    exceeding = [s for s in view["swings"] if exceeds_chance(s, alpha)]
+    swing = min(exceeding, key=lambda s: s["spread"]["p_holm"]) if exceeding else \
+        max(view["swings"], key=lambda s: s["spread"]["observed_sd"])
+    row = next(r for r in swing["thresholds"] if abs(r["threshold"] - SENTENCE_THRESHOLD) < 1e-9)
+    spread = swing["spread"]
+    counts = (f"{swing['condition']} moved {row['up'] + row['down']} of {swing['n_items']} questions by more than "
+              f"20 pp ({row['up']} up, {row['down']} down; repeat noise alone: {row['null_total']:.1f} "
+              f"[{row['null_band'][0]}, {row['null_band'][1]}] at {swing['repeats']} repeats)")
+    shown = p_text(spread["p_holm"])
+    family = f", Holm over {len(view['swings'])} stimuli" if len(view["swings"]) > 1 else ""
+    test = (f"its per-question effects spread by {100 * spread['observed_sd']:.1f} pp (SD) against "
+            f"{100 * spread['null_sd']:.1f} pp from repeat noise (permutation p {'' if shown[0] == '<' else '= '}"
+            f"{shown}{family})")
     if exceeding:
-        swing, row = min(exceeding, key=lambda pair: pair[1]["p"])
-    else:
-        rows = [(s, next(r for r in s["thresholds"] if abs(r["threshold"] - SENTENCE_THRESHOLD) < 1e-9))
-                for s in view["swings"]]
-        swing, row = max(rows, key=lambda pair: pair[1]["up"] + pair[1]["down"])
-    cut = f"{100 * row['threshold']:.0f} pp"
-    moved = f"{row['up'] + row['down']} of {swing['n_items']} questions by more than {cut} ({row['up']} up, " \
-            f"{row['down']} down)"
-    chance = f"repeat noise alone moves {row['null_total']:.1f} [{row['null_band'][0]}, {row['null_band'][1]}] " \
-             f"at {swing['repeats']} repeats"
-    if exceeding:
-        names = ", ".join(dict.fromkeys(s["condition"] for s, _ in exceeding))
-        return (f"Per question, {swing['condition']} moved {moved}, more than {chance} (permutation p = "
-                f"{p_text(row['p'])}): the swings of {names} exceed chance.")
-    return (f"Per question, {swing['condition']} moved {moved} where {chance}: no stimulus's per-question swings "
-            "exceed what chance gives.")
+        names = ", ".join(s["condition"] for s in exceeding)
+        return f"Per question, {counts}; {test}: the swings of {names} exceed chance."
+    return f"Per question, {counts}; {test}: no stimulus's per-question swings exceed what chance gives."
 
 
 def swing_table(view: dict[str, Any], control: str) -> Table:
@@ -44,6 +44,9 @@ def swing_table(view: dict[str, Any], control: str) -> Table:
         for row in swing["thresholds"]:
             rows.append([swing["condition"], f"> {100 * row['threshold']:.0f} pp", str(row["up"]), str(row["down"]),
                          f"{row['null_total']:.1f} [{row['null_band'][0]}, {row['null_band'][1]}]", p_text(row["p"])])
+        spread = swing["spread"]
+        rows.append([swing["condition"], "spread of the effects (SD)", f"{100 * spread['observed_sd']:.1f} pp", "",
+                     f"{100 * spread['null_sd']:.1f} pp", f"{p_text(spread['p_holm'])} (Holm)"])
     k = view["swings"][0]["repeats"] if view["swings"] else 0
     return Table(f"Per-question swings vs {control}, against repeat noise",
                  ["stimulus", "moved by", "questions up", "questions down", "expected by chance (95% band)",
@@ -51,7 +54,8 @@ def swing_table(view: dict[str, Any], control: str) -> Table:
                  f"A question's effect is its mean over {k} repeats under the stimulus minus its mean under "
                  f"{control}. 'Expected by chance' deals each question's {2 * k} answers at random to the two "
                  "conditions (no effect, the same repeat noise), 1,000 times; p is the share of those with at least "
-                 "as many questions moved (either way).")
+                 "as many questions moved (either way). The counts are descriptive; whether the swings exceed chance "
+                 "is the spread row's test (Holm-adjusted across stimuli).")
 
 
 def strict_table(view: dict[str, Any], control: str) -> Table | None:

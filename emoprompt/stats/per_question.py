@@ -9,6 +9,11 @@ within each question, deals its 2K answers at random to the two conditions (exch
 band is computed from the data, repeat noise and all). p is the share of permutations with at least as many
 questions past the threshold (either way) as observed, counted with the observed one (Phipson & Smyth 2010).
 
+The counts are descriptive, three looks at one question. The claim "the swings exceed chance" rests on one
+pre-declared statistic per stimulus: the spread of the per-question effects around their mean, Σ(e − ē)²/n, against
+the same permutation null (a stimulus that moves every question alike does not spread them); across stimuli the
+p-values are Holm-adjusted.
+
 Also the strict-correctness metrics of Prompting Science Report 1: the share of questions right in 100%, 90% and
 51% of their runs, per condition, with the paired test of a binary outcome per question (McNemar mid-p with the
 uniform-Dirichlet interval) against the control.
@@ -55,6 +60,8 @@ def swings(rows: pd.DataFrame, condition: str, control: str, repeats: int, seed:
     for draw in range(resamples):
         dealt = rng.permuted(pooled, axis=1)
         null[draw] = dealt[:, :repeats].mean(axis=1) - dealt[:, repeats:].mean(axis=1)
+    spread = float(np.var(effects))
+    null_spread = np.var(null, axis=1)
     rows_out = []
     for threshold in THRESHOLDS:
         cut = threshold - 1e-9  # an effect of exactly 0.3 (3 of 10 repeats) counts as past 30 pp
@@ -70,7 +77,9 @@ def swings(rows: pd.DataFrame, condition: str, control: str, repeats: int, seed:
             "p": p})
     return {"condition": condition, "control": control, "n_items": len(shared), "repeats": repeats,
             "mean_effect": float(effects.mean()), "effects": [round(float(e), 6) for e in effects],
-            "thresholds": rows_out, "resamples": resamples}
+            "thresholds": rows_out, "resamples": resamples,
+            "spread": {"observed_sd": spread**0.5, "null_sd": float(np.mean(null_spread) ** 0.5),
+                       "p": (1 + int(np.sum(null_spread >= spread - 1e-12))) / (1 + resamples)}}
 
 
 def strict_correctness(rows: pd.DataFrame, conditions: list[str], control: str, repeats: int, alpha: float
@@ -103,14 +112,19 @@ def strict_correctness(rows: pd.DataFrame, conditions: list[str], control: str, 
 
 def question_view(rows: pd.DataFrame, treatments: list[str], control: str, repeats: int, alpha: float
                   ) -> dict[str, Any] | None:
-    """The per-question view of one model's valid rows: swings per stimulus and the strict-correctness metrics."""
+    """The per-question view of one model's valid rows: swings per stimulus (the spread test Holm-adjusted across
+    stimuli) and the strict-correctness metrics."""
+    from emoprompt.stats.multiplicity import holm
+
     swung = [s for s in (swings(rows, c, control, repeats) for c in treatments) if s is not None]
+    for swing, adjusted in zip(swung, holm([s["spread"]["p"] for s in swung]), strict=True):
+        swing["spread"]["p_holm"] = adjusted
     strict = strict_correctness(rows, [control, *treatments], control, repeats, alpha)
     if not swung and not strict:
         return None
     return {"swings": swung, "strict": strict or []}
 
 
-def exceeds_chance(swing: dict[str, Any], alpha: float) -> list[dict[str, Any]]:
-    """The thresholds at which the observed number of swinging questions exceeds the permutation null."""
-    return [row for row in swing["thresholds"] if row["p"] < alpha]
+def exceeds_chance(swing: dict[str, Any], alpha: float) -> bool:
+    """True when the stimulus spreads the per-question effects more than repeat noise does (Holm-adjusted)."""
+    return bool(swing["spread"].get("p_holm", swing["spread"]["p"]) < alpha)

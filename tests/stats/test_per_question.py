@@ -37,21 +37,23 @@ def test_counts_are_the_questions_past_each_threshold_both_ways():
     assert result["effects"] == [1.0, -1.0, 0.25, 0.0]
 
 
-def test_the_null_band_is_calibrated_when_the_stimulus_does_nothing():
+def test_the_null_band_and_the_spread_test_are_calibrated_when_the_stimulus_does_nothing():
     rng = np.random.default_rng(0)
-    p_values = [swings(frame(rng, 50, 10), "S", "baseline", 10, seed=s, resamples=300)["thresholds"][1]["p"]
-                for s in range(150)]
-    assert np.mean(np.array(p_values) < 0.05) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 150)
+    results = [swings(frame(rng, 50, 10), "S", "baseline", 10, seed=s, resamples=300) for s in range(150)]
+    noise = 2 * np.sqrt(0.05 * 0.95 / 150)
+    assert np.mean([r["thresholds"][1]["p"] < 0.05 for r in results]) <= 0.05 + noise
+    assert np.mean([r["spread"]["p"] < 0.05 for r in results]) <= 0.05 + noise
 
 
 def test_swings_that_cancel_on_average_are_found():
     rng = np.random.default_rng(1)
-    hits = 0
+    hits, spread_hits = 0, 0
     for s in range(40):
         result = swings(frame(rng, 60, 10, swinging=24, shift=0.45), "S", "baseline", 10, seed=s, resamples=300)
         assert abs(result["mean_effect"]) < 0.1
         hits += result["thresholds"][2]["p"] < 0.05
-    assert hits / 40 >= 0.8
+        spread_hits += result["spread"]["p"] < 0.05
+    assert hits / 40 >= 0.8 and spread_hits / 40 >= 0.95
 
 
 def test_one_repeat_gives_no_view():
