@@ -11,7 +11,7 @@ from typing import Any
 from emoprompt.errors import UsageError
 from emoprompt.gate.pairing import PairedItems, Side, contrasts_across, contrasts_in_folder
 from emoprompt.gate.verdicts import GateReport, decide, margin_in_unit
-from emoprompt.stats.gate import INCONCLUSIVE, GateRule, fixed_items
+from emoprompt.stats.gate import INCONCLUSIVE, REJECT, GateRule, fixed_items
 from emoprompt.stats.scale import Scale
 
 
@@ -128,8 +128,8 @@ def gate_experiment(experiment: Any, out: Path, question: GateQuestion, options:
         notes += _run_notes(result)
         report = _sequential_report(out, question, items[:look], state)
         stopped = result.counters.stopped_by
-        if report.verdict != INCONCLUSIVE and all(c.decision.verdict != INCONCLUSIVE for c in report.contrasts):
-            break
+        if report.verdict == REJECT or all(c.decision.verdict != INCONCLUSIVE for c in report.contrasts):
+            break  # one rejected contrast rejects the change, whatever the others would say
         if stopped is not None:
             notes.append(f"stopped by --{stopped.replace('_', '-')}: {result.counters.stop_reason}")
             break
