@@ -19,8 +19,10 @@ def reason(report: GateReport, contrast: GatedContrast) -> str:
     unit = scale.unit
     bounds = f"{scale.diff(decision.low)} to {scale.diff(decision.high)} {unit}"
     if decision.verdict == ALLOW:
-        return (f"the candidate is {'better' if rule.superiority else 'no worse than the margin'}: the difference "
-                f"is at least {scale.diff(decision.low)} {unit}, above {scale.diff(lo)} {unit}")
+        claim = "better than the reference" if rule.superiority else \
+            "no worse than the reference by more than the margin"
+        return f"the candidate is {claim}: the difference is at least {scale.diff(decision.low)} {unit}, above " \
+               f"{scale.diff(lo)} {unit}"
     if decision.verdict == REJECT:
         what = (f"not better by {scale.diff(hi, signed=False)} {unit}" if rule.superiority and hi
                 else "worse than the reference")
