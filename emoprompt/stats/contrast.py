@@ -36,7 +36,7 @@ def contrast(treatment: np.ndarray, comparator: np.ndarray, repeats: int, alpha:
     by the terminal summary, every table of the report and analysis.json alike (`into`: Contrast, or a subclass
     that also carries `labels`, such as a per-task row).
 
-    K = 1 binary: McNemar mid-p (and exact p) with the uniform-Dirichlet CI (`dirichlet_difference_ci`); otherwise
+    K = 1 binary: McNemar mid-p (and exact p) with the Dirichlet ∪ Tango CI (`paired_binary`); otherwise
     a paired t on item means with a sign-flip permutation p and a BCa bootstrap CI (and Wilcoxon for non-binary
     scores) as robustness checks.
     What depends on the contrast's multiplicity family (the MDE, "underpowered", "cannot reach significance") is

@@ -11,7 +11,7 @@ non-inferiority with margin m has (−m, 0), superiority with margin m has (0, m
 
 So a false ALLOW (letting a regression of the margin through) and a false REJECT (failing a change that did no
 harm) each happen with probability at most α. The fixed gate takes L and U from the contrast's own paired test
-(the uniform-Dirichlet interval of McNemar's design for one binary sample per item, paired t on item means
+(the Dirichlet ∪ Tango interval of McNemar's design for one binary sample per item, paired t on item means
 otherwise; the crossed items × wordings interval when wordings were crossed). The sequential gate takes them from
 the anytime-valid confidence sequence of `stats.sequential` on the item differences in the order the items ran, so
 it may be looked at after every round and stopped at the first verdict.

@@ -87,15 +87,45 @@ def dirichlet_difference_ci(n10: int, n01: int, n: int, alpha: float = 0.05) -> 
     return float(low), float(high)
 
 
+def tango_difference_ci(n10: int, n01: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Tango's (1998) score interval for p10 − p01: the δ whose score statistic (b − c − nδ) / sqrt(n(2q̃ + δ(1 −
+    δ))), with q̃ the constrained maximum-likelihood p01 under δ, stays within ±z. Near nominal coverage at the
+    extremes, where the uniform-Dirichlet posterior shrinks too far towards 0 (Fagerland, Lydersen & Laake 2014)."""
+    from scipy import optimize, stats
+
+    if n == 0:
+        return -1.0, 1.0
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    estimate = (n10 - n01) / n
+
+    def score(d: float) -> float:
+        a, b, c = 2 * n, -n10 - n01 + (2 * n - n10 + n01) * d, -n01 * d * (1 - d)
+        q = (np.sqrt(max(b * b - 4 * a * c, 0.0)) - b) / (2 * a)
+        variance = n * (2 * q + d * (1 - d))
+        gap = n10 - n01 - n * d
+        if variance > 0:
+            return float(gap / np.sqrt(variance))
+        return 0.0 if gap == 0 else float(np.sign(gap)) * np.inf
+
+    edge = 1 - 1e-12
+    low = -1.0 if score(-edge) <= z else optimize.brentq(lambda d: score(d) - z, -edge, estimate, xtol=1e-9)
+    high = 1.0 if score(edge) >= -z else optimize.brentq(lambda d: score(d) + z, estimate, edge, xtol=1e-9)
+    return float(low), float(high)
+
+
 def paired_binary(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> PairedDifference:
-    """K = 1 binary outcomes: McNemar mid-p (and exact p) with the uniform-Dirichlet interval
-    (`dirichlet_difference_ci`), widened where needed to hold the observed difference: at the extremes (every item
-    moved one way) the posterior's shrinkage towards 0 would otherwise print an estimate outside its own interval."""
+    """K = 1 binary outcomes: McNemar mid-p (and exact p) with the union of the uniform-Dirichlet interval
+    (`dirichlet_difference_ci`) and Tango's score interval (`tango_difference_ci`), which also holds the observed
+    difference. By exact enumeration the Dirichlet interval covers at least 0.94 at 15, 30 and 60 items except at
+    extreme one-directional effects (70 pp: 0.87 at 15 items; 90 pp: 0.82), where Tango's covers; the union covers
+    at least 0.944, 0.939 and 0.951 at 15, 30 and 60 items over effects from 0 to 95 pp
+    (tests/stats/test_paired.py)."""
     t, c = np.asarray(treatment, bool), np.asarray(control, bool)
     n10, n01 = int(np.sum(t & ~c)), int(np.sum(~t & c))
     diff = float(t.mean() - c.mean())
     low, high = dirichlet_difference_ci(n10, n01, len(t), alpha)
-    low, high = min(low, diff), max(high, diff)
+    score_low, score_high = tango_difference_ci(n10, n01, len(t), alpha)
+    low, high = min(low, score_low, diff), max(high, score_high, diff)
     return PairedDifference(len(t), float(t.mean()), float(c.mean()), diff, low, high,
                             mcnemar_midp(n10, n01), "mcnemar-midp/dirichlet", n10, n01, mcnemar_exact(n10, n01))
 

@@ -16,7 +16,7 @@ p-values are Holm-adjusted.
 
 Also the strict-correctness metrics of Prompting Science Report 1: the share of questions right in 100%, 90% and
 51% of their runs, per condition, with the paired test of a binary outcome per question (McNemar mid-p with the
-uniform-Dirichlet interval) against the control.
+Dirichlet ∪ Tango interval, `stats.paired.paired_binary`) against the control.
 """
 
 from __future__ import annotations

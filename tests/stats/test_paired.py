@@ -130,6 +130,26 @@ def test_the_binary_interval_covers_at_small_samples_by_exact_enumeration(n):
         assert coverage >= 0.94, (n, p10, p01, coverage)
 
 
+@pytest.mark.parametrize("n", [15, 30, 60])
+def test_the_printed_interval_covers_extreme_one_directional_effects(n):
+    """Where the Dirichlet interval alone falls short (every discordant pair one way, 70 or 90 pp), the printed
+    interval — joined with Tango's score interval — covers."""
+    from emoprompt.stats.paired import dirichlet_difference_ci
+
+    for effect in (0.7, 0.9):
+        printed = dirichlet_only = 0.0
+        for n10 in range(n + 1):
+            probability = stats.binom.pmf(n10, n, effect)
+            treated = np.r_[np.ones(n10), np.zeros(n - n10)]
+            result = paired_binary(treated, np.zeros(n))
+            printed += probability * (result.ci_low <= effect <= result.ci_high)
+            low, high = dirichlet_difference_ci(n10, 0, n)
+            dirichlet_only += probability * (low <= effect <= high)
+        assert printed >= 0.94, (n, effect, printed)
+        if n == 15:
+            assert dirichlet_only < 0.9  # why the union exists
+
+
 def test_agresti_min_under_covers_where_the_printed_interval_does_not():
     n, covered = 20, {"agresti-min": 0.0, "printed": 0.0}
     from emoprompt.stats.paired import dirichlet_difference_ci
