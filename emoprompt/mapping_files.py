@@ -39,6 +39,10 @@ def _load_yaml(text: str) -> Any:
         raise _MalformedYAML(f"malformed YAML{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
 
 
+MAPPING_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+"""The file types `read_mapping` reads."""
+
+
 def read_mapping(path: Path) -> dict[str, Any]:
     """Parse a `.toml`, `.yaml`, `.yml` or `.json` file into a dict, or raise a one-line UsageError."""
     if not path.is_file():

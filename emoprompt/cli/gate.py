@@ -13,8 +13,8 @@ import click
 from emoprompt.cli.options import AT_LEAST_ONE, PROBABILITY, existing_folder, flag, given_on_command_line, options
 from emoprompt.cli.run import EndpointFlags, ExperimentFlags, SendingFlags
 from emoprompt.errors import UsageError
+from emoprompt.mapping_files import MAPPING_SUFFIXES
 
-EXPERIMENT_FILES = (".toml", ".yaml", ".yml", ".json")
 GATE_EXIT_CODES = """\b
 Exit codes:
   0    ALLOW: the candidate is no worse than the margin (or, with --superiority, better)
@@ -112,7 +112,7 @@ def _gate(ctx: click.Context, paths: tuple[Path, ...], asked: Any, running: Sequ
     from emoprompt.gate.sources import gate_folders, gate_imported
 
     typed = given_on_command_line(ctx, flags)
-    experiment_file = len(paths) == 1 and paths[0].suffix.lower() in EXPERIMENT_FILES and not paths[0].is_dir()
+    experiment_file = len(paths) == 1 and paths[0].suffix.lower() in MAPPING_SUFFIXES and not paths[0].is_dir()
     if importer is not None:
         if typed or running.sequential:
             raise UsageError(f"--from reads finished results; drop {typed[0] if typed else '--sequential'}")

@@ -157,17 +157,15 @@ def _sequential_report(out: Path, question: GateQuestion, items: list[tuple[str,
         keys = [(str(task), str(item)) for task, item in contrast.table.index]
         order = sorted(range(len(keys)), key=lambda i: rank.get(keys[i], math.inf))
         contrast.table = contrast.table.iloc[order]
-    looks = _looks_in_items(paired, items, state["looks"])
+    looks = {contrast.name: _looks_in_items(contrast, items, state["looks"]) for contrast in paired}
     report = _report(paired, question, [side.frame], {"n_planned": state["n_planned"], "looks": looks})
     report.sources = {"run": str(out)}
     return report
 
 
-def _looks_in_items(paired: list[PairedItems], items: list[tuple[str, str]], looks: list[int]) -> list[int]:
-    """The looks as counts of paired items (an item left out for an error cell does not count)."""
-    if not paired:
-        return looks
-    kept = {(str(task), str(item)) for task, item in paired[0].table.index}
+def _looks_in_items(contrast: PairedItems, items: list[tuple[str, str]], looks: list[int]) -> list[int]:
+    """The looks as counts of the contrast's paired items (an item left out for an error cell does not count)."""
+    kept = {(str(task), str(item)) for task, item in contrast.table.index}
     counts, seen = [], 0
     marks = set(looks)
     for position, item in enumerate(items, start=1):

@@ -94,8 +94,8 @@ class GateReport:
 
 
 def decide(paired: list[PairedItems], rule: GateRule, sequential: dict[str, Any] | None = None) -> list[GatedContrast]:
-    """Each contrast's verdict at α/k (k contrasts). `sequential` ({"n_planned", "looks"}, items in the order
-    they ran) makes it the sequential gate's."""
+    """Each contrast's verdict at α/k (k contrasts). `sequential` (`n_planned`, and `looks`: per contrast name, the
+    numbers of its paired items at each look, items in the order they ran) makes it the sequential gate's."""
     each = rule.with_alpha(rule.alpha / max(1, len(paired)))
     gated = []
     for contrast in paired:
@@ -103,8 +103,8 @@ def decide(paired: list[PairedItems], rule: GateRule, sequential: dict[str, Any]
         ref, cand = table["reference"].to_numpy(float), table["candidate"].to_numpy(float)
         differences = cand - ref
         if sequential is not None:
-            decision = sequential_gate(differences, sequential["looks"], each, sequential["n_planned"],
-                                       float(ref.mean()), float(cand.mean()))
+            decision = sequential_gate(differences, sequential["looks"][contrast.name], each,
+                                       sequential["n_planned"], float(ref.mean()), float(cand.mean()))
         elif contrast.wordings > 1:
             decision = _crossed(contrast, each)
         else:

@@ -33,22 +33,31 @@ STRICT = ((1.0, "100%"), (0.9, "90%"), (0.51, "51%"))
 RESAMPLES = 1000
 
 
-def score_table(rows: pd.DataFrame, condition: str, repeats: int) -> pd.DataFrame:
-    """Items × repeats of one condition's scores (items with another number of answered repeats left out)."""
-    chosen = rows[rows["condition"] == condition]
-    table = chosen.pivot_table(index=["task", "item"], columns="repeat", values="score", aggfunc="first")
-    complete = table[table.notna().sum(axis=1) == repeats]
-    values = complete.to_numpy(float)
-    return pd.DataFrame(values[~np.isnan(values)].reshape(len(complete), repeats), index=complete.index)
+def score_tables(rows: pd.DataFrame, repeats: int) -> dict[str, pd.DataFrame]:
+    """Per condition, items × repeats of its scores (items with another number of answered repeats left out), from
+    one pivot of the rows."""
+    pivot = rows.pivot_table(index=["task", "item"], columns=["condition", "repeat"], values="score",
+                             aggfunc="first")
+    tables = {}
+    for condition in pivot.columns.get_level_values("condition").unique():
+        table = pivot[condition]
+        complete = table[table.notna().sum(axis=1) == repeats]
+        values = complete.to_numpy(float)
+        tables[str(condition)] = pd.DataFrame(values[~np.isnan(values)].reshape(len(complete), repeats),
+                                              index=complete.index)
+    return tables
 
 
-def swings(rows: pd.DataFrame, condition: str, control: str, repeats: int, seed: int = 0,
+def swings(tables: dict[str, pd.DataFrame], condition: str, control: str, seed: int = 0,
            resamples: int = RESAMPLES) -> dict[str, Any] | None:
-    """The per-question effects of `condition` against `control` (K repeats each) and their permutation null.
-    None when there are fewer than two repeats or two shared questions."""
+    """The per-question effects of `condition` against `control` (`score_tables`, K repeats each) and their
+    permutation null. None when there are fewer than two repeats or two shared questions."""
+    if condition not in tables or control not in tables:
+        return None
+    treated, untreated = tables[condition], tables[control]
+    repeats = treated.shape[1]
     if repeats < 2:
         return None
-    treated, untreated = score_table(rows, condition, repeats), score_table(rows, control, repeats)
     shared = treated.index.intersection(untreated.index)
     if len(shared) < 2:
         return None
@@ -82,14 +91,15 @@ def swings(rows: pd.DataFrame, condition: str, control: str, repeats: int, seed:
                        "p": (1 + int(np.sum(null_spread >= spread - 1e-12))) / (1 + resamples)}}
 
 
-def strict_correctness(rows: pd.DataFrame, conditions: list[str], control: str, repeats: int, alpha: float
+def strict_correctness(tables: dict[str, pd.DataFrame], conditions: list[str], control: str, alpha: float
                        ) -> list[dict[str, Any]] | None:
     """Per condition and threshold: the share of questions right in at least that share of their runs, and the
     paired test of that per-question outcome against the control. None for fewer than two repeats or scores
     other than right/wrong."""
-    if repeats < 2 or not rows["score"].isin([0.0, 1.0]).all():
+    chosen = [tables[c] for c in conditions if c in tables]
+    if not chosen or chosen[0].shape[1] < 2 or not all(np.isin(t.to_numpy(), (0.0, 1.0)).all() for t in chosen):
         return None
-    means = {c: score_table(rows, c, repeats).mean(axis=1) for c in conditions}
+    means = {c: tables[c].mean(axis=1) for c in conditions if c in tables}
     if control not in means or means[control].empty:
         return None
     out = []
@@ -116,10 +126,13 @@ def question_view(rows: pd.DataFrame, treatments: list[str], control: str, repea
     stimuli) and the strict-correctness metrics."""
     from emoprompt.stats.multiplicity import holm
 
-    swung = [s for s in (swings(rows, c, control, repeats) for c in treatments) if s is not None]
+    if repeats < 2:
+        return None
+    tables = score_tables(rows, repeats)
+    swung = [s for s in (swings(tables, c, control) for c in treatments) if s is not None]
     for swing, adjusted in zip(swung, holm([s["spread"]["p"] for s in swung]), strict=True):
         swing["spread"]["p_holm"] = adjusted
-    strict = strict_correctness(rows, [control, *treatments], control, repeats, alpha)
+    strict = strict_correctness(tables, [control, *treatments], control, alpha)
     if not swung and not strict:
         return None
     return {"swings": swung, "strict": strict or []}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from emoprompt.errors import UsageError
+from emoprompt.mapping_files import MAPPING_SUFFIXES
 from emoprompt.suites.suite import Task
 
 MAX_PARAPHRASES = 50
@@ -48,7 +49,7 @@ class Wording:
 
 def check_source(source: str) -> str:
     """A paraphrase source as given, or one line naming the choices."""
-    if source in SOURCES or source.startswith("model:") or source.endswith((".toml", ".yaml", ".yml", ".json")):
+    if source in SOURCES or source.startswith("model:") or source.endswith(MAPPING_SUFFIXES):
         return source
     raise UsageError(f"paraphrase source {source!r} is not one of {', '.join(SOURCES)}, a .toml/.yaml/.json file "
                      "of {task: [instruction, ...]} or model:<model>")

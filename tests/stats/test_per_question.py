@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emoprompt.stats.per_question import question_view, strict_correctness, swings
+from emoprompt.stats.per_question import question_view, score_tables, strict_correctness, swings
 
 
 def frame(rng: np.random.Generator, n: int, repeats: int, swinging: int = 0, shift: float = 0.0) -> pd.DataFrame:
@@ -29,7 +29,8 @@ def test_counts_are_the_questions_past_each_threshold_both_ways():
     for item, (base, stim) in enumerate([(0, 4), (4, 0), (2, 3), (1, 1)]):  # of 4 repeats right
         rows += [("t", str(item), "baseline", r, float(r < base)) for r in range(4)]
         rows += [("t", str(item), "S", r, float(r < stim)) for r in range(4)]
-    result = swings(pd.DataFrame(rows, columns=["task", "item", "condition", "repeat", "score"]), "S", "baseline", 4)
+    frame_ = pd.DataFrame(rows, columns=["task", "item", "condition", "repeat", "score"])
+    result = swings(score_tables(frame_, 4), "S", "baseline")
     assert result is not None
     by = {row["threshold"]: row for row in result["thresholds"]}
     assert (by[0.2]["up"], by[0.2]["down"]) == (2, 1)  # +100, −100 and +25 pp; 0 pp stays
@@ -39,7 +40,7 @@ def test_counts_are_the_questions_past_each_threshold_both_ways():
 
 def test_the_null_band_and_the_spread_test_are_calibrated_when_the_stimulus_does_nothing():
     rng = np.random.default_rng(0)
-    results = [swings(frame(rng, 50, 10), "S", "baseline", 10, seed=s, resamples=300) for s in range(150)]
+    results = [swings(score_tables(frame(rng, 50, 10), 10), "S", "baseline", seed=s, resamples=300) for s in range(150)]
     noise = 2 * np.sqrt(0.05 * 0.95 / 150)
     assert np.mean([r["thresholds"][1]["p"] < 0.05 for r in results]) <= 0.05 + noise
     assert np.mean([r["spread"]["p"] < 0.05 for r in results]) <= 0.05 + noise
@@ -49,7 +50,8 @@ def test_swings_that_cancel_on_average_are_found():
     rng = np.random.default_rng(1)
     hits, spread_hits = 0, 0
     for s in range(40):
-        result = swings(frame(rng, 60, 10, swinging=24, shift=0.45), "S", "baseline", 10, seed=s, resamples=300)
+        result = swings(score_tables(frame(rng, 60, 10, swinging=24, shift=0.45), 10), "S", "baseline", seed=s,
+                        resamples=300)
         assert abs(result["mean_effect"]) < 0.1
         hits += result["thresholds"][2]["p"] < 0.05
         spread_hits += result["spread"]["p"] < 0.05
@@ -58,7 +60,7 @@ def test_swings_that_cancel_on_average_are_found():
 
 def test_one_repeat_gives_no_view():
     rng = np.random.default_rng(2)
-    assert swings(frame(rng, 20, 1), "S", "baseline", 1) is None
+    assert swings(score_tables(frame(rng, 20, 1), 1), "S", "baseline") is None
     assert question_view(frame(rng, 20, 1), ["S"], "baseline", 1, 0.05) is None
 
 
@@ -69,8 +71,9 @@ def test_strict_correctness_shares_and_paired_tests():
         stim_right = 10 if item < 3 else 9
         rows += [("t", str(item), "baseline", r, float(r < base_right)) for r in range(10)]
         rows += [("t", str(item), "S", r, float(r < stim_right)) for r in range(10)]
-    strict = strict_correctness(pd.DataFrame(rows, columns=["task", "item", "condition", "repeat", "score"]),
-                                ["baseline", "S"], "baseline", 10, 0.05)
+    strict = strict_correctness(score_tables(pd.DataFrame(rows, columns=["task", "item", "condition", "repeat",
+                                                                          "score"]), 10),
+                                ["baseline", "S"], "baseline", 0.05)
     assert strict is not None
     share = {(row["threshold"], row["condition"]): row["share"] for row in strict}
     assert share[("100%", "baseline")] == 0.6 and share[("100%", "S")] == 0.3
