@@ -2,7 +2,7 @@
 
     condition := term ("+" term)*            terms chain: the first sees the call first (EP02+heart)
     term      := word [":" argument] ["@" placement]
-    word      := baseline | heart | heart-neutral | heart-neutral-length
+    word      := baseline | heart | heart-neutral | heart-neutral-length | rewrite:NAME (the item's own rewording)
                | a family (emotionprompt, negativeprompt, anand, placebo, control, user: every stimulus in it)
                | a registered transform (emoprompt.register_transform or a plugin)
                | a stimulus id (EP02, NP01, PL01, CTRL01, your own), with ":" naming a published variant
@@ -24,6 +24,7 @@ from emoprompt.errors import UsageError, unknown_name
 from emoprompt.stimuli import FAMILIES, Stimulus, StimulusLibrary, load_library
 from emoprompt.transforms.base import Baseline, Chain, Transform, as_transform, chain, identity_hash
 from emoprompt.transforms.feedback import HEART_CONDITIONS, FeedbackLoop, HeartSettings, heart_condition
+from emoprompt.transforms.rewrite import REWRITE, ItemRewrite
 from emoprompt.transforms.stimulus import AttachStimulus, check_placement, check_separator
 
 BASELINE = "baseline"
@@ -121,6 +122,25 @@ def parse_conditions(specs: Iterable[Any], defaults: ConditionDefaults | None = 
     return conditions, notes
 
 
+def wording_notes(conditions: Iterable[Condition], defaults: ConditionDefaults | None = None) -> list[str]:
+    """One note per condition whose stimulus wording is not verified against its study (REFERENCE.md's grades), so
+    that a run or report never passes a recalled or third-party wording off as the paper's."""
+    library = (defaults or ConditionDefaults()).stimuli()
+    notes = []
+    for condition in conditions:
+        parts = condition.transform.transforms if isinstance(condition.transform, Chain) else (condition.transform,)
+        for part in parts:
+            stimulus = library.stimuli.get(part.stimulus_id.split(":")[0]) if isinstance(part, AttachStimulus) \
+                else None
+            if stimulus is not None and stimulus.status != "verified":
+                grade = ("verbatim in third-party copies only, not checked against the study" if
+                         stimulus.status == "secondary" else "not found verbatim in any source; do not cite it as "
+                         "the study's")
+                notes.append(f"condition {condition.name}: the wording of {stimulus.id} is {stimulus.status} "
+                             f"({grade}); `emoprompt stimuli show {stimulus.id}` says why")
+    return notes
+
+
 def canonical_name(spec: str, defaults: ConditionDefaults | None = None) -> str:
     """The canonical name of one condition written as text."""
     return parse_condition(spec, defaults).name
@@ -131,7 +151,7 @@ def condition_words(defaults: ConditionDefaults | None = None) -> list[str]:
     from emoprompt.transforms.registry import transforms
 
     defaults = defaults or ConditionDefaults()
-    return [BASELINE, *HEART_CONDITIONS, *FAMILIES, *transforms.names(), *(s.id for s in defaults.stimuli())]
+    return [BASELINE, *HEART_CONDITIONS, REWRITE, *FAMILIES, *transforms.names(), *(s.id for s in defaults.stimuli())]
 
 
 def _parse_text(text: str, defaults: ConditionDefaults) -> list[Condition]:
@@ -165,6 +185,11 @@ def _term(term: str, defaults: ConditionDefaults) -> list[Condition]:
             return [_baseline(term)]
         loop = heart_condition(lowered, defaults.heart, defaults.seed, defaults.has_oracle)
         return [Condition(lowered, loop, "heart" if lowered == "heart" else "control", (term,))]
+    if lowered == REWRITE:
+        if not argument or at:
+            raise UsageError(f"condition {term!r}: write rewrite:NAME, naming one of the items' own rewrites "
+                             "(e.g. rewrite:very-rude); it takes no @placement")
+        return [Condition(f"{REWRITE}:{argument}", ItemRewrite(argument), REWRITE, (term,))]
     if lowered in FAMILIES:
         if colon:
             raise UsageError(f"condition {term!r}: a family takes no :variant; name one stimulus")

@@ -12,9 +12,14 @@ from emoprompt.errors import UsageError, unknown_name
 from emoprompt.mapping_files import check_keys, expect, read_mapping
 from emoprompt.package_data import shipped_dir
 
-FAMILIES = ("emotionprompt", "negativeprompt", "anand", "placebo", "control", "user")
+FAMILIES = ("emotionprompt", "negativeprompt", "anand", "tone", "threat", "tip", "persona", "placebo", "control",
+            "user")
+STATUSES = ("verified", "secondary", "unverified")
+"""How far a wording is checked (REFERENCE.md's grades): `verified`, read in the study's own code, data or paper;
+`secondary`, verbatim in third-party copies that agree, not checked against the primary source; `unverified`, not
+found verbatim in any source available: recalled or incomplete, never to be cited as the paper's."""
 _STIMULUS_KEYS = {"id", "text", "family", "theories", "source", "variants", "notes", "code_pnum",
-                  "mapping_verified"}
+                  "mapping_verified", "status"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class Stimulus:
     notes: str = ""
     code_pnum: int | None = None
     mapping_verified: bool = True
+    status: str = "verified"
+    """Whether the wording is verified, secondary or unverified (STATUSES)."""
     variant: str | None = None
 
     @property
@@ -84,12 +91,13 @@ def parse_stimulus_file(path: Path) -> list[Stimulus]:
     """Read one stimulus file (`family`/`source` at the top, then `[[stimulus]]` entries) through the one validated
     reader of data files (`read_mapping`: size and depth bounds), every field typed."""
     data = read_mapping(path)
-    check_keys(path.name, data, {"family", "source", "stimulus"})
+    check_keys(path.name, data, {"family", "source", "status", "stimulus"})
     entries = data.get("stimulus", [])
     if not isinstance(entries, list) or not entries:
         raise UsageError(f"{path}: no [[stimulus]] entries; add at least one")
     defaults = {"family": expect(path.name, "family", data.get("family", "user"), str),
-                "source": expect(path.name, "source", data.get("source", ""), str)}
+                "source": expect(path.name, "source", data.get("source", ""), str),
+                "status": expect(path.name, "status", data.get("status", "verified"), str)}
     return [_stimulus_from_entry(path, number, entry, defaults) for number, entry in enumerate(entries, start=1)]
 
 
@@ -109,6 +117,9 @@ def _stimulus_from_entry(path: Path, number: int, entry: Any, defaults: dict[str
     code_pnum = entry.get("code_pnum")
     if code_pnum is not None:
         expect(where, "code_pnum", code_pnum, int)
+    status = expect(where, "status", entry.get("status", defaults["status"]), str)
+    if status not in STATUSES:
+        raise unknown_name("stimulus status", status, STATUSES)
     return Stimulus(
         id=entry["id"],
         text=entry["text"],
@@ -120,6 +131,7 @@ def _stimulus_from_entry(path: Path, number: int, entry: Any, defaults: dict[str
         notes=expect(where, "notes", entry.get("notes", ""), str),
         code_pnum=code_pnum,
         mapping_verified=expect(where, "mapping_verified", entry.get("mapping_verified", True), bool),
+        status=status,
     )
 
 

@@ -86,3 +86,36 @@ def test_placebos_are_length_matched(smollm2_folder):
     median = statistics.median(length(s.text) for s in stimuli)
     for control in library.family("placebo") + library.family("control"):
         assert abs(length(control.text) - median) <= 0.1 * median, control.id
+
+
+def test_prompt_tweak_families_with_their_sources_and_status():
+    library = builtin_library()
+    tone, threat = library.family("tone"), library.family("threat")
+    assert [s.id for s in tone] == [f"TN{i:02d}" for i in range(1, 14)]
+    assert library.get("TN09").text == "You poor creature, do you even know how to solve this?"
+    assert {s.status for s in tone[:11]} == {"secondary"} and library.get("TN13").status == "unverified"
+    assert library.get("TH01").text == "If you get this wrong, I will kick a puppy!"
+    assert {s.status for s in threat} == {"secondary"} and all("2508.00614" in s.source for s in threat)
+    assert library.get("TP01").status == "verified" and "ATLAS" in library.get("TP01").source
+    assert {library.get(i).status for i in ("TP02", "TP03")} == {"unverified"}
+    assert library.get("PS01").text == "You are a 4-year-old toddler who thinks the moon is made of cheese."
+    assert library.get("PS04").status == "unverified" and "opening sentence only" in library.get("PS04").notes
+    assert all(s.status == "verified" for s in library.family("emotionprompt"))
+
+
+def test_an_unknown_status_is_refused(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[[stimulus]]\nid = "U1"\ntext = "Hi."\nstatus = "probably"\n')
+    with pytest.raises(UsageError, match=r"Did you mean|unknown stimulus status"):
+        load_library([path])
+
+
+def test_a_run_says_which_wordings_are_not_verified(tmp_path):
+    import emoprompt
+
+    run = emoprompt.run(emoprompt.Experiment(models=["scripted/echo"], suite="builtin", tasks=["sum"],
+                                             conditions=["baseline", "TN09", "TP03", "EP02"], limit=1),
+                        tmp_path / "run", report=False)
+    notes = " ".join(run.manifest.notes)
+    assert "TN09 is secondary" in notes and "TP03 is unverified" in notes and "do not cite it" in notes
+    assert "EP02" not in notes

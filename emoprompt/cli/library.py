@@ -27,7 +27,8 @@ def stimuli_list(family: str | None, files: tuple[Path, ...]) -> None:
             continue
         theories = ",".join(sorted(stimulus.theories)) or "-"
         text = stimulus.text if len(stimulus.text) <= 70 else stimulus.text[:67] + "..."
-        click.echo(f"{stimulus.id:<7} {stimulus.family:<15} {theories:<45} {text}")
+        status = "" if stimulus.status == "verified" else f"[{stimulus.status}] "
+        click.echo(f"{stimulus.id:<7} {stimulus.family:<15} {theories:<45} {status}{text}")
 
 
 @stimuli.command("show")
@@ -42,6 +43,7 @@ def stimuli_show(stimulus_id: str, files: tuple[Path, ...]) -> None:
     click.echo(f"family:    {stimulus.family}")
     click.echo(f"theories:  {', '.join(sorted(stimulus.theories)) or '-'}")
     click.echo(f"source:    {stimulus.source}")
+    click.echo(f"status:    {stimulus.status}")
     if stimulus.code_pnum is not None:
         verified = "verified" if stimulus.mapping_verified else "unverified mapping"
         click.echo(f"code pnum: {stimulus.code_pnum} ({verified})")
@@ -73,13 +75,27 @@ def data_list(data_dir: Path | None) -> None:
 @data.command("fetch")
 @click.argument("name")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where to put it (default: the user cache).")
-@click.option("--no-verify", is_flag=True, help="Accept files whose checksum differs from the catalogue's.")
+@click.option("--no-verify", is_flag=True, help="Accept files whose checksum differs from the expected one.")
 @click.option("--base-url", help="Fetch from this mirror instead of the catalogue's URL.")
-def data_fetch(name: str, data_dir: Path | None, no_verify: bool, base_url: str | None) -> None:
-    """Download a data set (instruction_induction, bigbench) and check every file's sha256."""
+@click.option("--token", help="Access token for a gated set (default: the set's variable, e.g. HF_TOKEN).")
+@click.option("--from", "local", type=click.Path(path_type=Path),
+              help="Take the files from your own copy (a file, or a folder holding them) instead of downloading.")
+@click.option("--sha256", "expected", multiple=True, metavar="FILE=HASH",
+              help="Check FILE against a sha256 you trust (repeatable).")
+def data_fetch(name: str, data_dir: Path | None, no_verify: bool, base_url: str | None, token: str | None,
+               local: Path | None, expected: tuple[str, ...]) -> None:
+    """Fetch a data set (instruction_induction, bigbench, gpqa, mmlu_pro, mind_your_tone) and check every file's
+    sha256: pinned in the catalogue, else recorded at the first fetch and checked at every later use."""
     from emoprompt.suites.datasets import fetch_dataset
 
-    folder = fetch_dataset(name, verify=not no_verify, base_url=base_url, data_dir=data_dir)
+    hashes = {}
+    for pair in expected:
+        file, equals, checksum = pair.partition("=")
+        if not equals or len(checksum.strip()) != 64:
+            raise click.UsageError(f"--sha256 {pair!r}: write FILE=HASH with the file's 64-hex-digit sha256")
+        hashes[file.strip()] = checksum.strip().lower()
+    folder = fetch_dataset(name, verify=not no_verify, base_url=base_url, data_dir=data_dir, token=token,
+                           local=local, expected=hashes, say=click.echo)
     click.echo(f"{name}: {folder}")
 
 

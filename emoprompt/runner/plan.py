@@ -12,7 +12,7 @@ from typing import Any
 from emoprompt.backends import Backend, BackendOptions, ManagedBackend, resolve_backend
 from emoprompt.backends.managed import Budget
 from emoprompt.chat import GenerateConfig
-from emoprompt.conditions import Condition, parse_conditions
+from emoprompt.conditions import Condition, parse_conditions, wording_notes
 from emoprompt.errors import UsageError
 from emoprompt.identity import stable_hash
 from emoprompt.runner.experiment import Experiment
@@ -87,8 +87,10 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
     """
     options = dataclasses.replace(options or BackendOptions(), api_base=experiment.api_base,
                                   engine_args=dict(experiment.engine_args))
-    suite = with_shots(load_suite(experiment.suite, data_dir).select(experiment.tasks), experiment.shots)
+    suite = load_suite(experiment.suite, data_dir, experiment.tasks).select(experiment.tasks)
+    suite = with_shots(suite, experiment.shots)
     conditions, notes = parse_conditions(experiment.conditions, experiment.condition_defaults())
+    notes += wording_notes(conditions, experiment.condition_defaults())
     control = experiment.control_condition(conditions)
     raw = dict(backends) if backends is not None else {
         model: resolve_backend(model, options) for model in dict.fromkeys(experiment.models)}

@@ -36,7 +36,8 @@ from emoprompt.stats.tally import tally
 from emoprompt.stats.wording import crossed_equivalence, crossed_of, wording_analysis
 from emoprompt.usage import usage
 
-STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "anand", "user", "heart")
+STIMULUS_FAMILIES = ("emotionprompt", "negativeprompt", "anand", "tone", "threat", "tip", "persona", "rewrite", "user",
+                     "heart")
 CELL = ["model", "task", "item", "condition", "repeat"]
 
 
