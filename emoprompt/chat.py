@@ -60,6 +60,8 @@ class Query:
     history: tuple[Message, ...] = ()
     """Earlier turns of a conversation, rendered before the main user message (a user's own message list)."""
     turns: tuple[Message, ...] = ()
+    rewrites: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """The item's own rewordings of `input` by name (never rendered; `rewrite:NAME` puts one in `input`)."""
     oracle: Oracle | None = field(default=None, compare=False, repr=False)
     """The task's gold answer as a judge of answer texts, for verifiers (HEART's oracle); never rendered or sent."""
 

@@ -13,12 +13,15 @@ from emoprompt.errors import UsageError, unknown_name
 
 @dataclass(frozen=True)
 class Sample:
-    """One item: an input, its acceptable target(s), and its choices for multiple-choice tasks."""
+    """One item: an input, its acceptable target(s), its choices for multiple-choice tasks, and the item's own
+    rewordings of its input by name (a data set that rewrote each question per condition, as Mind Your Tone's
+    per-question tone rewrites; the `rewrite:NAME` condition sends one)."""
 
     id: str
     input: str
     targets: tuple[str, ...]
     choices: tuple[str, ...] = ()
+    rewrites: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Task:
             instruction=self.instruction,
             demos=tuple((d.input, d.targets[0]) for d in demos),
             system=self.system,
+            rewrites=sample.rewrites,
         )
 
     def fingerprint(self) -> str:
@@ -50,7 +54,8 @@ class Task:
         payload = {
             "name": self.name, "instruction": self.instruction, "scorer": self.scorer,
             "template": self.template, "shots": self.shots, "system": self.system,
-            "samples": [[s.id, s.input, list(s.targets), list(s.choices)] for s in self.samples],
+            "samples": [[s.id, s.input, list(s.targets), list(s.choices), *([dict(s.rewrites)] if s.rewrites else [])]
+                        for s in self.samples],
             "info": [list(pair) for pair in self.info],
             "demo_pool": [[s.id, s.input, list(s.targets)] for s in self.demo_pool],
         }
