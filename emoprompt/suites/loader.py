@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ def suite_path(name_or_path: str) -> Path:
                        hint="Give a shipped suite name or the path of a .toml/.yaml suite file.")
 
 
-def load_suite(name_or_path: str, data_dir: Path | None = None) -> Suite:
+def load_suite(name_or_path: str, data_dir: Path | None = None, tasks: Sequence[str] | None = None) -> Suite:
     """Read, validate and materialise a suite; benchmark data is looked for in `data_dir` (None:
-    EMOPROMPT_DATA_DIR, else the user cache)."""
+    EMOPROMPT_DATA_DIR, else the user cache). `tasks` loads only those tasks' data (empty: the suite's default
+    tasks, else all; None: all), so a run of one benchmark never needs another's files."""
     path = suite_path(name_or_path)
     data = read_mapping(path)
     check_keys(path.name, data, SUITE_KEYS)
@@ -49,16 +51,31 @@ def load_suite(name_or_path: str, data_dir: Path | None = None) -> Suite:
         tasks_data = [*tasks_data, *_discovered(expect(path.name, "discover", data["discover"], str), data_dir)]
     if not isinstance(tasks_data, list) or not tasks_data:
         raise UsageError(f"{path}: the suite has no [[task]] entries; add at least one")
-    tasks = tuple(_task(entry, data, path, i, data_dir) for i, entry in enumerate(tasks_data))
-    names = [t.name for t in tasks]
+    defaults = [str(t) for t in expect(path.name, "default_tasks", data.get("default_tasks", []), list)]
+    wanted = _wanted_tasks(tasks, defaults, tasks_data)
+    loaded = tuple(_task(entry, data, path, i, data_dir) for i, entry in enumerate(tasks_data)
+                   if wanted is None or (isinstance(entry, dict) and entry.get("name") in wanted))
+    names = [t.name for t in loaded]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"{path}: task {duplicates[0]!r} is defined twice; rename one")
     name = expect(path.name, "name", data.get("name", path.stem), str)
-    defaults = [str(t) for t in expect(path.name, "default_tasks", data.get("default_tasks", []), list)]
     present = [t for t in defaults if t in names]
     metadata = {"path": str(path), "missing_default_tasks": [t for t in defaults if t not in names]}
-    return Suite(name, tasks, str(data.get("description", "")), metadata, tuple(present))
+    return Suite(name, loaded, str(data.get("description", "")), metadata, tuple(present))
+
+
+def _wanted_tasks(tasks: Sequence[str] | None, defaults: list[str], entries: list[Any]) -> set[str] | None:
+    """The task names whose data to load (None: every task)."""
+    if tasks is None or (not tasks and not defaults):
+        return None
+    if not tasks:
+        return set(defaults)
+    declared = [entry.get("name") for entry in entries if isinstance(entry, dict)]
+    for name in tasks:
+        if name not in declared:
+            raise unknown_name("task", name, [str(n) for n in declared])
+    return set(tasks)
 
 
 def _discovered(kind: str, data_dir: Path | None) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from emoprompt.suites.formats import format_variant, split_spec
 from emoprompt.suites.ii_scorers import II_SCORERS
 from emoprompt.suites.scorers import SCORERS
 from emoprompt.suites.sources import BUILTIN_SOURCES, SourceContext, TaskSource
+from emoprompt.suites.study_sets import STUDY_SOURCES
 from emoprompt.suites.suite import Sample
 from emoprompt.suites.templates import TEMPLATE_FIELDS, TEMPLATES, Template
 
@@ -18,7 +19,7 @@ templates: Registry[Any] = Registry("template", lambda: dict(TEMPLATES))
 """Name → Template."""
 scorers: Registry[Any] = Registry("scorer", lambda: {**SCORERS, **II_SCORERS})
 """Name → `scorer(text, sample) -> Score`."""
-suite_sources: Registry[Any] = Registry("suite source", lambda: dict(BUILTIN_SOURCES))
+suite_sources: Registry[Any] = Registry("suite source", lambda: {**BUILTIN_SOURCES, **STUDY_SOURCES})
 """Key of a task's `source` table → `loader(spec, context) -> tuple[Sample, ...]`."""
 
 

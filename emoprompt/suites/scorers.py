@@ -150,6 +150,17 @@ def _choice_by_text(text: str, choices: tuple[str, ...]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def score_first_letter(text: str, sample: Sample) -> Score:
+    """Mind Your Tone's rule (its notebook's regex `\\b([A-D])\\b` on the upper-cased answer): the first standalone
+    option letter anywhere in the answer is the choice (A–D, or as many letters as the sample has choices)."""
+    letters = "ABCDEFGHIJKLMNOP"[:len(sample.choices) or 4]
+    found = re.search(rf"\b([{letters}])\b", text.strip().upper())
+    if found is None:
+        return _binary(False, False, None)
+    letter = found.group(1)
+    return _binary(letter in {t.strip().upper() for t in sample.targets}, True, letter)
+
+
 def token_f1(prediction: str, target: str) -> float:
     """SQuAD-style token F1 between two strings after `normalize`."""
     predicted, gold = normalize(prediction).split(), normalize(target).split()
@@ -202,6 +213,7 @@ SCORERS: dict[str, Scorer] = {
     "contains": score_contains,
     "numeric": score_numeric,
     "multiple_choice": score_multiple_choice,
+    "first_letter": score_first_letter,
     "token_f1": score_token_f1,
     "choice_text": score_choice_text,
     "bigbench_exact": score_bigbench_exact,

@@ -1,13 +1,15 @@
 """Where a task's samples come from: the `source` table of a suite's task, one loader per kind.
 
 Built-in kinds: `generator` (offline built-in tasks), `file` (local JSON / JSONL / CSV), `instruction_induction`,
-`bigbench` and `hf` (Hugging Face datasets). A plugin adds a kind with `emoprompt.register_suite_source(kind,
+`bigbench`, `hf` (Hugging Face datasets), and `gpqa`, `mmlu_pro`, `mind_your_tone` (the prompt-tweak studies' data,
+emoprompt.suites.study_sets). A plugin adds a kind with `emoprompt.register_suite_source(kind,
 loader)`: `loader(spec, context)` gets the whole source table and returns samples (or a TaskSource).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -101,6 +103,7 @@ BUILTIN_SOURCES: dict[str, Any] = {
     "generator": _generator, "file": _file, "instruction_induction": _instruction_induction, "bigbench": _bigbench,
     "hf": _hugging_face,
 }
+"""The general kinds; the registry adds the studies' (emoprompt.suites.study_sets.STUDY_SOURCES)."""
 
 
 def read_rows(path: Path, fmt: str | None, records_key: str | None) -> list[dict[str, Any]]:
@@ -139,7 +142,7 @@ def _csv_rows(path: Path, text: str) -> list[dict[str, Any]]:
     limit = csv.field_size_limit()
     csv.field_size_limit(min(MAX_CSV_FIELD, sys.maxsize))
     try:
-        return list(csv.DictReader(text.splitlines()))
+        return list(csv.DictReader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise UsageError(f"{path}: malformed CSV ({exc}); fields over {MAX_CSV_FIELD:,} characters are refused"
                          ) from None
