@@ -68,8 +68,18 @@ def test_fewshot_protocol_draws_five_demonstrations_from_induce():
     assert content.count("\nOutput: ") == 5 and content.endswith(f"Input: {cell.sample.input}\nAnswer: ")
 
 
+STUDY_SUITES = ("wharton", "mind-your-tone")
+"""Suites whose data is gated or licensed: never in ../shared/data, so built here on stand-ins of its layout."""
+
+
 @pytest.mark.parametrize("name", protocol_names())
-def test_every_protocol_builds(name):
+def test_every_protocol_builds(name, tmp_path, monkeypatch):
     experiment = load_experiment(protocol_path(name))
+    if experiment.suite in STUDY_SUITES:
+        from tests.suites.study_data import write_gpqa, write_mind_your_tone, write_mmlu_pro
+
+        pytest.importorskip("pyarrow")
+        write_gpqa(tmp_path), write_mmlu_pro(tmp_path), write_mind_your_tone(tmp_path)
+        monkeypatch.setenv("EMOPROMPT_DATA_DIR", str(tmp_path))
     plan = build_plan(experiment.__class__(**{**experiment.__dict__, "models": ("scripted/echo",), "limit": 2}))
     assert plan.cells and plan.control == experiment.analysis.control
