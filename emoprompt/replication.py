@@ -52,10 +52,16 @@ def replication(run_dir: Path, protocol: str | None = None) -> dict[str, Any]:
 
         report_run(run_dir)
     analysis = json.loads(analysis_path.read_text(encoding="utf-8"))
-    family = str(paper.get("family"))
-    stimuli = [c["name"] for c in manifest.to_dict()["conditions"] if c.get("family") == family]
+    family = paper.get("family")
+    conditions = manifest.to_dict()["conditions"]
+    if family:
+        stimuli = [c["name"] for c in conditions if c.get("family") == family]
+    else:  # a study of several families (threats and tips): every condition but the baseline and the controls
+        stimuli = [c["name"] for c in conditions
+                   if c["name"] != analysis["spec"]["baseline"] and c.get("family") not in ("baseline", "control",
+                                                                                              "placebo")]
     if not stimuli:
-        raise UsageError(f"{run_dir} ran no {family} stimuli; is it a run of {protocol}?")
+        raise UsageError(f"{run_dir} ran no {family or 'prompt'} conditions; is it a run of {protocol}?")
     models = {model: _ours(result, analysis, stimuli) for model, result in analysis["models"].items()}
     return {"protocol": protocol, "run": str(run_dir), "paper": paper, "family": family, "stimuli": stimuli,
             "models": models, "alpha": analysis["spec"]["alpha"], "control": analysis["spec"]["control"]}
@@ -106,7 +112,7 @@ def replication_markdown(data: dict[str, Any]) -> str:
     """The replication table as Markdown."""
     paper, level = data["paper"], f"{100 * (1 - data['alpha']):g}%"
     lines = [f"# Replication: {data['protocol']}", "", f"Paper: {paper.get('paper', '?')}. Run: `{data['run']}`. "
-             f"Stimuli: {', '.join(data['stimuli'])} ({data['family']}).", ""]
+             f"Stimuli: {', '.join(data['stimuli'])}{f' ({family})' if (family := data['family']) else ''}.", ""]
     for model, ours in data["models"].items():
         lines += [f"## {model}", ""]
         if "note" in ours:
