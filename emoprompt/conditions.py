@@ -190,13 +190,6 @@ def _term(term: str, defaults: ConditionDefaults) -> list[Condition]:
             raise UsageError(f"condition {term!r}: write rewrite:NAME, naming one of the items' own rewrites "
                              "(e.g. rewrite:very-rude); it takes no @placement")
         return [Condition(f"{REWRITE}:{argument}", ItemRewrite(argument), REWRITE, (term,))]
-    if lowered in FAMILIES:
-        if colon:
-            raise UsageError(f"condition {term!r}: a family takes no :variant; name one stimulus")
-        members = defaults.stimuli().family(lowered)
-        if not members:
-            raise UsageError(f"stimulus family {lowered!r} is empty; add stimuli to it or pick another")
-        return [_stimulus(s, placement, defaults, term) for s in members]
     registered = transforms.find(word)
     if registered is not None:
         if isinstance(registered, Transform) or _is_transform_function(registered):
@@ -208,6 +201,13 @@ def _term(term: str, defaults: ConditionDefaults) -> list[Condition]:
                                                               defaults)))
         name = word + (f":{argument}" if colon else "") + _placement_suffix(placement, defaults)
         return [Condition(name, transform, _family_of(transform), (term,))]
+    if lowered in FAMILIES:  # after registered transforms: a name the user registered is theirs
+        if colon:
+            raise UsageError(f"condition {term!r}: a family takes no :variant; name one stimulus")
+        members = defaults.stimuli().family(lowered)
+        if not members:
+            raise UsageError(f"stimulus family {lowered!r} is empty; add stimuli to it or pick another")
+        return [_stimulus(s, placement, defaults, term) for s in members]
     library = defaults.stimuli()
     if word.split(":")[0] not in library.stimuli and word.upper() not in library.stimuli:
         raise unknown_name("condition", word, condition_words(defaults),

@@ -61,7 +61,8 @@ def replication(run_dir: Path, protocol: str | None = None) -> dict[str, Any]:
                    if c["name"] != analysis["spec"]["baseline"] and c.get("family") not in ("baseline", "control",
                                                                                               "placebo")]
     if not stimuli:
-        raise UsageError(f"{run_dir} ran no {family or 'prompt'} conditions; is it a run of {protocol}?")
+        raise UsageError(f"{run_dir} ran no {f'{family} stimuli' if family else 'prompt conditions'}; is it a run of "
+                         f"{protocol}?")
     models = {model: _ours(result, analysis, stimuli) for model, result in analysis["models"].items()}
     return {"protocol": protocol, "run": str(run_dir), "paper": paper, "family": family, "stimuli": stimuli,
             "models": models, "alpha": analysis["spec"]["alpha"], "control": analysis["spec"]["control"]}
