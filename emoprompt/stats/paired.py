@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -136,11 +136,20 @@ def paired_t(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) ->
     When every item's difference is the same, the t statistic has no variance and would claim certainty; then the
     p-value is the exact sign-flip p (two items moving alike give p = 0.5, not p < 0.001; 1 when nothing moved) and
     the interval is the t interval of the least variation the scores could show — one item moved by one step of the
-    scores' own grid (`floor_variance`) — never of zero width. Fewer than two items give no test at all.
+    scores' own grid (`floor_variance`) — never of zero width. Fewer than two items give no test at all. For 0–1
+    scores the interval stops at ±1, the widest a difference of proportions can be (a t interval on two or three
+    items reaches far past it).
     """
+    t, c = np.asarray(treatment, float), np.asarray(control, float)
+    result = _paired_t(t, c, alpha)
+    if len(t) and min(t.min(), c.min()) >= 0 and max(t.max(), c.max()) <= 1:
+        return replace(result, ci_low=max(result.ci_low, -1.0), ci_high=min(result.ci_high, 1.0))
+    return result
+
+
+def _paired_t(t: np.ndarray, c: np.ndarray, alpha: float) -> PairedDifference:
     from scipy import stats
 
-    t, c = np.asarray(treatment, float), np.asarray(control, float)
     d = t - c
     n = len(d)
     mean = float(d.mean()) if n else float("nan")

@@ -73,6 +73,17 @@ def test_degenerate_paired_t_has_an_interval_of_the_least_variation_never_zero_w
     assert floor_variance(np.ones(4), np.ones(4)) == pytest.approx(1 / 4)  # one value only: a step of 1
 
 
+def test_an_interval_of_proportions_stops_at_the_widest_possible_difference():
+    # two items, nothing moved: the floor's t interval (12.7 × 0.5 = ±6.35) reaches past ±1, which no difference of
+    # 0–1 scores can; on points scores it is left alone
+    still = paired_t(np.array([1.0, 0.5]), np.array([1.0, 0.5]))
+    assert (still.ci_low, still.ci_high) == (-1.0, 1.0) and still.p_value == 1.0
+    moved = paired_t(np.array([1.0, 0.0]), np.array([0.0, 0.5]))
+    assert -1.0 <= moved.ci_low < moved.diff < moved.ci_high <= 1.0
+    points = paired_t(np.array([7.0, 3.0]), np.array([7.0, 3.0]))
+    assert points.ci_high > 1.0
+
+
 def test_sign_flip_exact_enumeration():
     assert sign_flip_p(np.array([1.0, 1.0, 1.0])) == pytest.approx(2 / 8)
     assert sign_flip_p(np.array([0.0, 0.0])) == 1.0
