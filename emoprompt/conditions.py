@@ -3,7 +3,8 @@
     condition := term ("+" term)*            terms chain: the first sees the call first (EP02+heart)
     term      := word [":" argument] ["@" placement]
     word      := baseline | heart | heart-neutral | heart-neutral-length | rewrite:NAME (the item's own rewording)
-               | a family (emotionprompt, negativeprompt, anand, placebo, control, user: every stimulus in it)
+               | a family (emotionprompt, negativeprompt, anand, tone, threat, tip, persona, placebo, control, user:
+                 every stimulus in it; a transform registered under the same name wins)
                | a registered transform (emoprompt.register_transform or a plugin)
                | a stimulus id (EP02, NP01, PL01, CTRL01, your own), with ":" naming a published variant
 

@@ -56,10 +56,10 @@ def replication(run_dir: Path, protocol: str | None = None) -> dict[str, Any]:
     conditions = manifest.to_dict()["conditions"]
     if family:
         stimuli = [c["name"] for c in conditions if c.get("family") == family]
-    else:  # a study of several families (threats and tips): every condition but the baseline and the controls
-        stimuli = [c["name"] for c in conditions
-                   if c["name"] != analysis["spec"]["baseline"] and c.get("family") not in ("baseline", "control",
-                                                                                              "placebo")]
+    else:  # a study of several families (threats and tips): the conditions the analysis pools as stimuli
+        from emoprompt.stats.analysis import STIMULUS_FAMILIES
+
+        stimuli = [c["name"] for c in conditions if c.get("family") in STIMULUS_FAMILIES]
     if not stimuli:
         raise UsageError(f"{run_dir} ran no {f'{family} stimuli' if family else 'prompt conditions'}; is it a run of "
                          f"{protocol}?")

@@ -89,8 +89,9 @@ def build_plan(experiment: Experiment, backends: Mapping[str, Backend] | None = 
                                   engine_args=dict(experiment.engine_args))
     suite = load_suite(experiment.suite, data_dir, experiment.tasks).select(experiment.tasks)
     suite = with_shots(suite, experiment.shots)
-    conditions, notes = parse_conditions(experiment.conditions, experiment.condition_defaults())
-    notes += wording_notes(conditions, experiment.condition_defaults())
+    condition_defaults = experiment.condition_defaults()
+    conditions, notes = parse_conditions(experiment.conditions, condition_defaults)
+    notes += wording_notes(conditions, condition_defaults)
     control = experiment.control_condition(conditions)
     raw = dict(backends) if backends is not None else {
         model: resolve_backend(model, options) for model in dict.fromkeys(experiment.models)}

@@ -52,20 +52,21 @@ def load_suite(name_or_path: str, data_dir: Path | None = None, tasks: Sequence[
     if not isinstance(tasks_data, list) or not tasks_data:
         raise UsageError(f"{path}: the suite has no [[task]] entries; add at least one")
     defaults = [str(t) for t in expect(path.name, "default_tasks", data.get("default_tasks", []), list)]
-    wanted = _wanted_tasks(tasks, defaults, tasks_data)
+    name = expect(path.name, "name", data.get("name", path.stem), str)
+    wanted = _wanted_tasks(name, tasks, defaults, tasks_data)
     loaded = tuple(_task(entry, data, path, i, data_dir) for i, entry in enumerate(tasks_data)
                    if wanted is None or (isinstance(entry, dict) and entry.get("name") in wanted))
     names = [t.name for t in loaded]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"{path}: task {duplicates[0]!r} is defined twice; rename one")
-    name = expect(path.name, "name", data.get("name", path.stem), str)
     present = [t for t in defaults if t in names]
     metadata = {"path": str(path), "missing_default_tasks": [t for t in defaults if t not in names]}
     return Suite(name, loaded, str(data.get("description", "")), metadata, tuple(present))
 
 
-def _wanted_tasks(tasks: Sequence[str] | None, defaults: list[str], entries: list[Any]) -> set[str] | None:
+def _wanted_tasks(suite: str, tasks: Sequence[str] | None, defaults: list[str], entries: list[Any]
+                  ) -> set[str] | None:
     """The task names whose data to load (None: every task)."""
     if tasks is None or (not tasks and not defaults):
         return None
@@ -74,7 +75,7 @@ def _wanted_tasks(tasks: Sequence[str] | None, defaults: list[str], entries: lis
     declared = [entry.get("name") for entry in entries if isinstance(entry, dict)]
     for name in tasks:
         if name not in declared:
-            raise unknown_name("task", name, [str(n) for n in declared])
+            raise unknown_name(f"task of suite {suite!r}", name, [str(n) for n in declared])
     return set(tasks)
 
 

@@ -15,6 +15,8 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _LETTER = re.compile(r"^\(?([A-Z])\)?(?:[.:)\]]|\s|$)")
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”')
 _IS_TAIL = re.compile(r"\b(?:is|are)\s+(.+?)\.?$", re.IGNORECASE)
+OPTION_LETTERS = "ABCDEFGHIJKLMNOP"
+"""The letters of a multiple-choice item's options, in order."""
 _ANSWER_IS_LETTER = re.compile(r"answer\s+is\s*:?\s*\(?([A-Z])\)?\b", re.IGNORECASE)
 
 
@@ -153,7 +155,7 @@ def _choice_by_text(text: str, choices: tuple[str, ...]) -> str | None:
 def score_first_letter(text: str, sample: Sample) -> Score:
     """Mind Your Tone's rule (its notebook's regex `\\b([A-D])\\b` on the upper-cased answer): the first standalone
     option letter anywhere in the answer is the choice (A–D, or as many letters as the sample has choices)."""
-    letters = "ABCDEFGHIJKLMNOP"[:len(sample.choices) or 4]
+    letters = OPTION_LETTERS[:len(sample.choices) or 4]
     found = re.search(rf"\b([{letters}])\b", text.strip().upper())
     if found is None:
         return _binary(False, False, None)

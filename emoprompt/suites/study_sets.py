@@ -20,10 +20,10 @@ from typing import Any
 
 from emoprompt.errors import UsageError, require
 from emoprompt.mapping_files import check_keys, expect
+from emoprompt.suites.scorers import OPTION_LETTERS
 from emoprompt.suites.sources import SourceContext, TaskSource, read_rows
 from emoprompt.suites.suite import Sample
 
-LETTERS = "ABCDEFGHIJKLMNOP"
 ANSWER_FORMAT = 'Format your response as follows: "The correct answer is (insert answer here)"'
 GPQA_COLUMNS = ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 TONE_LEVELS = {"very polite": "very-polite", "polite": "polite", "normal": "neutral", "rude": "rude",
@@ -37,7 +37,7 @@ MIND_YOUR_TONE_INSTRUCTION = ("Completely forget this session so far, and start 
 
 def multiple_choice_prompt(question: str, choices: list[str], answer_format: bool = True) -> str:
     """GPQA's zero-shot prompt: the question, its lettered choices, and (unless dropped) the answer format."""
-    lettered = "\n".join(f"({LETTERS[i]}) {choice}" for i, choice in enumerate(choices))
+    lettered = "\n".join(f"({OPTION_LETTERS[i]}) {choice}" for i, choice in enumerate(choices))
     prompt = f"What is the correct answer to this question: {question}\n\nChoices:\n{lettered}"
     return f"{prompt}\n\n{ANSWER_FORMAT}" if answer_format else prompt
 
@@ -54,10 +54,7 @@ def _gpqa(spec: dict[str, Any], context: SourceContext) -> TaskSource:
     if not path.is_file():
         raise UsageError(f"{where}: {path} not found; GPQA ships diamond, main, extended and experts subsets: fetch "
                          "with `emoprompt data fetch gpqa --token ...` or check `gpqa`")
-    rows = read_rows(path, "csv", None)
-    missing = [column for column in GPQA_COLUMNS if rows and column not in rows[0]]
-    if missing:
-        raise UsageError(f"{path}: no column {missing[0]!r}; this is not GPQA's CSV (it has {', '.join(rows[0])})")
+    rows = _csv_with_columns(path, GPQA_COLUMNS, "this is not GPQA's CSV")
     samples = []
     for index, row in enumerate(rows):
         record = str(row.get("Record ID") or index)
@@ -69,6 +66,15 @@ def _gpqa(spec: dict[str, Any], context: SourceContext) -> TaskSource:
         samples.append(Sample(f"{context.id_prefix}{record}", prompt, (options[0],), tuple(shuffled)))
     return TaskSource(tuple(samples), scorer="multiple_choice", template="raw",
                       info=(("data", f"GPQA {subset}"), ("choice_seed", seed)))
+
+
+def _csv_with_columns(path: Path, columns: tuple[str, ...], hint: str) -> list[dict[str, Any]]:
+    """The rows of a study's CSV, refused in one line when it lacks one of `columns`."""
+    rows = read_rows(path, "csv", None)
+    missing = [column for column in columns if rows and column not in rows[0]]
+    if missing:
+        raise UsageError(f"{path}: no column {missing[0]!r}; {hint} (it has {', '.join(rows[0])})")
+    return rows
 
 
 def _mmlu_pro(spec: dict[str, Any], context: SourceContext) -> TaskSource:
@@ -119,12 +125,8 @@ def _mind_your_tone(spec: dict[str, Any], context: SourceContext) -> TaskSource:
     check_keys(where, spec, {"mind_your_tone"})
     name = expect(where, "mind_your_tone", spec["mind_your_tone"], str)
     path = dataset_dir("mind_your_tone", data_dir=context.data_dir) / name
-    rows = read_rows(path, "csv", None)
-    needed = ("QID", "Politeness Level", "Prompt", "Answer")
-    missing = [column for column in needed if rows and column not in rows[0]]
-    if missing:
-        raise UsageError(f"{path}: no column {missing[0]!r}; Mind Your Tone's CSV has QID, Domain, Base Question, "
-                         "Politeness Level, Prompt, Answer")
+    rows = _csv_with_columns(path, ("QID", "Politeness Level", "Prompt", "Answer"),
+                             "Mind Your Tone's CSV has QID, Domain, Base Question, Politeness Level, Prompt, Answer")
     by_question: dict[str, dict[str, tuple[str, str]]] = {}
     for number, row in enumerate(rows, start=2):
         level = str(row["Politeness Level"]).strip().lower()
